@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "buttervolume",
+      "sources": [
+        "native/core/sys_error.cc",
+        "native/core/open.cc",
+        "native/core/subvolume.cc",
+        "native/core/flags.cc",
+        "native/core/lock.cc",
+        "native/napi/addon.cc",
+        "native/napi/convert.cc",
+        "native/napi/errors.cc",
+        "native/napi/lock_handle.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "BV_SOURCE_HASH=\"<!(node scripts/native-hash.cjs)\""
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
+    }
+  ]
+}

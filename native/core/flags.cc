@@ -1,0 +1,100 @@
+#include "flags.h"
+
+#include <linux/btrfs.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/xattr.h>
+
+#include <vector>
+
+#include "open.h"
+#include "sys_error.h"
+
+namespace bv::core {
+
+namespace {
+
+constexpr const char* kCompressionXattr = "btrfs.compression";
+
+// FS_IOC_*FLAGS are declared with `long` but the kernel moves a 32-bit int.
+int inode_flags(int fd, const std::string& path) {
+  int flags = 0;
+  if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) throw_errno("FS_IOC_GETFLAGS", path);
+  return flags;
+}
+
+uint64_t subvol_flags(int fd, const std::string& path) {
+  uint64_t flags = 0;
+  if (::ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) < 0) {
+    throw_errno("BTRFS_IOC_SUBVOL_GETFLAGS", path);
+  }
+  return flags;
+}
+
+}  // namespace
+
+bool get_readonly(const std::string& path) {
+  Fd fd = open_dir(path);
+  return (subvol_flags(fd.get(), path) & BTRFS_SUBVOL_RDONLY) != 0;
+}
+
+void set_readonly(const std::string& path, bool readonly) {
+  Fd fd = open_dir(path);
+  uint64_t flags = subvol_flags(fd.get(), path);
+  uint64_t wanted = readonly ? (flags | BTRFS_SUBVOL_RDONLY) : (flags & ~uint64_t(BTRFS_SUBVOL_RDONLY));
+  if (wanted == flags) return;  // the ioctl would commit a transaction for nothing
+  if (::ioctl(fd.get(), BTRFS_IOC_SUBVOL_SETFLAGS, &wanted) < 0) {
+    throw_errno("BTRFS_IOC_SUBVOL_SETFLAGS", path);
+  }
+}
+
+bool get_nocow(const std::string& path) {
+  Fd fd = open_any(path);
+  return (inode_flags(fd.get(), path) & FS_NOCOW_FL) != 0;
+}
+
+void set_nocow_fd(int fd, bool nocow, const std::string& path) {
+  int flags = inode_flags(fd, path);
+  int wanted = nocow ? (flags | FS_NOCOW_FL) : (flags & ~FS_NOCOW_FL);
+  if (wanted == flags) return;
+  if (::ioctl(fd, FS_IOC_SETFLAGS, &wanted) < 0) throw_errno("FS_IOC_SETFLAGS", path);
+  if ((inode_flags(fd, path) & FS_NOCOW_FL) != (wanted & FS_NOCOW_FL)) {
+    throw_error(EINVAL, "FS_IOC_SETFLAGS", path);  // non-empty file: ignored by the kernel
+  }
+}
+
+void set_nocow(const std::string& path, bool nocow) {
+  Fd fd = open_any(path);
+  set_nocow_fd(fd.get(), nocow, path);
+}
+
+std::optional<std::string> get_compression(const std::string& path) {
+  Fd fd = open_any(path);
+  std::vector<char> buf(64);
+  ssize_t len = ::fgetxattr(fd.get(), kCompressionXattr, buf.data(), buf.size());
+  if (len < 0) {
+    if (errno == ENODATA) return std::nullopt;
+    throw_errno("fgetxattr", path);
+  }
+  return std::string(buf.data(), static_cast<size_t>(len));
+}
+
+void set_compression(const std::string& path, const std::optional<std::string>& value) {
+  Fd fd = open_any(path);
+  if (!value) {
+    if (::fremovexattr(fd.get(), kCompressionXattr) < 0 && errno != ENODATA) {
+      throw_errno("fremovexattr", path);
+    }
+    return;
+  }
+  if (::fsetxattr(fd.get(), kCompressionXattr, value->data(), value->size(), 0) < 0) {
+    throw_errno("fsetxattr", path);
+  }
+}
+
+void sync_filesystem(const std::string& path) {
+  Fd fd = open_any(path);
+  if (::ioctl(fd.get(), BTRFS_IOC_SYNC) < 0) throw_errno("BTRFS_IOC_SYNC", path);
+}
+
+}  // namespace bv::core

@@ -1,0 +1,185 @@
+// The module's exports. Every call that touches the filesystem returns a
+// Promise (PromiseWorker, libuv pool); only tryLock is synchronous.
+#include "addon.h"
+
+#include <optional>
+#include <vector>
+
+#include "../core/flags.h"
+#include "../core/lock.h"
+#include "../core/subvolume.h"
+#include "convert.h"
+#include "errors.h"
+#include "lock_handle.h"
+#include "promise_worker.h"
+
+#ifndef BV_SOURCE_HASH
+#define BV_SOURCE_HASH "unknown"
+#endif
+
+namespace bv::napi {
+
+namespace {
+
+Napi::Value IsSubvolume(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  return PromiseWorker<bool>::Run(
+      info.Env(), "buttervolume:isSubvolume", [path] { return core::is_subvolume(path); },
+      [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
+}
+
+Napi::Value CreateSubvolume(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  bool nocow = bool_arg(info, 1, "nocow");
+  return run_void(info.Env(), "buttervolume:createSubvolume",
+                  [path, nocow] { core::subvolume_create(path, nocow); });
+}
+
+Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+  std::string source = path_arg(info, 0, "source");
+  std::string dest = path_arg(info, 1, "dest");
+  bool readonly = bool_arg(info, 2, "readonly");
+  return run_void(info.Env(), "buttervolume:snapshot",
+                  [source, dest, readonly] { core::snapshot_create(source, dest, readonly); });
+}
+
+Napi::Value DeleteSubvolume(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  bool recursive = bool_arg(info, 1, "recursive");
+  return run_void(info.Env(), "buttervolume:deleteSubvolume",
+                  [path, recursive] { core::subvolume_delete(path, recursive); });
+}
+
+Napi::Value SubvolumeInfo(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  return PromiseWorker<core::SubvolInfo>::Run(
+      info.Env(), "buttervolume:subvolumeInfo", [path] { return core::subvolume_info(path); },
+      [](Napi::Env env, core::SubvolInfo& v) -> Napi::Value { return info_to_js(env, v); });
+}
+
+Napi::Value ListSubvolumes(const Napi::CallbackInfo& info) {
+  std::string dir = path_arg(info, 0, "dir");
+  using List = std::vector<core::ListedSubvol>;
+  return PromiseWorker<List>::Run(
+      info.Env(), "buttervolume:listSubvolumes", [dir] { return core::subvolume_list(dir); },
+      [](Napi::Env env, List& list) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(env, list.size());
+        for (size_t i = 0; i < list.size(); i++) {
+          Napi::Object o = info_to_js(env, list[i].info);
+          o.Set("name", Napi::String::New(env, list[i].name));
+          out.Set(static_cast<uint32_t>(i), o);
+        }
+        return out;
+      });
+}
+
+Napi::Value GetReadonly(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  return PromiseWorker<bool>::Run(
+      info.Env(), "buttervolume:getReadonly", [path] { return core::get_readonly(path); },
+      [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
+}
+
+Napi::Value SetReadonly(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  bool value = bool_arg(info, 1, "readonly");
+  return run_void(info.Env(), "buttervolume:setReadonly",
+                  [path, value] { core::set_readonly(path, value); });
+}
+
+Napi::Value GetNocow(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  return PromiseWorker<bool>::Run(
+      info.Env(), "buttervolume:getNocow", [path] { return core::get_nocow(path); },
+      [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
+}
+
+Napi::Value SetNocow(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  bool value = bool_arg(info, 1, "nocow");
+  return run_void(info.Env(), "buttervolume:setNocow", [path, value] { core::set_nocow(path, value); });
+}
+
+Napi::Value GetCompression(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  using Opt = std::optional<std::string>;
+  return PromiseWorker<Opt>::Run(
+      info.Env(), "buttervolume:getCompression", [path] { return core::get_compression(path); },
+      [](Napi::Env env, Opt& v) -> Napi::Value {
+        return v ? Napi::String::New(env, *v) : env.Null();
+      });
+}
+
+Napi::Value SetCompression(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  std::optional<std::string> value;
+  if (info.Length() > 1 && info[1].IsString()) {
+    value = info[1].As<Napi::String>().Utf8Value();
+  } else if (info.Length() < 2 || !info[1].IsNull()) {
+    throw Napi::TypeError::New(info.Env(), "compression must be a string or null");
+  }
+  return run_void(info.Env(), "buttervolume:setCompression",
+                  [path, value] { core::set_compression(path, value); });
+}
+
+Napi::Value SyncFilesystem(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  return run_void(info.Env(), "buttervolume:syncFilesystem", [path] { core::sync_filesystem(path); });
+}
+
+Napi::Value WaitForCleaner(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  return run_void(info.Env(), "buttervolume:waitForCleaner", [path] { core::wait_for_cleaner(path); });
+}
+
+// Synchronous on purpose: open + flock(LOCK_NB) never waits on the disk or a
+// transaction, and a blocking flock would pin a libuv thread (JS polls instead).
+Napi::Value TryLock(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  bool shared = bool_arg(info, 1, "shared");
+  try {
+    core::Fd fd = core::try_lock(path, shared);
+    if (!fd) return info.Env().Null();
+    return LockHandle::Wrap(info.Env(), std::move(fd));
+  } catch (const core::SysError& e) {
+    throw_js(info.Env(), e);
+  }
+}
+
+}  // namespace
+
+Addon::Addon(Napi::Env env, Napi::Object exports) {
+  lock_class = Napi::Persistent(LockHandle::Define(env));
+  DefineAddon(exports,
+              {InstanceMethod<&Addon::SetErrorClass>("setErrorClass"),
+               InstanceValue("sourceHash", Napi::String::New(env, BV_SOURCE_HASH)),
+               InstanceValue("isSubvolume", Napi::Function::New(env, IsSubvolume, "isSubvolume")),
+               InstanceValue("createSubvolume", Napi::Function::New(env, CreateSubvolume, "createSubvolume")),
+               InstanceValue("snapshot", Napi::Function::New(env, Snapshot, "snapshot")),
+               InstanceValue("deleteSubvolume", Napi::Function::New(env, DeleteSubvolume, "deleteSubvolume")),
+               InstanceValue("subvolumeInfo", Napi::Function::New(env, SubvolumeInfo, "subvolumeInfo")),
+               InstanceValue("listSubvolumes", Napi::Function::New(env, ListSubvolumes, "listSubvolumes")),
+               InstanceValue("getReadonly", Napi::Function::New(env, GetReadonly, "getReadonly")),
+               InstanceValue("setReadonly", Napi::Function::New(env, SetReadonly, "setReadonly")),
+               InstanceValue("getNocow", Napi::Function::New(env, GetNocow, "getNocow")),
+               InstanceValue("setNocow", Napi::Function::New(env, SetNocow, "setNocow")),
+               InstanceValue("getCompression", Napi::Function::New(env, GetCompression, "getCompression")),
+               InstanceValue("setCompression", Napi::Function::New(env, SetCompression, "setCompression")),
+               InstanceValue("syncFilesystem", Napi::Function::New(env, SyncFilesystem, "syncFilesystem")),
+               InstanceValue("waitForCleaner", Napi::Function::New(env, WaitForCleaner, "waitForCleaner")),
+               InstanceValue("tryLock", Napi::Function::New(env, TryLock, "tryLock"))});
+}
+
+Napi::Value Addon::SetErrorClass(const Napi::CallbackInfo& info) {
+  if (info.Length() != 1 || !info[0].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
+  }
+  error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+}  // namespace bv::napi
+
+// The macro pastes the name into identifiers: it needs an unqualified one.
+using ButtervolumeAddon = bv::napi::Addon;
+NODE_API_ADDON(ButtervolumeAddon)

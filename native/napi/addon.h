@@ -1,0 +1,19 @@
+// Per-environment state of the addon (safe with worker_threads).
+#pragma once
+
+#include <napi.h>
+
+namespace bv::napi {
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports);
+
+  Napi::FunctionReference error_class;  // BtrfsError, set once by the TS loader
+  Napi::FunctionReference lock_class;
+
+ private:
+  Napi::Value SetErrorClass(const Napi::CallbackInfo& info);
+};
+
+}  // namespace bv::napi

@@ -1,0 +1,47 @@
+// The only module that touches the .node file. node-gyp-build picks a local
+// build (build/Release) first, then the committed prebuild for this platform.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+import { BtrfsError } from './errors.js';
+import type { SubvolumeInfo } from './types.js';
+
+/** A held flock owned by the addon; closing happens in release() or on GC. */
+export interface NativeLockHandle {
+  readonly held: boolean;
+  release(): void;
+}
+
+/** The addon's exports. Arguments are validated by the TS layer before they get here. */
+export interface NativeBinding {
+  readonly sourceHash: string;
+  setErrorClass(ctor: typeof BtrfsError): void;
+  isSubvolume(path: string): Promise<boolean>;
+  createSubvolume(path: string, nocow: boolean): Promise<void>;
+  snapshot(source: string, dest: string, readonly: boolean): Promise<void>;
+  deleteSubvolume(path: string, recursive: boolean): Promise<void>;
+  subvolumeInfo(path: string): Promise<SubvolumeInfo>;
+  listSubvolumes(dir: string): Promise<Array<SubvolumeInfo & { name: string }>>;
+  getReadonly(path: string): Promise<boolean>;
+  setReadonly(path: string, readonly: boolean): Promise<void>;
+  getNocow(path: string): Promise<boolean>;
+  setNocow(path: string, nocow: boolean): Promise<void>;
+  getCompression(path: string): Promise<string | null>;
+  setCompression(path: string, value: string | null): Promise<void>;
+  syncFilesystem(path: string): Promise<void>;
+  waitForCleaner(path: string): Promise<void>;
+  tryLock(path: string, shared: boolean): NativeLockHandle | null;
+}
+
+/** The package root: two levels above this file, in src/btrfs as in dist/btrfs. */
+export const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Loads an addon file and registers BtrfsError with it (also used to test prebuilds). */
+export function loadBinding(file?: string): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const addon = (file ? require(file) : (require('node-gyp-build') as (dir: string) => unknown)(packageRoot)) as NativeBinding;
+  addon.setErrorClass(BtrfsError);
+  return addon;
+}
+
+export const native: NativeBinding = loadBinding();

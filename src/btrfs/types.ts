@@ -1,0 +1,79 @@
+/** Types of the `buttervolume/btrfs` API: the single source of truth. */
+
+/** What the kernel reports about one subvolume (BTRFS_IOC_GET_SUBVOL_INFO). */
+export interface SubvolumeInfo {
+  /** Subvolume (tree) id; 5 is the top level. */
+  id: number;
+  /** Id of the subvolume that contains this one; 0 for the top level. */
+  parentId: number;
+  /** Inode number of the directory that holds this subvolume in its parent. */
+  dirId: number;
+  /** UUID in 8-4-4-4-12 form. */
+  uuid: string | null;
+  /** UUID of the subvolume this one is a snapshot of; null for a plain subvolume. */
+  parentUuid: string | null;
+  /** UUID of the sent subvolume this one was received from; null when not received. */
+  receivedUuid: string | null;
+  /** Last transaction that changed the subvolume's tree. */
+  generation: number;
+  /** Transaction of the last change of the subvolume's content (copied into snapshots). */
+  ctransid: number;
+  /** Transaction that created the subvolume. */
+  otransid: number;
+  /** For a received subvolume: the sender's ctransid; else 0. */
+  stransid: number;
+  /** For a received subvolume: the transaction that received it; else 0. */
+  rtransid: number;
+  ctime: Date;
+  otime: Date;
+  /** null when never set (not a received subvolume). */
+  stime: Date | null;
+  /** null when never set (not a received subvolume). */
+  rtime: Date | null;
+  readonly: boolean;
+}
+
+/** One entry of listSubvolumes(). */
+export interface ListedSubvolume extends SubvolumeInfo {
+  /** Name in the listed directory. */
+  name: string;
+  /** Absolute path: the listed directory joined with the name. */
+  path: string;
+}
+
+export interface CreateSubvolumeOptions {
+  /** Set FS_NOCOW_FL on the new, empty subvolume; new files inherit it. Default false. */
+  nocow?: boolean;
+}
+
+export interface SnapshotOptions {
+  /** Make the snapshot read-only (needed to send it). Default false. */
+  readonly?: boolean;
+}
+
+export interface DeleteSubvolumeOptions {
+  /** Delete nested subvolumes first, deepest first. Default false: ENOTEMPTY if any. */
+  recursive?: boolean;
+}
+
+/** Values of the `btrfs.compression` property; null removes it (the mount option applies). */
+export type Compression = 'zlib' | 'lzo' | 'zstd' | 'none';
+
+export interface LockOptions {
+  /** A shared lock (several holders) instead of an exclusive one. Default false. */
+  shared?: boolean;
+  /** Wait until the lock is free instead of failing with EAGAIN. Default true. */
+  wait?: boolean;
+  /** With wait: give up after this many milliseconds (ETIMEDOUT). Default: no limit. */
+  timeout?: number;
+  /** With wait: stop waiting when this signal aborts (AbortError). */
+  signal?: AbortSignal;
+}
+
+/** A held advisory lock. release() is idempotent. */
+export interface Lock {
+  readonly path: string;
+  readonly shared: boolean;
+  readonly held: boolean;
+  release(): void;
+}
