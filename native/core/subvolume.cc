@@ -28,7 +28,6 @@ struct SubvolSyncWaitArgs {
   uint32_t count;
 };
 constexpr unsigned long kIocSubvolSyncWait = _IOW(BTRFS_IOCTL_MAGIC, 65, SubvolSyncWaitArgs);
-constexpr uint32_t kSyncWaitForQueued = 1;
 constexpr uint32_t kSyncCount = 2;
 
 template <typename Args>
@@ -238,18 +237,17 @@ std::vector<ListedSubvol> subvolume_list(const std::string& dir) {
 
 void wait_for_cleaner(const std::string& path) {
   Fd fd = open_dir(path);
-  if (::ioctl(fd.get(), BTRFS_IOC_SYNC) < 0) throw_errno("BTRFS_IOC_SYNC", path);
+  // Each commit wakes the cleaner thread; waiting on the kernel's queue alone
+  // can sleep until the next periodic commit (30 s), so commit and poll.
   for (;;) {
+    if (::ioctl(fd.get(), BTRFS_IOC_SYNC) < 0) throw_errno("BTRFS_IOC_SYNC", path);
     SubvolSyncWaitArgs count{0, kSyncCount, 0};
     if (::ioctl(fd.get(), kIocSubvolSyncWait, &count) < 0) {
-      if (errno == ENOTTY || errno == EINVAL) return;  // kernel before 6.13: best effort
+      if (errno == ENOTTY || errno == EINVAL) return;  // kernel before 6.13: the commit is all we can do
       throw_errno("BTRFS_IOC_SUBVOL_SYNC_WAIT", path);
     }
     if (count.count == 0) return;
-    SubvolSyncWaitArgs wait{0, kSyncWaitForQueued, 0};
-    if (::ioctl(fd.get(), kIocSubvolSyncWait, &wait) < 0 && errno != ENOENT) {
-      throw_errno("BTRFS_IOC_SUBVOL_SYNC_WAIT", path);
-    }
+    ::usleep(20 * 1000);
   }
 }
 

@@ -20,6 +20,7 @@ function describe(code: string, syscall: string, errno: number): string {
   if (code === 'ENOTTY' && ioctl) return 'not a btrfs filesystem';
   if (code === 'EINVAL') {
     if (syscall === 'BTRFS_IOC_SNAP_CREATE_V2') return 'source is not a btrfs subvolume';
+    if (syscall === 'fsetxattr') return 'compression cannot be set on a NOCOW file or directory';
     if (syscall === 'FS_IOC_SETFLAGS') return 'NOCOW can only change on an empty file or a directory without compression';
     if (ioctl) return 'not a btrfs subvolume';
   }

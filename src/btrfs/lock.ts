@@ -14,13 +14,17 @@ const MAX_POLL_MS = 25;
  * lock is polled with a short back-off.
  * @throws BtrfsError EAGAIN (busy, with wait: false), ETIMEDOUT, or an open error.
  */
-export async function lock(path: string, options?: LockOptions): Promise<Lock> {
+export function lock(path: string, options?: LockOptions): Promise<Lock> {
   const abs = checkPath(path, 'path');
   const opts = checkOptions<LockOptions>(
     options,
     { shared: 'boolean', wait: 'boolean', timeout: 'number', signal: 'AbortSignal' },
     'lock',
   );
+  return acquire(abs, opts);
+}
+
+async function acquire(abs: string, opts: LockOptions): Promise<Lock> {
   const shared = opts.shared ?? false;
   const deadline = opts.timeout === undefined ? Infinity : Date.now() + opts.timeout;
   for (let delay = 1; ; delay = Math.min(delay * 2, MAX_POLL_MS)) {
