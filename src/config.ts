@@ -1,0 +1,284 @@
+// Startup configuration, read once: environment BUTTERVOLUME_<VAR>, then the
+// [DEFAULT] section of config.ini, then the original's defaults. Unlike the
+// original, which crashed at import time on a bad TIMER and accepted anything
+// else, every value is checked here and refused with one line saying which
+// variable, where it came from and what is wrong.
+import { readFileSync } from 'node:fs';
+import { posix, resolve } from 'node:path';
+
+import { IniSyntaxError, parseIniDefaults, type IniEntry } from './config-ini.js';
+import { validateDtformat } from './store/timestamp.js';
+
+/** Log levels, with Python's names (the original passed LOGLEVEL to `logging`). */
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
+
+/** Where the config.ini is looked for when `BUTTERVOLUME_CONFIG` is not set. */
+export const DEFAULT_CONFIG_FILE = '/etc/buttervolume/config.ini';
+
+/** The effective configuration; every path absolute, normalised, without trailing slash. */
+export interface Config {
+  /** VOLUMES_PATH: one subvolume per volume. */
+  readonly volumesPath: string;
+  /** SNAPSHOTS_PATH: read-only snapshots, received snapshots, send markers. */
+  readonly snapshotsPath: string;
+  /** TEST_REMOTE_PATH: the "remote" directory when a request has `Test: true`. */
+  readonly testRemotePath: string;
+  /** SCHEDULE: the schedule CSV; `<schedulePath>.disabled` while globally paused. */
+  readonly schedulePath: string;
+  /** DRIVERNAME: the managed plugin's name, used by the CLI to find its socket. */
+  readonly driverName: string;
+  /** RUNPATH: Docker's run directory. */
+  readonly runPath: string;
+  /** SOCKET: the listening socket; defaults to `<runPath>/plugins/btrfs.sock`. */
+  readonly socketPath: string;
+  /** TIMER: seconds between two scheduler passes. */
+  readonly timerSeconds: number;
+  /** DTFORMAT: strftime format of the date in snapshot names. */
+  readonly dtFormat: string;
+  /** LOGLEVEL, with WARN and FATAL mapped to WARNING and CRITICAL. */
+  readonly logLevel: LogLevel;
+  /** SSH_PORT (plain environment variable): port for ssh/rsync to peers. */
+  readonly sshPort: number;
+  /** The config.ini consulted, and whether it existed. */
+  readonly configFile: { readonly path: string; readonly found: boolean };
+  /** Non-fatal remarks worth logging at startup (unknown keys in config.ini). */
+  readonly warnings: readonly string[];
+}
+
+/** Description of one configuration variable, for documentation and `--help`. */
+export interface ConfigVariable {
+  /** Name in config.ini (case-insensitive there) and after `BUTTERVOLUME_`. */
+  readonly name: string;
+  /** Environment variable that overrides it. */
+  readonly env: string;
+  /** Whether config.ini is consulted (false for SSH_PORT, environment only). */
+  readonly ini: boolean;
+  /** Default, as text (`$RUNPATH` means the effective RUNPATH). */
+  readonly default: string;
+  /** The `Config` field it fills. */
+  readonly field: keyof Config;
+  readonly description: string;
+}
+
+const variable = (
+  name: string,
+  def: string,
+  field: keyof Config,
+  description: string,
+  ini = true,
+): ConfigVariable => Object.freeze({ name, env: ini ? `BUTTERVOLUME_${name}` : name, ini, default: def, field, description });
+
+/** Every variable with its default, in the order they are resolved. */
+export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.freeze([
+  variable('VOLUMES_PATH', '/var/lib/buttervolume/volumes/', 'volumesPath', 'directory holding one subvolume per volume'),
+  variable('SNAPSHOTS_PATH', '/var/lib/buttervolume/snapshots/', 'snapshotsPath', 'directory of read-only snapshots and send markers'),
+  variable('TEST_REMOTE_PATH', '/var/lib/buttervolume/received/', 'testRemotePath', 'remote directory used by requests with "Test": true'),
+  variable('SCHEDULE', '/etc/buttervolume/schedule.csv', 'schedulePath', 'schedule file; renamed to <SCHEDULE>.disabled while paused'),
+  variable('DRIVERNAME', 'anybox/buttervolume:latest', 'driverName', 'managed plugin name, used by the CLI to find its socket'),
+  variable('RUNPATH', '/run/docker', 'runPath', "Docker's run directory"),
+  variable('SOCKET', '$RUNPATH/plugins/btrfs.sock', 'socketPath', 'unix socket the plugin listens on'),
+  variable('TIMER', '60', 'timerSeconds', 'seconds between two scheduler passes'),
+  variable('DTFORMAT', '%Y-%m-%dT%H:%M:%S.%f', 'dtFormat', 'strftime format of the date in snapshot names'),
+  variable('LOGLEVEL', 'INFO', 'logLevel', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (case-insensitive)'),
+  variable('SSH_PORT', '1122', 'sshPort', 'ssh port of the peers and of the sshd in the plugin image', false),
+]);
+
+/** Default of a variable, from {@link CONFIG_VARIABLES} (single source of the defaults). */
+function defaultOf(name: string): string {
+  return CONFIG_VARIABLES.find((v) => v.name === name)!.default;
+}
+
+/** An invalid configuration value or config.ini; `message` is one line. */
+export class ConfigError extends Error {
+  readonly code = 'ERR_INVALID_CONFIG';
+  /** Variable at fault (e.g. 'TIMER'), absent for a config.ini syntax error. */
+  readonly variable: string | undefined;
+  /** 'environment', 'default', or the config.ini path (with its line). */
+  readonly source: string;
+
+  constructor(message: string, source: string, variable?: string) {
+    super(message);
+    this.source = source;
+    this.variable = variable;
+  }
+}
+
+Object.defineProperty(ConfigError.prototype, 'name', {
+  value: 'ConfigError',
+  enumerable: false,
+  configurable: true,
+  writable: true,
+});
+
+/** Options of {@link loadConfig}; both default to the real process. */
+export interface LoadConfigOptions {
+  /** Environment to read (default `process.env`). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** config.ini to read; default `BUTTERVOLUME_CONFIG`, else /etc/buttervolume/config.ini. */
+  iniPath?: string;
+}
+
+interface Raw {
+  value: string;
+  /** How to name the variable in a message: BUTTERVOLUME_X for the environment, X otherwise. */
+  label: string;
+  source: string;
+}
+
+const LOG_LEVELS: Readonly<Record<string, LogLevel>> = {
+  DEBUG: 'DEBUG',
+  INFO: 'INFO',
+  WARNING: 'WARNING',
+  WARN: 'WARNING',
+  ERROR: 'ERROR',
+  CRITICAL: 'CRITICAL',
+  FATAL: 'CRITICAL',
+};
+
+// setTimeout cannot wait longer than 2^31-1 ms: a longer tick would fire at once.
+const MAX_TIMER_SECONDS = Math.floor(0x7fffffff / 1000);
+// sun_path is 108 bytes including the terminating NUL.
+const MAX_SOCKET_BYTES = 107;
+
+/**
+ * Read the configuration: for each variable the environment `BUTTERVOLUME_<VAR>`
+ * (an empty or blank value falls through, as in the original), then the
+ * `[DEFAULT]` section of config.ini, then the default. A missing config.ini is
+ * fine; an unreadable or malformed one is an error. Values are trimmed.
+ *
+ * @throws ConfigError naming the variable, where the value came from and what is wrong.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const fromEnv = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value ? value : undefined;
+  };
+  const iniPath = resolve(options.iniPath ?? fromEnv('BUTTERVOLUME_CONFIG') ?? DEFAULT_CONFIG_FILE);
+  const ini = readIni(iniPath);
+  const warnings: string[] = [];
+  if (ini) {
+    for (const [key, entry] of ini) {
+      const known = CONFIG_VARIABLES.find((v) => v.name.toLowerCase() === key);
+      const where = `${iniPath} line ${entry.line}`;
+      if (!known) warnings.push(`${where}: unknown key ${JSON.stringify(key)} ignored`);
+      else if (!known.ini) warnings.push(`${where}: ${known.name} is read from the environment only; ignored`);
+    }
+  }
+
+  const lookup = (name: string, fallback = defaultOf(name)): Raw => {
+    const value = fromEnv(`BUTTERVOLUME_${name}`);
+    if (value !== undefined) return { value, label: `BUTTERVOLUME_${name}`, source: 'environment' };
+    const entry: IniEntry | undefined = ini?.get(name.toLowerCase());
+    if (entry) return { value: entry.value, label: name, source: `${iniPath} line ${entry.line}` };
+    return { value: fallback, label: name, source: 'default' };
+  };
+
+  const runPath = absolutePath(lookup('RUNPATH'));
+  const port = fromEnv('SSH_PORT');
+
+  return Object.freeze({
+    volumesPath: absolutePath(lookup('VOLUMES_PATH')),
+    snapshotsPath: absolutePath(lookup('SNAPSHOTS_PATH')),
+    testRemotePath: absolutePath(lookup('TEST_REMOTE_PATH')),
+    schedulePath: absolutePath(lookup('SCHEDULE')),
+    driverName: driverName(lookup('DRIVERNAME')),
+    runPath,
+    // Derived from the effective RUNPATH, as the original did.
+    socketPath: socket(lookup('SOCKET', posix.join(runPath, 'plugins', 'btrfs.sock'))),
+    timerSeconds: timer(lookup('TIMER')),
+    dtFormat: dtFormat(lookup('DTFORMAT')),
+    logLevel: logLevel(lookup('LOGLEVEL')),
+    // Plain environment variable, never read from config.ini (as in the original).
+    sshPort: sshPort(
+      port === undefined
+        ? { value: defaultOf('SSH_PORT'), label: 'SSH_PORT', source: 'default' }
+        : { value: port, label: 'SSH_PORT', source: 'environment' },
+    ),
+    configFile: Object.freeze({ path: iniPath, found: ini !== undefined }),
+    warnings: Object.freeze(warnings),
+  });
+}
+
+function readIni(path: string): Map<string, IniEntry> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // no config.ini: defaults
+    throw new ConfigError(`config file ${path} cannot be read: ${(err as Error).message}`, path);
+  }
+  try {
+    return parseIniDefaults(text);
+  } catch (err) {
+    if (!(err instanceof IniSyntaxError)) throw err;
+    throw new ConfigError(`config file ${path} ${err.message}`, `${path} line ${err.line}`);
+  }
+}
+
+function fail(raw: Raw, problem: string): never {
+  const variable = raw.label.replace(/^BUTTERVOLUME_/, '');
+  throw new ConfigError(`${raw.label}=${JSON.stringify(raw.value)} (${raw.source}): ${problem}`, raw.source, variable);
+}
+
+// Control characters (a continued ini value, a pasted newline) are never meant.
+function singleLine(raw: Raw): string {
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(raw.value)) fail(raw, 'must be a single line without control characters');
+  return raw.value;
+}
+
+function absolutePath(raw: Raw): string {
+  const value = singleLine(raw);
+  if (!posix.isAbsolute(value)) fail(raw, 'must be an absolute path (starting with /)');
+  const normal = posix.normalize(value);
+  return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
+}
+
+function socket(raw: Raw): string {
+  const path = absolutePath(raw);
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_SOCKET_BYTES) fail(raw, `is ${bytes} bytes long; a unix socket path can have at most ${MAX_SOCKET_BYTES}`);
+  return path;
+}
+
+function driverName(raw: Raw): string {
+  const value = singleLine(raw);
+  if (/\s/.test(value) || value.startsWith('-')) {
+    fail(raw, 'must be a plugin reference such as anybox/buttervolume:latest (no spaces, no leading "-")');
+  }
+  return value;
+}
+
+function timer(raw: Raw): number {
+  const value = singleLine(raw);
+  const seconds = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(seconds > 0)) fail(raw, 'must be a positive whole number of seconds');
+  if (seconds > MAX_TIMER_SECONDS) fail(raw, `must be at most ${MAX_TIMER_SECONDS} seconds (about 24 days)`);
+  return seconds;
+}
+
+function logLevel(raw: Raw): LogLevel {
+  const level = LOG_LEVELS[singleLine(raw).toUpperCase()];
+  if (!level) fail(raw, 'must be one of DEBUG, INFO, WARNING (or WARN), ERROR, CRITICAL');
+  return level;
+}
+
+function sshPort(raw: Raw): number {
+  const value = singleLine(raw);
+  const port = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(port >= 1 && port <= 65535)) fail(raw, 'must be a port number from 1 to 65535');
+  return port;
+}
+
+// The date goes into snapshot names `<volume>@<date>` and is parsed back by purge.
+function dtFormat(raw: Raw): string {
+  const value = singleLine(raw);
+  if (!value.replaceAll('%%', '').includes('%')) fail(raw, 'must contain at least one strftime directive such as %Y');
+  try {
+    return validateDtformat(value); // the one rule the store names and parses with
+  } catch (err) {
+    return fail(raw, (err as Error).message.replace(/^invalid DTFORMAT "[^"]*": /, ''));
+  }
+}

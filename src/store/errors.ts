@@ -1,0 +1,20 @@
+/**
+ * A refusal or failure of the volume store, with a stable `code` in Node's
+ * `ERR_*` style (`ERR_INVALID_VOLUME_NAME`, `ERR_VOLUME_NOT_FOUND`,
+ * `ERR_VOLUME_IN_USE`, ...). The underlying BtrfsError, if any, is `cause`.
+ */
+export class StoreError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+Object.defineProperty(StoreError.prototype, 'name', {
+  value: 'StoreError',
+  enumerable: false,
+  configurable: true,
+  writable: true,
+});
