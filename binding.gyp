@@ -8,6 +8,7 @@
         "native/core/subvolume.cc",
         "native/core/flags.cc",
         "native/core/lock.cc",
+        "native/core/rename.cc",
         "native/napi/addon.cc",
         "native/napi/convert.cc",
         "native/napi/errors.cc",

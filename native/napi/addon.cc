@@ -7,6 +7,7 @@
 
 #include "../core/flags.h"
 #include "../core/lock.h"
+#include "../core/rename.h"
 #include "../core/subvolume.h"
 #include "convert.h"
 #include "errors.h"
@@ -132,6 +133,18 @@ Napi::Value WaitForCleaner(const Napi::CallbackInfo& info) {
   return run_void(info.Env(), "buttervolume:waitForCleaner", [path] { core::wait_for_cleaner(path); });
 }
 
+Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
+  std::string from = path_arg(info, 0, "from");
+  std::string to = path_arg(info, 1, "to");
+  return run_void(info.Env(), "buttervolume:renameNoReplace", [from, to] { core::rename_noreplace(from, to); });
+}
+
+Napi::Value RenameExchange(const Napi::CallbackInfo& info) {
+  std::string a = path_arg(info, 0, "a");
+  std::string b = path_arg(info, 1, "b");
+  return run_void(info.Env(), "buttervolume:renameExchange", [a, b] { core::rename_exchange(a, b); });
+}
+
 // Synchronous on purpose: open + flock(LOCK_NB) never waits on the disk or a
 // transaction, and a blocking flock would pin a libuv thread (JS polls instead).
 Napi::Value TryLock(const Napi::CallbackInfo& info) {
@@ -167,6 +180,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                InstanceValue("setCompression", Napi::Function::New(env, SetCompression, "setCompression")),
                InstanceValue("syncFilesystem", Napi::Function::New(env, SyncFilesystem, "syncFilesystem")),
                InstanceValue("waitForCleaner", Napi::Function::New(env, WaitForCleaner, "waitForCleaner")),
+               InstanceValue("renameNoReplace", Napi::Function::New(env, RenameNoReplace, "renameNoReplace")),
+               InstanceValue("renameExchange", Napi::Function::New(env, RenameExchange, "renameExchange")),
                InstanceValue("tryLock", Napi::Function::New(env, TryLock, "tryLock"))});
 }
 

@@ -30,6 +30,8 @@ export interface NativeBinding {
   setCompression(path: string, value: string | null): Promise<void>;
   syncFilesystem(path: string): Promise<void>;
   waitForCleaner(path: string): Promise<void>;
+  renameNoReplace(from: string, to: string): Promise<void>;
+  renameExchange(a: string, b: string): Promise<void>;
   tryLock(path: string, shared: boolean): NativeLockHandle | null;
 }
 

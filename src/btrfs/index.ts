@@ -23,4 +23,5 @@ export {
   syncFilesystem,
 } from './flags.js';
 export { lock } from './lock.js';
+export { isBtrfs, renameExchange, renameNoReplace } from './paths.js';
 export type * from './types.js';
