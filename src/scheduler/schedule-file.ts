@@ -2,9 +2,8 @@
 // so a crash or a concurrent request could lose the whole schedule; here every
 // write is a rename of a fully written and fsynced temporary file, and the
 // changes made in this process are queued per path.
-import { randomBytes } from 'node:crypto';
-import { access, mkdir, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { access, readFile, rename } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 
 import {
   parseSchedule,
@@ -16,6 +15,8 @@ import {
   type ScheduleProblem,
 } from './schedule-format.js';
 import { ScheduleError } from './schedule-rules.js';
+import { isMissing, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
+import { enqueue } from '../util/serial-queue.js';
 
 export {
   LINE_END,
@@ -38,24 +39,10 @@ export {
   validateVolumeName,
 } from './schedule-rules.js';
 export type { ScheduleErrorCode, ScheduledAction, TimerChange } from './schedule-rules.js';
+export { writeFileAtomic } from '../util/atomic-file.js';
 
 /** The original's Err text while the schedule is globally paused. */
 export const SCHEDULE_PAUSED_MESSAGE = 'Schedule is globally paused';
-
-// One queue per absolute path, shared by every ScheduleFile of this process.
-const queues = new Map<string, Promise<unknown>>();
-
-function enqueue<T>(path: string, task: () => Promise<T>): Promise<T> {
-  const run = (queues.get(path) ?? Promise.resolve()).then(task);
-  const tail = run.catch(() => undefined);
-  queues.set(path, tail);
-  void tail.then(() => {
-    if (queues.get(path) === tail) queues.delete(path);
-  });
-  return run;
-}
-
-const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -65,57 +52,6 @@ async function exists(path: string): Promise<boolean> {
     if (isMissing(err)) return false;
     throw err;
   }
-}
-
-// Some filesystems refuse fsync on a directory (EINVAL): the rename is then as durable as it gets.
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * Replace `path` with `text` atomically: write a temporary file in the same
- * directory, fsync it, rename it over `path`, fsync the directory. A symbolic
- * link at `path` is followed (its target is replaced, the link kept), and the
- * mode of an existing file is kept. The parent directory is created if missing.
- */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  let target = path;
-  try {
-    target = await realpath(path);
-  } catch (err) {
-    if (!isMissing(err)) throw err;
-  }
-  const dir = dirname(target);
-  await mkdir(dir, { recursive: true });
-  let mode: number | undefined;
-  try {
-    mode = (await stat(target)).mode & 0o7777;
-  } catch (err) {
-    if (!isMissing(err)) throw err;
-  }
-  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(tmp, 'wx', 0o644);
-    try {
-      await handle.writeFile(text, 'utf8');
-      if (mode !== undefined) await handle.chmod(mode);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, target);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await syncDirectory(dir);
 }
 
 /** What {@link ScheduleFile.read} returns. */

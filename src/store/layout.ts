@@ -1,0 +1,51 @@
+// Where things live. Volumes are subvolumes VOLUMES_PATH/<name>; snapshots
+// are read-only subvolumes SNAPSHOTS_PATH/<volume>@<timestamp> (send markers
+// <volume>@<timestamp>@<host>). Work in progress uses hidden names
+// VOLUMES_PATH/.bv-<op>.<volume>.<random>: never a valid volume name, so
+// never listed, and removed at the next start if a crash left it behind.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+
+export interface StorePaths {
+  volumesPath: string;
+  snapshotsPath: string;
+  /** Lock files and the mount table; shared by the CLI and the daemon. */
+  stateDir: string;
+}
+
+const TEMP = /^\.bv-([a-z]+)\.([A-Za-z0-9][A-Za-z0-9_.-]*)\.([0-9a-f]{12})$/;
+
+/** A hidden work name for operation `op` on `volume`. */
+export function tempName(op: string, volume: string): string {
+  return `.bv-${op}.${volume}.${randomBytes(6).toString('hex')}`;
+}
+
+/** The volume a hidden work name belongs to, or null for any other name. */
+export function parseTempName(name: string): { op: string; volume: string } | null {
+  const m = TEMP.exec(name);
+  return m ? { op: m[1]!, volume: m[2]! } : null;
+}
+
+export class Layout {
+  constructor(readonly paths: StorePaths) {}
+
+  volume(name: string): string {
+    return join(this.paths.volumesPath, name);
+  }
+
+  snapshot(name: string): string {
+    return join(this.paths.snapshotsPath, name);
+  }
+
+  temp(op: string, volume: string): string {
+    return join(this.paths.volumesPath, tempName(op, volume));
+  }
+
+  get locksDir(): string {
+    return join(this.paths.stateDir, 'locks');
+  }
+
+  get mountsFile(): string {
+    return join(this.paths.stateDir, 'mounts.json');
+  }
+}

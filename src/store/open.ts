@@ -1,0 +1,25 @@
+// The store as configured: used by the daemon, the CLI and the scheduler so
+// that all of them agree on paths, lock files and the mount table.
+import { join } from 'node:path';
+
+import type { Config } from '../config.js';
+import { VolumeStore } from './volume-store.js';
+
+/** Where lock files and the mount table live: shared by the CLI and the daemon. */
+export function stateDirOf(config: Config): string {
+  return join(config.runPath, 'buttervolume');
+}
+
+/** Opens the store of `config`; `recover` cleans leftovers of interrupted operations (the daemon does it at start). */
+export function openStore(config: Config, options: { recover?: boolean; now?: () => Date } = {}): Promise<VolumeStore> {
+  return VolumeStore.open(
+    {
+      volumesPath: config.volumesPath,
+      snapshotsPath: config.snapshotsPath,
+      stateDir: stateDirOf(config),
+      dtFormat: config.dtFormat,
+      ...(options.now ? { now: options.now } : {}),
+    },
+    { recover: options.recover ?? false },
+  );
+}
