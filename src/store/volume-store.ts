@@ -317,27 +317,27 @@ export class VolumeStore {
    */
   async purge(volume: string, pattern: string, options: PurgeOptions = {}): Promise<string[]> {
     validateVolumeName(volume);
-    const names = await this.snapshots(volume);
-    const doomed = planPurge({
-      names,
-      volume,
-      pattern,
-      now: options.now ?? this.now(),
-      dtformat: this.dtFormat,
-      keep: replicationKeep(names),
+    // Plan on subvolumes only: a stray directory named like a snapshot would
+    // make every purge of the volume fail.
+    const plan = async () => {
+      const names = await this.snapshotSubvolumes(volume);
+      const now = options.now ?? this.now();
+      return planPurge({ names, volume, pattern, now, dtformat: this.dtFormat, keep: replicationKeep(names) });
+    };
+    if (options.dryRun) return plan();
+    return this.locks.with(volume, 'shared', async () => {
+      const doomed = await plan();
+      let deleted = 0;
+      try {
+        await forEachLimited(doomed, DELETE_CONCURRENCY, async (name) => {
+          await btrfs.deleteSubvolume(this.layout.snapshot(name)).catch(ignoreMissing);
+          deleted++;
+        });
+      } catch (err) {
+        throw new StoreError('ERR_PURGE_FAILED', `purge of ${volume} stopped after deleting ${deleted} of ${doomed.length} snapshots: ${(err as Error).message}`, { cause: err });
+      }
+      return doomed;
     });
-    if (options.dryRun || doomed.length === 0) return doomed;
-    await this.locks.with(volume, 'shared', async () => {
-      let next = 0;
-      const worker = async () => {
-        while (next < doomed.length) {
-          const path = this.layout.snapshot(doomed[next++]!);
-          await btrfs.deleteSubvolume(path).catch(ignoreMissing);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, doomed.length) }, worker));
-    });
-    return doomed;
   }
 
   // ---- internals -------------------------------------------------------------
@@ -360,8 +360,15 @@ export class VolumeStore {
     }
   }
 
+  /** The snapshot names of `volume` that really are subvolumes (slower than snapshots()). */
+  private async snapshotSubvolumes(volume: string): Promise<string[]> {
+    const prefix = `${volume}@`;
+    const entries = await btrfs.listSubvolumes(this.layout.paths.snapshotsPath);
+    return entries.map((e) => e.name).filter((n) => n.startsWith(prefix));
+  }
+
   private async newestSnapshotOf(volume: string): Promise<string> {
-    const candidates = (await this.snapshots(volume)).filter((s) => !isSendMarker(s));
+    const candidates = (await this.snapshotSubvolumes(volume)).filter((s) => !isSendMarker(s));
     const newest = this.newest(candidates);
     if (newest === null) throw new StoreError('ERR_NO_SNAPSHOT', `${volume}: no snapshot to restore`);
     return newest;
@@ -418,6 +425,27 @@ function checkMountId(id: unknown): string {
     throw new StoreError('ERR_INVALID_MOUNT_ID', 'ID must be a non-empty string of at most 256 characters');
   }
   return id;
+}
+
+/**
+ * Runs `task` over `items`, `limit` at a time. After the first failure no new
+ * item starts; the running ones finish; then the first error is thrown (so
+ * nothing keeps deleting once the caller has released its lock).
+ */
+async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      try {
+        await task(items[next++]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 function ignoreMissing(err: unknown): void {
