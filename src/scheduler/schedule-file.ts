@@ -12,6 +12,7 @@ import {
   serializeSchedule,
   type ScheduleChange,
   type ScheduleEntry,
+  type ScheduleLine,
   type ScheduleProblem,
 } from './schedule-format.js';
 import { ScheduleError } from './schedule-rules.js';
@@ -86,6 +87,14 @@ export class ScheduleFile {
    */
   async read(): Promise<ScheduleReadResult> {
     return parseSchedule(await this.#text());
+  }
+
+  /**
+   * Read the file as lines in file order, usable or not (what the scheduler
+   * reports line by line); a missing file has no lines.
+   */
+  async readLines(): Promise<ScheduleLine[]> {
+    return parseScheduleLines(await this.#text());
   }
 
   /**

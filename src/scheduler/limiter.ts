@@ -1,0 +1,42 @@
+// Bounded concurrency: at most `max` tasks run at once, the others wait in
+// call order. A finishing task hands its slot to the next waiter directly,
+// so a task arriving at that instant cannot jump the queue.
+
+/** Runs at most {@link max} tasks at a time, first come first served. */
+export class Limiter {
+  /** Most tasks allowed to run at once. */
+  readonly max: number;
+  #active = 0;
+  #peak = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  /** @throws RangeError unless `max` is a positive integer. */
+  constructor(max: number) {
+    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`concurrency must be a positive integer, got ${max}`);
+    this.max = max;
+  }
+
+  /** Tasks running now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Most tasks that ever ran at once (tests and diagnostics). */
+  get peak(): number {
+    return this.#peak;
+  }
+
+  /** Runs `task` when a slot is free; settles as `task` does. */
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#active < this.max) this.#active += 1;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve)); // the slot is handed over
+    this.#peak = Math.max(this.#peak, this.#active);
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#active -= 1;
+    }
+  }
+}
