@@ -1,6 +1,10 @@
-// The only module that touches the .node file. node-gyp-build picks a local
-// build (build/Release) first, then the committed prebuild for this platform.
+// The only module that touches the .node file: a local build (build/Release)
+// first, then the committed prebuild for this platform - node-gyp-build's
+// order. The two usual places are tried directly (node-gyp-build's directory
+// walk costs the CLI's start-up several ms); node-gyp-build is the fallback.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { BtrfsError } from './errors.js';
@@ -41,7 +45,12 @@ export const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
 /** Loads an addon file and registers BtrfsError with it (also used to test prebuilds). */
 export function loadBinding(file?: string): NativeBinding {
   const require = createRequire(import.meta.url);
-  const addon = (file ? require(file) : (require('node-gyp-build') as (dir: string) => unknown)(packageRoot)) as NativeBinding;
+  const known = [
+    join(packageRoot, 'build', 'Release', 'buttervolume.node'),
+    join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'buttervolume.node'),
+  ].find((f) => existsSync(f));
+  const path = file ?? known;
+  const addon = (path ? require(path) : (require('node-gyp-build') as (dir: string) => unknown)(packageRoot)) as NativeBinding;
   addon.setErrorClass(BtrfsError);
   return addon;
 }

@@ -3,7 +3,7 @@
 // <volume>@<timestamp>@<host>). Work in progress uses hidden names
 // VOLUMES_PATH/.bv-<op>.<volume>.<random>: never a valid volume name, so
 // never listed, and removed at the next start if a crash left it behind.
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../util/random-hex.js';
 import { join } from 'node:path';
 
 export interface StorePaths {
@@ -17,7 +17,7 @@ const TEMP = /^\.bv-([a-z]+)\.([A-Za-z0-9][A-Za-z0-9_.-]*)\.([0-9a-f]{12})$/;
 
 /** A hidden work name for operation `op` on `volume`. */
 export function tempName(op: string, volume: string): string {
-  return `.bv-${op}.${volume}.${randomBytes(6).toString('hex')}`;
+  return `.bv-${op}.${volume}.${randomHex(12)}`;
 }
 
 /** The volume a hidden work name belongs to, or null for any other name. */

@@ -2,7 +2,7 @@
 //   volume       <name>                    (allow-list below)
 //   snapshot     <volume>@<timestamp>      timestamp = local time in DTFORMAT
 //   send marker  <volume>@<timestamp>@<host>
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from '../util/ip.js';
 
 import { StoreError } from './errors.js';
 import { formatTimestamp, parseTimestamp } from './timestamp.js';
@@ -130,7 +130,7 @@ export function validateHostName(host: unknown): string {
   if (host === '') fail(code, 'host is empty');
   if (host.length > 253) fail(code, `host ${show(host)} is ${host.length} characters long, the limit is 253`);
   if (host.includes('@')) fail(code, `host ${show(host)} contains "@": give the host only, without a user`);
-  if (isIPv4(host) || (isIPv6(host) && !host.includes('%'))) return host;
+  if (isIPv4(host) || isIPv6(host)) return host;
   const labels = host.split('.');
   const bad = labels.find((l) => !LABEL_RE.test(l));
   if (bad !== undefined) {

@@ -1,6 +1,6 @@
 // Files that are never seen half-written: a crash leaves the old content or
 // the new one, never a mix or nothing.
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './random-hex.js';
 import { mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -40,7 +40,7 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o644):
   } catch (err) {
     if (!isMissing(err)) throw err;
   }
-  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomHex(12)}.tmp`);
   try {
     const handle = await open(tmp, 'wx', mode);
     try {
