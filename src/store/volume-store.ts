@@ -251,9 +251,16 @@ export class VolumeStore {
     validateSnapshotName(name);
     const volume = name.slice(0, name.indexOf('@'));
     await this.locks.with(volume, 'shared', async () => {
-      const path = this.layout.snapshot(name);
-      if (!(await btrfs.isSubvolume(path))) throw new StoreError('ERR_SNAPSHOT_NOT_FOUND', 'No such snapshot');
-      await btrfs.deleteSubvolume(path);
+      try {
+        await btrfs.deleteSubvolume(this.layout.snapshot(name));
+      } catch (err) {
+        // Missing, or not a subvolume: either way there is no such snapshot
+        // (asking the kernel once costs less than checking first).
+        if (code(err) === 'ENOENT' || code(err) === 'EINVAL') {
+          throw new StoreError('ERR_SNAPSHOT_NOT_FOUND', 'No such snapshot', { cause: err });
+        }
+        throw err;
+      }
     });
   }
 

@@ -1,0 +1,369 @@
+#!/usr/bin/env node
+// bench/plugin: the plugin daemon over its unix socket, side by side with the
+// original's way of doing the same (one btrfs-progs process per operation),
+// in one run, rows interleaved in rounds, ratios taken within each round:
+//   1. VolumeDriver.List with 1,000 volumes vs one `btrfs subvolume show`
+//      spawned per volume (the original's List);
+//   2. sequential VolumeDriver.Snapshot + Snapshot.Remove cycles vs spawning
+//      `btrfs subvolume snapshot -r` / `btrfs subvolume delete` per request,
+//      with the raw C ioctl loop (bench/raw-snapshot.c) as the limit;
+//   3. VolumeDriver.Mount latency while 4 clients snapshot continuously;
+//   4. the daemon's RSS idle and after 10,000 and 20,000 requests.
+// The daemon runs as its own process (dist/server/daemon.js, `npm run build`
+// first), its state directory on a tmpfs like /run on a real host.
+// usage: node bench/plugin.mjs [--volumes N] [--cycles N] [--rounds R] [--seconds S]
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs, promisify } from 'node:util';
+
+import * as btrfs from '../dist/btrfs/index.js';
+import { fillSmallFiles, fmt, median, scratchBtrfs } from './common.mjs';
+
+const run = promisify(execFile);
+const { values } = parseArgs({
+  options: {
+    volumes: { type: 'string', default: '1000' },
+    cycles: { type: 'string', default: '100' },
+    rounds: { type: 'string', default: '6' },
+    seconds: { type: 'string', default: '10' },
+  },
+});
+const volumeCount = Number(values.volumes);
+const cycles = Number(values.cycles);
+const rounds = Number(values.rounds);
+const loadSeconds = Number(values.seconds);
+
+// ---- setup: scratch btrfs, tmpfs state dir, the daemon ------------------------
+const { mnt, cleanup: cleanupBtrfs } = scratchBtrfs(8);
+const work = mkdtempSync(join(tmpdir(), 'bv-bench-plugin-'));
+const runPath = join(work, 'run');
+mkdirSync(runPath);
+execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', runPath]);
+const volumesPath = join(mnt, 'volumes');
+const snapshotsPath = join(mnt, 'snapshots');
+const socketPath = join(runPath, 'plugins', 'bench.sock');
+const dist = (p) => new URL(`../dist/${p}`, import.meta.url).href;
+const launcher = `
+const { loadConfig } = await import(${JSON.stringify(dist('config.js'))});
+const { createLogger } = await import(${JSON.stringify(dist('log.js'))});
+const { runDaemon } = await import(${JSON.stringify(dist('server/daemon.js'))});
+const config = loadConfig();
+const daemon = await runDaemon(config, { logger: createLogger(config.logLevel) });
+process.once('SIGTERM', () => void daemon.close());
+await daemon.closed;
+process.exit(0);`;
+const daemon = spawn(process.execPath, ['--input-type=module', '-e', launcher], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+  env: {
+    PATH: process.env.PATH,
+    BUTTERVOLUME_CONFIG: join(work, 'none.ini'),
+    BUTTERVOLUME_VOLUMES_PATH: volumesPath,
+    BUTTERVOLUME_SNAPSHOTS_PATH: snapshotsPath,
+    BUTTERVOLUME_SCHEDULE: join(work, 'schedule.csv'),
+    BUTTERVOLUME_RUNPATH: runPath,
+    BUTTERVOLUME_SOCKET: socketPath,
+    BUTTERVOLUME_LOGLEVEL: 'WARNING',
+  },
+});
+let cdir;
+const children = [daemon];
+const cleanup = () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  try {
+    execFileSync('umount', [runPath]);
+  } catch {
+    execFileSync('umount', ['-l', runPath]);
+  }
+  rmSync(work, { recursive: true, force: true });
+  if (cdir) rmSync(cdir, { recursive: true, force: true });
+  cleanupBtrfs();
+};
+process.once('exit', cleanup);
+
+const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+/** One request as dockerd sends it; resolves to the parsed answer, rejects on a non-empty Err. */
+function api(path, body = {}) {
+  const payload = `${JSON.stringify(body)}\n`;
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'POST', agent, headers: { 'Content-Length': Buffer.byteLength(payload) } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const answer = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (answer.Err) reject(new Error(`${path}: ${answer.Err}`));
+        else resolve(answer);
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/**
+ * A minimal keep-alive HTTP/1.1 client on one connection, one request at a
+ * time: about as cheap per request as dockerd's Go client, where Node's
+ * http client adds ~0.1 ms of its own (client-side, not the daemon's cost).
+ */
+function leanClient(path = socketPath) {
+  const sock = connect(path);
+  let buf = Buffer.alloc(0);
+  let pending = null;
+  sock.on('data', (chunk) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    const end = buf.indexOf('\r\n\r\n');
+    if (!pending || end < 0) return;
+    const head = buf.subarray(0, end).toString('latin1');
+    const length = Number(/content-length: *(\d+)/i.exec(head)[1]);
+    if (buf.length < end + 4 + length) return;
+    const answer = JSON.parse(buf.subarray(end + 4, end + 4 + length).toString('utf8'));
+    buf = buf.subarray(end + 4 + length);
+    const p = pending;
+    pending = null;
+    if (answer.Err) p.reject(new Error(answer.Err));
+    else p.resolve(answer);
+  });
+  sock.on('error', (err) => pending?.reject(err));
+  return {
+    ready: once(sock, 'connect'),
+    call(path, body = {}) {
+      const payload = Buffer.from(`${JSON.stringify(body)}\n`);
+      return new Promise((resolve, reject) => {
+        pending = { resolve, reject };
+        sock.write(`POST ${path} HTTP/1.1\r\nHost: plugin\r\nContent-Length: ${payload.length}\r\n\r\n`);
+        sock.write(payload);
+      });
+    },
+    close: () => sock.destroy(),
+  };
+}
+
+for (let i = 0; ; i++) {
+  try {
+    await api('/Plugin.Activate');
+    break;
+  } catch (err) {
+    if (i > 200 || daemon.exitCode !== null) throw new Error(`the daemon did not start: ${err.message}`);
+    await sleep(25);
+  }
+}
+const rssMiB = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${daemon.pid}/status`, 'utf8'))[1]) / 1024;
+const pct = (list, p) => [...list].sort((a, b) => a - b)[Math.min(list.length - 1, Math.floor((p / 100) * list.length))];
+const results = [];
+const verdict = (ok) => (ok ? 'PASS' : 'MISS');
+
+// V8's memory reducer runs some 8 s after the last activity: RSS is read once it settled.
+const SETTLE_MS = 12_000;
+await sleep(SETTLE_MS);
+const rssIdle = rssMiB();
+
+// ---- 1. List ------------------------------------------------------------------
+for (let i = 0; i < volumeCount; i++) await api('/VolumeDriver.Create', { Name: `vol${String(i).padStart(4, '0')}` });
+await btrfs.syncFilesystem(mnt);
+{
+  const ours = [];
+  const spawned = [];
+  const ratios = [];
+  const listRounds = Math.max(2, Math.ceil(rounds / 2));
+  for (let r = 0; r < listRounds; r++) {
+    const mine = [];
+    for (let k = 0; k < 20; k++) {
+      const t0 = performance.now();
+      const { Volumes } = await api('/VolumeDriver.List');
+      mine.push(performance.now() - t0);
+      if (Volumes.length !== volumeCount) throw new Error(`List returned ${Volumes.length} volumes`);
+    }
+    // The original: one `btrfs subvolume show` per entry of VOLUMES_PATH.
+    const t0 = performance.now();
+    let found = 0;
+    for (const name of readdirSync(volumesPath)) {
+      if (name === 'metadata.db') continue;
+      try {
+        await run('btrfs', ['subvolume', 'show', join(volumesPath, name)]);
+        found++;
+      } catch {
+        // not a subvolume
+      }
+    }
+    const theirs = performance.now() - t0;
+    if (found !== volumeCount) throw new Error(`btrfs subvolume show found ${found} volumes`);
+    ours.push(median(mine));
+    spawned.push(theirs);
+    ratios.push(theirs / median(mine));
+  }
+  const ratio = median(ratios);
+  console.log(`\n1. VolumeDriver.List, ${volumeCount} volumes, ms (median of ${listRounds} rounds)`);
+  console.log(`   daemon over its socket     ${fmt(median(ours), 2)}`);
+  console.log(`   btrfs subvolume show x${volumeCount} ${fmt(median(spawned), 0)}`);
+  console.log(`   ratio: ${ratio.toFixed(0)}x   (target >= 100x) ${verdict(ratio >= 100)}`);
+  results.push(['List ratio', ratio >= 100]);
+}
+for (let i = 0; i < volumeCount; i++) await api('/VolumeDriver.Remove', { Name: `vol${String(i).padStart(4, '0')}` });
+
+// ---- 2. Snapshot + Remove cycles ------------------------------------------------
+await api('/VolumeDriver.Create', { Name: 'bench' });
+const benchVol = join(volumesPath, 'bench');
+fillSmallFiles(benchVol, 1000);
+await btrfs.syncFilesystem(mnt);
+cdir = mkdtempSync(join(tmpdir(), 'bv-bench-c-'));
+const raw = join(cdir, 'raw-snapshot');
+execFileSync('cc', ['-O2', '-o', raw, new URL('./raw-snapshot.c', import.meta.url).pathname]);
+const rawDir = join(mnt, 'raw');
+await btrfs.createSubvolume(rawDir);
+{
+  const lean = leanClient();
+  await lean.ready;
+  const cyclesWith = (call) => async () => {
+    for (let i = 0; i < cycles; i++) {
+      const { Snapshot } = await call('/VolumeDriver.Snapshot', { Name: 'bench' });
+      await call('/VolumeDriver.Snapshot.Remove', { Name: Snapshot });
+    }
+  };
+  // The floor of any Node HTTP server here: node:http calling the two ioctls,
+  // no Koa, no validation, no lock, no store.
+  const bareSocket = join(runPath, 'bare.sock');
+  const bareSource = `
+const btrfs = await import(${JSON.stringify(dist('btrfs/index.js'))});
+const { createServer } = await import('node:http');
+let n = 0;
+createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c)).on('end', async () => {
+    const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+    if (req.url === '/VolumeDriver.Snapshot') {
+      const name = 'bare@' + n++;
+      await btrfs.snapshot(${JSON.stringify(benchVol)}, ${JSON.stringify(snapshotsPath)} + '/' + name, { readonly: true });
+      res.end(JSON.stringify({ Err: '', Snapshot: name }));
+    } else {
+      await btrfs.deleteSubvolume(${JSON.stringify(snapshotsPath)} + '/' + body.Name);
+      res.end('{"Err":""}');
+    }
+  });
+}).listen(${JSON.stringify(bareSocket)}, () => console.log('up'));`;
+  const bare = spawn(process.execPath, ['--input-type=module', '-e', bareSource], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(bare);
+  await once(bare.stdout, 'data');
+  const bareClient = leanClient(bareSocket);
+  await bareClient.ready;
+  const rows = {
+    'a: daemon, minimal client': cyclesWith(lean.call),
+    "a': daemon, node:http client": cyclesWith(api),
+    'd: bare node:http + ioctls': cyclesWith(bareClient.call),
+    'b: spawn btrfs per request': async () => {
+      for (let i = 0; i < cycles; i++) {
+        const snap = join(snapshotsPath, `cli@${i}`);
+        await run('btrfs', ['subvolume', 'snapshot', '-r', benchVol, snap]);
+        await run('btrfs', ['subvolume', 'delete', snap]);
+      }
+    },
+    'c: raw ioctl loop (C)': async () => {
+      await run(raw, [benchVol, rawDir, String(cycles)]);
+    },
+  };
+  const rates = Object.fromEntries(Object.keys(rows).map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 ? Object.keys(rows).reverse() : Object.keys(rows);
+    for (const name of order) {
+      await btrfs.waitForCleaner(mnt);
+      const t0 = performance.now();
+      await rows[name]();
+      rates[name].push(cycles / ((performance.now() - t0) / 1000));
+    }
+  }
+  console.log(`\n2. snapshot + remove cycles/s, ${cycles} cycles x ${rounds} rounds, volume of 1,000 files (median; min..max)`);
+  for (const [name, list] of Object.entries(rates)) {
+    console.log(`   ${name.padEnd(28)} ${fmt(median(list))}   (${Math.min(...list).toFixed(0)}..${Math.max(...list).toFixed(0)})`);
+  }
+  lean.close();
+  bareClient.close();
+  bare.kill('SIGTERM');
+  await once(bare, 'exit');
+  const [ra, rn, rd, rb, rc] = Object.values(rates);
+  const perRound = (x, y) => median(x.map((v, i) => v / y[i]));
+  const ab = perRound(ra, rb);
+  const ac = perRound(ra, rc);
+  console.log(`   ratio a/b: ${ab.toFixed(2)}x   (target >= 3x) ${verdict(ab >= 3)}`);
+  console.log(`   ratio a/c: ${ac.toFixed(2)}x   (target >= 0.7x) ${verdict(ac >= 0.7)}`);
+  console.log(`   with node:http as the client: a'/b ${perRound(rn, rb).toFixed(2)}x, a'/c ${perRound(rn, rc).toFixed(2)}x`);
+  console.log(`   the floor of a Node HTTP server: d/c ${perRound(rd, rc).toFixed(2)}x; the daemon gets a/d ${perRound(ra, rd).toFixed(2)}x of it`);
+  results.push(['Snapshot+Remove vs spawning', ab >= 3], ['Snapshot+Remove vs raw', ac >= 0.7]);
+}
+
+// ---- 3. Mount latency under snapshot load ----------------------------------------
+{
+  await api('/VolumeDriver.Create', { Name: 'mounted' });
+  for (let c = 0; c < 4; c++) {
+    await api('/VolumeDriver.Create', { Name: `load${c}` });
+    fillSmallFiles(join(volumesPath, `load${c}`), 200);
+  }
+  const mountLatencies = async (ms) => {
+    const list = [];
+    const end = performance.now() + ms;
+    for (let i = 0; performance.now() < end; i++) {
+      const t0 = performance.now();
+      await api('/VolumeDriver.Mount', { Name: 'mounted', ID: `c${i}` });
+      list.push(performance.now() - t0);
+      await api('/VolumeDriver.Unmount', { Name: 'mounted', ID: `c${i}` });
+    }
+    return list;
+  };
+  await btrfs.waitForCleaner(mnt);
+  const idle = await mountLatencies(2000);
+  let stop = false;
+  let snapshots = 0;
+  const clients = [0, 1, 2, 3].map(async (c) => {
+    while (!stop) {
+      await api('/VolumeDriver.Snapshot', { Name: `load${c}` });
+      snapshots++;
+    }
+  });
+  const t0 = performance.now();
+  const loaded = await mountLatencies(loadSeconds * 1000);
+  stop = true;
+  await Promise.all(clients);
+  const secs = (performance.now() - t0) / 1000;
+  const p99 = pct(loaded, 99);
+  console.log(`\n3. VolumeDriver.Mount latency, ms (${loaded.length} mounts in ${secs.toFixed(1)} s, while 4 clients took ${snapshots} snapshots = ${(snapshots / secs).toFixed(0)}/s)`);
+  console.log(`   idle      p50 ${fmt(pct(idle, 50), 2)}   p99 ${fmt(pct(idle, 99), 2)}   max ${fmt(Math.max(...idle), 2)}`);
+  console.log(`   loaded    p50 ${fmt(pct(loaded, 50), 2)}   p99 ${fmt(p99, 2)}   max ${fmt(Math.max(...loaded), 2)}`);
+  console.log(`   p99 under load: ${p99.toFixed(1)} ms (target < 50 ms) ${verdict(p99 < 50)}`);
+  results.push(['Mount p99 under load', p99 < 50]);
+}
+
+// ---- 4. RSS ------------------------------------------------------------------------
+{
+  const mix = async (n) => {
+    // What an engine sends most: Get, List, Mount/Unmount, Path, Capabilities.
+    const calls = [
+      () => api('/VolumeDriver.Get', { Name: 'mounted' }),
+      () => api('/VolumeDriver.List', {}),
+      () => api('/VolumeDriver.Mount', { Name: 'mounted', ID: 'rss' }),
+      () => api('/VolumeDriver.Unmount', { Name: 'mounted', ID: 'rss' }),
+      () => api('/VolumeDriver.Path', { Name: 'mounted' }),
+      () => api('/VolumeDriver.Capabilities', {}),
+    ];
+    for (let i = 0; i < n; i++) await calls[i % calls.length]();
+  };
+  await mix(10_000);
+  await sleep(SETTLE_MS);
+  const after10k = rssMiB();
+  await mix(10_000);
+  await sleep(SETTLE_MS);
+  const after20k = rssMiB();
+  const flat = after20k - after10k < 5;
+  console.log(`\n4. daemon RSS, MiB (each read after ${SETTLE_MS / 1000} s idle)`);
+  console.log(`   idle after start       ${fmt(rssIdle)}   (target <= 60) ${verdict(rssIdle <= 60)}`);
+  console.log(`   after 10,000 requests  ${fmt(after10k)}`);
+  console.log(`   after 20,000 requests  ${fmt(after20k)}   (flat: +${(after20k - after10k).toFixed(1)} MiB over the second 10,000) ${verdict(flat)}`);
+  results.push(['RSS idle', rssIdle <= 60], ['RSS flat', flat]);
+}
+
+daemon.kill('SIGTERM');
+const [code] = await once(daemon, 'exit');
+agent.destroy();
+console.log(`\ndaemon stopped (exit ${code}); ${results.filter(([, ok]) => ok).length}/${results.length} targets met${results.some(([, ok]) => !ok) ? `; missed: ${results.filter(([, ok]) => !ok).map(([n]) => n).join(', ')}` : ''}`);

@@ -1,0 +1,129 @@
+// The plugin daemon (`buttervolume run`): checks its paths, refuses to take
+// over a live socket, opens the store (cleaning what a crash left behind),
+// serves the plugin API on SOCKET, and shuts down cleanly: stop accepting,
+// finish in-flight requests, remove its socket. Signal handling belongs to
+// the caller, which calls close() (or aborts `signal`).
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+
+import { isBtrfs } from '../btrfs/index.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { ScheduleFile } from '../scheduler/schedule-file.js';
+import { openStore } from '../store/open.js';
+import type { VolumeStore } from '../store/volume-store.js';
+import { createApp } from './app.js';
+import { DaemonError } from './errors.js';
+import { WorkGate } from './gate.js';
+import { listenUnix, prepareSocket } from './socket.js';
+
+/** Something started with the daemon (the scheduler) and stopped before it ends. */
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/** Options of {@link runDaemon}. */
+export interface DaemonOptions {
+  logger: Logger;
+  /** Aborting it closes the daemon, like close(). */
+  signal?: AbortSignal;
+  /** Called once listening; what it returns is stopped at close (the scheduler hooks in here). */
+  onStarted?: (store: VolumeStore) => Stoppable | void | Promise<Stoppable | void>;
+  /** How long close() lets in-flight requests finish before cutting connections (ms, default 60 s). */
+  drainTimeout?: number;
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+}
+
+/** A running daemon. */
+export interface Daemon {
+  /** Resolves once closed: not listening, in-flight requests done, socket removed. */
+  closed: Promise<void>;
+  /** The socket path it listens on. */
+  address: string;
+  /** The store it serves. */
+  store: VolumeStore;
+  /** Stops accepting, lets in-flight requests finish, stops `onStarted`'s hook, removes the socket. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Creates VOLUMES_PATH and SNAPSHOTS_PATH if missing and refuses them off btrfs, naming the variable. */
+async function checkStorePaths(config: Config): Promise<void> {
+  const paths: Array<[string, string]> = [['VOLUMES_PATH', config.volumesPath], ['SNAPSHOTS_PATH', config.snapshotsPath]];
+  for (const [variable, dir] of paths) {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw new DaemonError('ERR_STORE_PATH', `cannot create ${variable} ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!(await isBtrfs(dir))) {
+      throw new DaemonError('ERR_NOT_BTRFS', `${variable} ${dir} is not on a btrfs filesystem: buttervolume keeps each volume as a btrfs subvolume`);
+    }
+  }
+}
+
+/**
+ * Starts the plugin daemon on `config.socketPath` (mode 0660).
+ * @throws DaemonError `ERR_NOT_BTRFS`, `ERR_STORE_PATH`, `ERR_ALREADY_RUNNING`, `ERR_SOCKET_PATH`
+ *   (one-line messages meant for the operator).
+ */
+export async function runDaemon(config: Config, options: DaemonOptions): Promise<Daemon> {
+  const { logger } = options;
+  const address = config.socketPath;
+  for (const warning of config.warnings) logger.warning(warning);
+  // First the socket: a live daemon must not see its work in progress "recovered".
+  await prepareSocket(address, logger);
+  await checkStorePaths(config);
+  const store = await openStore(config);
+  const recovered = await store.recover();
+  if (recovered.length > 0) logger.warning(`Removed what interrupted operations left behind: ${recovered.join(', ')}`);
+
+  // Set once close() is called: answers then ask clients to close their connection.
+  let stopping: Promise<void> | undefined;
+  const app = createApp({ store, schedule: new ScheduleFile(config.schedulePath), logger, gate: new WorkGate() }, {
+    closing: () => stopping !== undefined,
+    ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
+  });
+  const server = createServer(app.callback());
+  server.on('error', (err) => logger.error(`server error: ${err.message}`));
+  await listenUnix(server, address);
+  const socketInode = (await stat(address)).ino;
+  logger.info(`Listening to requests on ${address}...`);
+
+  const stopServer = (): Promise<void> =>
+    new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+      // A request that never ends must not keep the daemon up forever.
+      setTimeout(() => server.closeAllConnections(), options.drainTimeout ?? 60_000).unref();
+    });
+
+  let hook: Stoppable | void = undefined;
+  try {
+    hook = await options.onStarted?.(store);
+  } catch (err) {
+    await stopServer();
+    throw err;
+  }
+
+  const shutdown = async (): Promise<void> => {
+    logger.info('Stopping: finishing the requests in progress...');
+    const stopHook = Promise.resolve(hook?.stop()).catch((err: Error) => logger.error(`stopping the scheduler failed: ${err.message}`));
+    await Promise.all([stopServer(), stopHook]);
+    // libuv unlinks the socket as the server closes; make sure, without
+    // removing a socket that another daemon may have created since.
+    const now = await stat(address).catch(() => undefined);
+    if (now?.ino === socketInode) await rm(address, { force: true });
+    logger.info('Stopped');
+  };
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  const close = (): Promise<void> => (stopping ??= shutdown().then(markClosed));
+  if (options.signal?.aborted) await close();
+  else {
+    const onAbort = () => close().catch((err: Error) => logger.error(`closing failed: ${err.message}`));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+  }
+
+  return { closed, address, store, close };
+}

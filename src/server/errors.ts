@@ -1,0 +1,95 @@
+// The one outward mapping of errors for the plugin server: every failure
+// becomes an HTTP status plus a one-line `Err`. Docker reads `Err` from any
+// non-200 answer, and Podman ignores `Err` on a 200, so failures are never 200.
+import { isBtrfsError } from '../btrfs/index.js';
+import { ScheduleError } from '../scheduler/schedule-file.js';
+import { StoreError } from '../store/errors.js';
+
+/** Codes of the server's own refusals (the request itself is wrong). */
+export type RequestErrorCode =
+  | 'ERR_INVALID_REQUEST'
+  | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_UNKNOWN_ENDPOINT'
+  | 'ERR_METHOD_NOT_ALLOWED'
+  | 'ERR_NOT_AVAILABLE';
+
+const STATUS: Record<RequestErrorCode, number> = {
+  ERR_INVALID_REQUEST: 500,
+  ERR_BODY_TOO_LARGE: 413,
+  ERR_UNKNOWN_ENDPOINT: 404,
+  ERR_METHOD_NOT_ALLOWED: 405,
+  ERR_NOT_AVAILABLE: 500,
+};
+
+/** A request the server refuses before reaching the store: bad body, bad field, unknown endpoint. */
+export class RequestError extends Error {
+  readonly code: RequestErrorCode;
+  /** HTTP status of the answer. */
+  readonly status: number;
+
+  constructor(code: RequestErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.status = STATUS[code];
+  }
+}
+
+Object.defineProperty(RequestError.prototype, 'name', {
+  value: 'RequestError',
+  enumerable: false,
+  configurable: true,
+  writable: true,
+});
+
+/** What the server answers for an error, and how it is logged. */
+export interface ErrorAnswer {
+  status: number;
+  /** The `Err` text: one line. */
+  message: string;
+  /** The error code (`ERR_*`, or an errno name for a BtrfsError); undefined for an unexpected error. */
+  code: string | undefined;
+  /** False for an unexpected error (a bug or an unknown failure): logged with its stack. */
+  expected: boolean;
+}
+
+const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
+
+/**
+ * Maps any thrown value to the answer: the store's, the schedule's and the
+ * server's refusals and btrfs failures keep their own message; an invalid
+ * purge pattern reads `Invalid purge pattern ...` (the original's words,
+ * followed by the detail); anything else is an internal error.
+ */
+export function errorAnswer(err: unknown): ErrorAnswer {
+  if (err instanceof RequestError) return { status: err.status, message: oneLine(err.message), code: err.code, expected: true };
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'ERR_INVALID_PURGE_PATTERN') {
+    const detail = oneLine((err as Error).message).replace(/^invalid purge pattern/i, '');
+    return { status: 500, message: `Invalid purge pattern${detail}`, code, expected: true };
+  }
+  if (err instanceof StoreError || err instanceof ScheduleError || isBtrfsError(err)) {
+    return { status: 500, message: oneLine(err.message), code: err.code, expected: true };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { status: 500, message: `internal error: ${oneLine(message)}`, code: typeof code === 'string' ? code : undefined, expected: false };
+}
+
+/** Codes of a daemon that cannot start. */
+export type DaemonErrorCode = 'ERR_NOT_BTRFS' | 'ERR_ALREADY_RUNNING' | 'ERR_SOCKET_PATH' | 'ERR_STORE_PATH';
+
+/** Why the daemon cannot start; `message` is one line for the operator. */
+export class DaemonError extends Error {
+  readonly code: DaemonErrorCode;
+
+  constructor(code: DaemonErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+Object.defineProperty(DaemonError.prototype, 'name', {
+  value: 'DaemonError',
+  enumerable: false,
+  configurable: true,
+  writable: true,
+});
