@@ -1,0 +1,81 @@
+// Start-up stays lean. The short commands run from one CommonJS bundle
+// (dist/cli/main.cjs, see scripts/bundle-cli.mjs): they must not load any
+// ES module of ours (each costs start-up time), the server, the scheduler's
+// runtime or Koa; `run` and `scheduled run` load those from dist/ at run
+// time. --version, usage errors and `send` read no configuration and open no
+// store: they work even when both are broken.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+
+import { BIN, cliFixture, runCli } from './fixtures/cli.js';
+
+const HOOK = fileURLToPath(new URL('./fixtures/trace-imports.mjs', import.meta.url));
+
+/** The package-relative paths of the ES modules and CommonJS files `buttervolume <args>` loaded. */
+function modulesOf(args: string[], env: Record<string, string>): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'bv-cli-trace-'));
+  try {
+    const file = join(dir, 'trace');
+    writeFileSync(file, '');
+    const r = spawnSync(process.execPath, ['--import', HOOK, BIN, ...args], {
+      env: { PATH: process.env.PATH!, ...env, TRACE_IMPORTS_FILE: file },
+      encoding: 'utf8',
+    });
+    if (r.status === null || /internal error|^\s+at /m.test(r.stderr)) throw new Error(`buttervolume ${args.join(' ')}: ${r.stderr}`);
+    const root = new URL('../../', import.meta.url).href;
+    return [...new Set(readFileSync(file, 'utf8').split('\n').filter((u) => u.startsWith(root)).map((u) => u.slice(root.length)))];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const ours = (mods: string[]) => mods.filter((m) => m.startsWith('dist/') && m !== 'dist/cli/main.cjs');
+const heavy = (mods: string[]) => mods.filter((m) => /node_modules\/(koa|@koa|ssh2)/.test(m));
+
+t.test('snapshot runs from the bundle alone', async (t) => {
+  const f = await cliFixture(t);
+  await f.volume('v');
+  const mods = modulesOf(['snapshot', 'v'], f.env);
+  t.ok(mods.includes('bin/buttervolume.cjs'), 'the traced run is the real bin');
+  t.ok(mods.includes('dist/cli/main.cjs'), 'and its bundle');
+  t.same(ours(mods), [], 'no ES module of ours');
+  t.same(heavy(mods), [], 'no server dependency');
+  t.match((await f.store.snapshots('v'))[0], /^v@/, 'and the snapshot was taken');
+});
+
+t.test('scheduled (list) reads the schedule without the scheduler runtime', async (t) => {
+  const f = await cliFixture(t);
+  t.same(ours(modulesOf(['scheduled'], f.env)), []);
+});
+
+t.test('scheduled run loads the scheduler runtime and the store from dist (one copy of each)', async (t) => {
+  const f = await cliFixture(t);
+  const mods = modulesOf(['scheduled', 'run'], f.env);
+  t.ok(mods.includes('dist/scheduler/pass.js'));
+  t.ok(mods.includes('dist/store/open.js'));
+  t.same(heavy(mods), []);
+});
+
+t.test('--version, usage errors and send work with a broken configuration and no store', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bv-cli-broken-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const broken = join(dir, 'config.ini');
+  writeFileSync(broken, 'this is [not an ini file\n');
+  const env = { BUTTERVOLUME_CONFIG: broken, BUTTERVOLUME_VOLUMES_PATH: '/nonexistent/volumes' };
+  const version = await runCli(['--version'], env);
+  t.equal(version.code, 0);
+  t.match(version.stdout, /^buttervolume \d+\.\d+\.\d+/);
+  const usage = await runCli(['snapshot'], env);
+  t.equal(usage.code, 2, 'a usage error, not a configuration error');
+  const send = await runCli(['send', 'h', 'v@x'], env);
+  t.equal(send.code, 1);
+  t.match(send.stderr, /replication is not available/);
+  t.notMatch(send.stderr, /config|btrfs/i);
+  const help = await runCli(['--help'], env);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /buttervolume snapshot/);
+});
