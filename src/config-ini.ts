@@ -1,3 +1,5 @@
+import { nameErrorClass } from './util/error-name.js';
+
 // The subset of Python's configparser that the original's config.ini relies
 // on: only the [DEFAULT] section is kept, read the way ConfigParser() reads it
 // by default, so a file that worked with the Python plugin means the same here.
@@ -19,12 +21,7 @@ export class IniSyntaxError extends Error {
   }
 }
 
-Object.defineProperty(IniSyntaxError.prototype, 'name', {
-  value: 'IniSyntaxError',
-  enumerable: false,
-  configurable: true,
-  writable: true,
-});
+nameErrorClass(IniSyntaxError, 'IniSyntaxError');
 
 const SECTION = /^\[(.+)\]$/;
 // configparser's OPTCRE: the key is everything before the FIRST '=' or ':'.

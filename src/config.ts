@@ -8,6 +8,7 @@ import { posix, resolve } from 'node:path';
 
 import { IniSyntaxError, parseIniDefaults, type IniEntry } from './config-ini.js';
 import { validateDtformat } from './store/timestamp.js';
+import { nameErrorClass } from './util/error-name.js';
 
 /** Log levels, with Python's names (the original passed LOGLEVEL to `logging`). */
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
@@ -103,12 +104,7 @@ export class ConfigError extends Error {
   }
 }
 
-Object.defineProperty(ConfigError.prototype, 'name', {
-  value: 'ConfigError',
-  enumerable: false,
-  configurable: true,
-  writable: true,
-});
+nameErrorClass(ConfigError, 'ConfigError');
 
 /** Options of {@link loadConfig}; both default to the real process. */
 export interface LoadConfigOptions {

@@ -1,4 +1,5 @@
 import { getSystemErrorMap } from 'node:util';
+import { nameErrorClass } from '../util/error-name.js';
 
 const BRAND = Symbol.for('buttervolume.BtrfsError');
 
@@ -67,12 +68,7 @@ export class BtrfsError extends Error {
   }
 }
 
-Object.defineProperty(BtrfsError.prototype, 'name', {
-  value: 'BtrfsError',
-  enumerable: false,
-  configurable: true,
-  writable: true,
-});
+nameErrorClass(BtrfsError, 'BtrfsError');
 Object.defineProperty(BtrfsError.prototype, BRAND, { value: true, enumerable: false });
 
 /** True for a BtrfsError from any copy of this module (works across realms). */

@@ -3,6 +3,7 @@
 // status (1 for a failure, 2 for a usage error, which also prints the usage
 // line). Stack traces only with --debug: a user reads the sentence, a
 // developer asks for the rest.
+import { nameErrorClass } from '../util/error-name.js';
 
 /** An expected failure whose message is already the sentence to print. */
 export class CliError extends Error {
@@ -22,9 +23,8 @@ export class UsageError extends CliError {
   }
 }
 
-for (const ctor of [CliError, UsageError]) {
-  Object.defineProperty(ctor.prototype, 'name', { value: ctor.name, enumerable: false, configurable: true, writable: true });
-}
+nameErrorClass(CliError, 'CliError');
+nameErrorClass(UsageError, 'UsageError');
 
 /** What a command was working on, to name it in a "not found" message. */
 export interface Subject {

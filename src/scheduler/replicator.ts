@@ -1,3 +1,5 @@
+import { nameErrorClass } from '../util/error-name.js';
+
 // What the scheduler needs from replication. Replication itself (btrfs send
 // over ssh, rsync) is a later issue; until then the default replicator
 // refuses clearly, and the scheduler still behaves well with it: a failing
@@ -29,12 +31,7 @@ export class ReplicationUnavailableError extends Error {
   readonly code = ERR_REPLICATION_UNAVAILABLE;
 }
 
-Object.defineProperty(ReplicationUnavailableError.prototype, 'name', {
-  value: 'ReplicationUnavailableError',
-  enumerable: false,
-  configurable: true,
-  writable: true,
-});
+nameErrorClass(ReplicationUnavailableError, 'ReplicationUnavailableError');
 
 /**
  * The replicator used when none is given: every call rejects with

@@ -3,6 +3,7 @@
 // refused with a sentence saying what was expected. Pure: no I/O.
 import { validateHostName, validateVolumeName as validateStoreVolumeName } from '../store/names.js';
 import { parsePurgePattern } from '../store/purge-plan.js';
+import { nameErrorClass } from '../util/error-name.js';
 
 /** Error codes of the schedule. */
 export type ScheduleErrorCode = 'ERR_INVALID_SCHEDULE' | 'ERR_SCHEDULED_JOB_NOT_FOUND' | 'ERR_SCHEDULE_PAUSED';
@@ -17,12 +18,7 @@ export class ScheduleError extends Error {
   }
 }
 
-Object.defineProperty(ScheduleError.prototype, 'name', {
-  value: 'ScheduleError',
-  enumerable: false,
-  configurable: true,
-  writable: true,
-});
+nameErrorClass(ScheduleError, 'ScheduleError');
 
 const invalid = (message: string): ScheduleError => new ScheduleError('ERR_INVALID_SCHEDULE', message);
 

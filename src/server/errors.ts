@@ -4,6 +4,7 @@
 import { isBtrfsError } from '../btrfs/index.js';
 import { ScheduleError } from '../scheduler/schedule-file.js';
 import { StoreError } from '../store/errors.js';
+import { nameErrorClass } from '../util/error-name.js';
 
 /** Codes of the server's own refusals (the request itself is wrong). */
 export type RequestErrorCode =
@@ -34,12 +35,7 @@ export class RequestError extends Error {
   }
 }
 
-Object.defineProperty(RequestError.prototype, 'name', {
-  value: 'RequestError',
-  enumerable: false,
-  configurable: true,
-  writable: true,
-});
+nameErrorClass(RequestError, 'RequestError');
 
 /** What the server answers for an error, and how it is logged. */
 export interface ErrorAnswer {
@@ -87,9 +83,4 @@ export class DaemonError extends Error {
   }
 }
 
-Object.defineProperty(DaemonError.prototype, 'name', {
-  value: 'DaemonError',
-  enumerable: false,
-  configurable: true,
-  writable: true,
-});
+nameErrorClass(DaemonError, 'DaemonError');

@@ -1,3 +1,5 @@
+import { nameErrorClass } from '../util/error-name.js';
+
 /**
  * A refusal or failure of the volume store, with a stable `code` in Node's
  * `ERR_*` style (`ERR_INVALID_VOLUME_NAME`, `ERR_VOLUME_NOT_FOUND`,
@@ -12,9 +14,4 @@ export class StoreError extends Error {
   }
 }
 
-Object.defineProperty(StoreError.prototype, 'name', {
-  value: 'StoreError',
-  enumerable: false,
-  configurable: true,
-  writable: true,
-});
+nameErrorClass(StoreError, 'StoreError');
