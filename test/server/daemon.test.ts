@@ -47,14 +47,14 @@ t.test('a live socket is never taken over; a file that is not a socket is refuse
   await call(first.socket, '/VolumeDriver.Create', { Name: 'v' });
   const second = await startDaemonProcess(t, env, { ready: false });
   t.same(await second.exited, { code: 1, signal: null }, 'the second daemon exits 1');
-  t.same(lines(second.stderr()), [`buttervolume: another server is already listening on ${first.socket}: stop it first, or set another SOCKET`]);
+  t.same(lines(second.stderr()), [`buttervolume: run: another server is already listening on ${first.socket}: stop it first, or set another SOCKET`]);
   t.same((await call(first.socket, '/VolumeDriver.List', {})).body.Volumes.map((v: { Name: string }) => v.Name), ['v'], 'the first still serves');
 
   const file = join(dirname(mnt), 'not-a-socket');
   writeFileSync(file, 'precious');
   const third = await startDaemonProcess(t, { ...env, BUTTERVOLUME_SOCKET: file }, { ready: false });
   t.equal((await third.exited).code, 1);
-  t.same(lines(third.stderr()), [`buttervolume: SOCKET ${file} exists and is not a socket: remove it or set another SOCKET`]);
+  t.same(lines(third.stderr()), [`buttervolume: run: SOCKET ${file} exists and is not a socket: remove it or set another SOCKET`]);
   t.ok(statSync(file).isFile(), 'the file is left alone');
 });
 
@@ -105,13 +105,13 @@ t.test('paths that are not on btrfs: refused with one clear line', async (t) => 
   const d = await startDaemonProcess(t, daemonEnv(mnt, { BUTTERVOLUME_VOLUMES_PATH: volumes }), { ready: false });
   t.same(await d.exited, { code: 1, signal: null });
   t.same(lines(d.stderr()), [
-    `buttervolume: VOLUMES_PATH ${volumes} is not on a btrfs filesystem: buttervolume keeps each volume as a btrfs subvolume`,
+    `buttervolume: run: VOLUMES_PATH ${volumes} is not on a btrfs filesystem: buttervolume keeps each volume as a btrfs subvolume`,
   ]);
   t.notOk(existsSync(d.socket), 'no socket left behind');
   const snaps = join(plain, 'snapshots');
   const e = await startDaemonProcess(t, daemonEnv(mnt, { BUTTERVOLUME_SNAPSHOTS_PATH: snaps }), { ready: false });
   t.equal((await e.exited).code, 1);
-  t.match(lines(e.stderr()), [/^buttervolume: SNAPSHOTS_PATH .* is not on a btrfs filesystem/]);
+  t.match(lines(e.stderr()), [/^buttervolume: run: SNAPSHOTS_PATH .* is not on a btrfs filesystem/]);
 });
 
 t.test('LOGLEVEL is honoured', async (t) => {
@@ -136,5 +136,5 @@ t.test('LOGLEVEL is honoured', async (t) => {
   t.equal(lines(error).length, 1);
   const bad = await startDaemonProcess(t, daemonEnv(mnt, { BUTTERVOLUME_LOGLEVEL: 'LOUD' }), { ready: false });
   t.equal((await bad.exited).code, 1);
-  t.match(lines(bad.stderr()), [/^buttervolume: BUTTERVOLUME_LOGLEVEL="LOUD" \(environment\): must be one of DEBUG/]);
+  t.match(lines(bad.stderr()), [/^buttervolume: run: BUTTERVOLUME_LOGLEVEL="LOUD" \(environment\): must be one of DEBUG/]);
 });
