@@ -2,7 +2,7 @@
 // so a crash or a concurrent request could lose the whole schedule; here every
 // write is a rename of a fully written and fsynced temporary file, and the
 // changes made in this process are queued per path.
-import { access, readFile, rename } from 'node:fs/promises';
+import { access, mkdir, readFile, rename } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 import {
@@ -15,6 +15,7 @@ import {
   type ScheduleLine,
   type ScheduleProblem,
 } from './schedule-format.js';
+import { lock } from '../btrfs/index.js';
 import { ScheduleError } from './schedule-rules.js';
 import { isMissing, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
 import { enqueue } from '../util/serial-queue.js';
@@ -104,7 +105,7 @@ export class ScheduleFile {
    */
   async write(entries: readonly ScheduleEntry[]): Promise<void> {
     const text = serializeSchedule(entries);
-    return enqueue(this.path, () => writeFileAtomic(this.path, text));
+    return this.#exclusive(() => writeFileAtomic(this.path, text));
   }
 
   /**
@@ -115,7 +116,7 @@ export class ScheduleFile {
    *   `ERR_INVALID_SCHEDULE`, `ERR_SCHEDULED_JOB_NOT_FOUND`.
    */
   update(change: ScheduleChange): Promise<ScheduleEntry[]> {
-    return enqueue(this.path, async () => {
+    return this.#exclusive(async () => {
       if (await exists(this.disabledPath)) throw new ScheduleError('ERR_SCHEDULE_PAUSED', SCHEDULE_PAUSED_MESSAGE);
       const text = renderScheduleChange(parseScheduleLines(await this.#text()), change);
       await writeFileAtomic(this.path, text);
@@ -128,7 +129,7 @@ export class ScheduleFile {
    * paused; without a file, an empty `.disabled` file records the pause.
    */
   pause(): Promise<void> {
-    return enqueue(this.path, async () => {
+    return this.#exclusive(async () => {
       if (await exists(this.disabledPath)) return;
       try {
         await rename(this.path, this.disabledPath);
@@ -143,7 +144,7 @@ export class ScheduleFile {
 
   /** Resume: rename `<path>.disabled` back to `path` (replacing it, as the original did). No-op if not paused. */
   resume(): Promise<void> {
-    return enqueue(this.path, async () => {
+    return this.#exclusive(async () => {
       try {
         await rename(this.disabledPath, this.path);
       } catch (err) {
@@ -157,6 +158,23 @@ export class ScheduleFile {
   /** Whether the schedule is globally paused (`<path>.disabled` exists). */
   isPaused(): Promise<boolean> {
     return exists(this.disabledPath);
+  }
+
+  /**
+   * Runs a read-modify-write of the schedule alone: queued within this
+   * process, and under an flock of `<path>.lock` against other processes (the
+   * CLI's `schedule` and the daemon's Schedule endpoint may change it at once).
+   */
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    return enqueue(this.path, async () => {
+      await mkdir(dirname(this.path), { recursive: true });
+      const held = await lock(`${this.path}.lock`, { timeout: 30_000 });
+      try {
+        return await task();
+      } finally {
+        held.release();
+      }
+    });
   }
 
   async #text(): Promise<string> {

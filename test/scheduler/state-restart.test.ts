@@ -47,7 +47,7 @@ t.test('restart in the middle: no burst, new jobs run at the first tick', async 
     ],
   }, 'last runs persisted');
   t.equal(statSync(stateFileOf(bv.config.schedulePath)).mode & 0o777, 0o600);
-  t.same(readdirSync(dirname(bv.config.schedulePath)).sort(), ['schedule.csv', 'schedule.csv.state.json'], 'no temporary file left');
+  t.same(readdirSync(dirname(bv.config.schedulePath)).sort(), ['schedule.csv', 'schedule.csv.lock', 'schedule.csv.state.json'], 'no temporary file left');
 
   // Restarted 30 minutes later (a new instance, as a new process would be), with a new line.
   await volumeWithFoobar(bv.store, 'v3');

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 
+/** The files of `dir` but the schedule's lock file (`<SCHEDULE>.lock`, which stays). */
+const filesIn = (dir: string): string[] => readdirSync(dir).filter((f) => !f.endsWith('.lock'));
+
 import { formatCsvRow, readCsvRecords } from '../../src/scheduler/csv.js';
 import {
   ScheduleError,
@@ -243,7 +246,7 @@ t.test('atomic writes: no temp file left, mode kept, parent created, symlink fol
   await file.write([entry('db', 'snapshot', 60)]);
   chmodSync(path, 0o600);
   await file.update({ name: 'db', action: 'purge:1h:1d', timer: 60 });
-  t.same(readdirSync(dir), ['schedule.csv']);
+  t.same(filesIn(dir), ['schedule.csv']);
   t.equal(statSync(path).mode & 0o777, 0o600, 'mode of the replaced file kept');
   t.equal(readFileSync(path, 'utf8'), 'db,snapshot,60,True\ndb,purge:1h:1d,60,True\n');
 
@@ -269,7 +272,7 @@ t.test('a failed write leaves the old file and no temp file', async (t) => {
   const blocked = join(dir, 'is-a-directory');
   mkdirSync(blocked);
   await t.rejects(new ScheduleFile(blocked).write([entry('db', 'snapshot', 60)]), { code: 'EISDIR' });
-  t.same(readdirSync(dir).sort(), ['is-a-directory', 'schedule.csv'], 'temp file removed');
+  t.same(filesIn(dir).sort(), ['is-a-directory', 'schedule.csv'], 'temp file removed');
 });
 
 t.test('concurrent updates are serialised: none is lost', async (t) => {
@@ -283,7 +286,7 @@ t.test('concurrent updates are serialised: none is lost', async (t) => {
   t.same(problems, []);
   t.equal(entries.length, 50);
   t.same(new Set(entries.map((e) => e.name)), new Set(Array.from({ length: 50 }, (_, i) => `vol${i}`)));
-  t.same(readdirSync(dir), ['schedule.csv']);
+  t.same(filesIn(dir), ['schedule.csv']);
 });
 
 t.test('global pause and resume', async (t) => {
@@ -293,7 +296,7 @@ t.test('global pause and resume', async (t) => {
   t.equal(await file.isPaused(), false);
   await file.pause();
   t.equal(await file.isPaused(), true);
-  t.same(readdirSync(dir), ['schedule.csv.disabled']);
+  t.same(filesIn(dir), ['schedule.csv.disabled']);
   t.equal(readFileSync(`${path}.disabled`, 'utf8'), 'db,snapshot,60,True\n');
   await t.rejects(file.update({ name: 'db', action: 'snapshot', timer: 5 }), {
     name: 'ScheduleError',
@@ -304,10 +307,10 @@ t.test('global pause and resume', async (t) => {
   t.equal(readFileSync(`${path}.disabled`, 'utf8'), 'db,snapshot,60,True\n');
   await file.resume();
   t.equal(await file.isPaused(), false);
-  t.same(readdirSync(dir), ['schedule.csv']);
+  t.same(filesIn(dir), ['schedule.csv']);
   t.same((await file.read()).entries, [entry('db', 'snapshot', 60)]);
   await file.resume(); // no-op
-  t.same(readdirSync(dir), ['schedule.csv']);
+  t.same(filesIn(dir), ['schedule.csv']);
 
   const empty = fresh();
   const none = new ScheduleFile(join(empty.dir, 'sub', 'schedule.csv'));
