@@ -3,20 +3,14 @@
 // refused with a sentence saying what was expected. Pure: no I/O.
 import { validateHostName, validateVolumeName as validateStoreVolumeName } from '../store/names.js';
 import { parsePurgePattern } from '../store/purge-plan.js';
+import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
 
 /** Error codes of the schedule. */
 export type ScheduleErrorCode = 'ERR_INVALID_SCHEDULE' | 'ERR_SCHEDULED_JOB_NOT_FOUND' | 'ERR_SCHEDULE_PAUSED';
 
 /** A refused schedule change or line; `message` is one line meant for the user. */
-export class ScheduleError extends Error {
-  readonly code: ScheduleErrorCode;
-
-  constructor(code: ScheduleErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+export class ScheduleError extends CodedError<ScheduleErrorCode> {}
 
 nameErrorClass(ScheduleError, 'ScheduleError');
 

@@ -4,6 +4,7 @@
 import { isBtrfsError } from '../btrfs/index.js';
 import { ScheduleError } from '../scheduler/schedule-file.js';
 import { StoreError } from '../store/errors.js';
+import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
 
 /** Codes of the server's own refusals (the request itself is wrong). */
@@ -23,14 +24,12 @@ const STATUS: Record<RequestErrorCode, number> = {
 };
 
 /** A request the server refuses before reaching the store: bad body, bad field, unknown endpoint. */
-export class RequestError extends Error {
-  readonly code: RequestErrorCode;
+export class RequestError extends CodedError<RequestErrorCode> {
   /** HTTP status of the answer. */
   readonly status: number;
 
   constructor(code: RequestErrorCode, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
     this.status = STATUS[code];
   }
 }
@@ -74,13 +73,6 @@ export function errorAnswer(err: unknown): ErrorAnswer {
 export type DaemonErrorCode = 'ERR_NOT_BTRFS' | 'ERR_ALREADY_RUNNING' | 'ERR_SOCKET_PATH' | 'ERR_STORE_PATH';
 
 /** Why the daemon cannot start; `message` is one line for the operator. */
-export class DaemonError extends Error {
-  readonly code: DaemonErrorCode;
-
-  constructor(code: DaemonErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
+export class DaemonError extends CodedError<DaemonErrorCode> {}
 
 nameErrorClass(DaemonError, 'DaemonError');

@@ -1,3 +1,4 @@
+import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
 
 /**
@@ -5,13 +6,6 @@ import { nameErrorClass } from '../util/error-name.js';
  * `ERR_*` style (`ERR_INVALID_VOLUME_NAME`, `ERR_VOLUME_NOT_FOUND`,
  * `ERR_VOLUME_IN_USE`, ...). The underlying BtrfsError, if any, is `cause`.
  */
-export class StoreError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
+export class StoreError extends CodedError {}
 
 nameErrorClass(StoreError, 'StoreError');
