@@ -5,8 +5,11 @@
 //   1. VolumeDriver.List with 1,000 volumes vs one `btrfs subvolume show`
 //      spawned per volume (the original's List);
 //   2. sequential VolumeDriver.Snapshot + Snapshot.Remove cycles vs spawning
-//      `btrfs subvolume snapshot -r` / `btrfs subvolume delete` per request,
-//      with the raw C ioctl loop (bench/raw-snapshot.c) as the limit;
+//      `btrfs subvolume snapshot -r` / `btrfs subvolume delete` per request
+//      (b: the bench spawns them itself; b': the original's architecture
+//      rebuilt from the standard library - a threaded Python HTTP server on a
+//      unix socket running the command through a shell per request), with
+//      the raw C ioctl loop (bench/raw-snapshot.c) as the limit;
 //   3. VolumeDriver.Mount latency while 4 clients snapshot continuously;
 //   4. the daemon's RSS idle and after 10,000 and 20,000 requests.
 // The daemon runs as its own process (dist/server/daemon.js, `npm run build`
@@ -250,10 +253,48 @@ createServer((req, res) => {
   await once(bare.stdout, 'data');
   const bareClient = leanClient(bareSocket);
   await bareClient.ready;
+  // The original's way, end to end: python3 (the one on PATH, as the
+  // original ran in its plugin) serving HTTP on a unix socket with threads
+  // (waitress is threaded), one shell-spawned btrfs command per request.
+  const pySocket = join(runPath, 'original.sock');
+  const pySource = `
+import datetime, json, os, socketserver, subprocess, sys
+from http.server import BaseHTTPRequestHandler
+vol, snaps, sock = sys.argv[1], sys.argv[2], sys.argv[3]
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def address_string(self): return 'unix'
+    def log_message(self, *args): pass
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get('Content-Length') or 0)) or b'{}')
+        if self.path == '/VolumeDriver.Snapshot':
+            name = body['Name'] + '@' + datetime.datetime.now().strftime('%Y-%m-%dT%H:%M:%S.%f')
+            subprocess.run('btrfs subvolume snapshot -r "%s" "%s"' % (vol, os.path.join(snaps, name)), shell=True, check=True, capture_output=True)
+            answer = {'Err': '', 'Snapshot': name}
+        else:
+            subprocess.run('btrfs subvolume delete "%s"' % os.path.join(snaps, body['Name']), shell=True, check=True, capture_output=True)
+            answer = {'Err': ''}
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+server = Server(sock, Handler)
+print('up', flush=True)
+server.serve_forever()
+`;
+  const original = spawn('python3', ['-c', pySource, benchVol, snapshotsPath, pySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(original);
+  await once(original.stdout, 'data');
+  const originalClient = leanClient(pySocket);
+  await originalClient.ready;
   const rows = {
     'a: daemon, minimal client': cyclesWith(lean.call),
     "a': daemon, node:http client": cyclesWith(api),
     'd: bare node:http + ioctls': cyclesWith(bareClient.call),
+    "b': original's architecture": cyclesWith(originalClient.call),
     'b: spawn btrfs per request': async () => {
       for (let i = 0; i < cycles; i++) {
         const snap = join(snapshotsPath, `cli@${i}`);
@@ -281,16 +322,19 @@ createServer((req, res) => {
   }
   lean.close();
   bareClient.close();
+  originalClient.close();
   bare.kill('SIGTERM');
-  await once(bare, 'exit');
-  const [ra, rn, rd, rb, rc] = Object.values(rates);
+  original.kill('SIGTERM');
+  await Promise.all([once(bare, 'exit'), once(original, 'exit')]);
+  const [ra, rn, rd, ro, rb, rc] = Object.values(rates);
   const perRound = (x, y) => median(x.map((v, i) => v / y[i]));
   const ab = perRound(ra, rb);
   const ac = perRound(ra, rc);
   console.log(`   ratio a/b: ${ab.toFixed(2)}x   (target >= 3x) ${verdict(ab >= 3)}`);
   console.log(`   ratio a/c: ${ac.toFixed(2)}x   (target >= 0.7x) ${verdict(ac >= 0.7)}`);
   console.log(`   with node:http as the client: a'/b ${perRound(rn, rb).toFixed(2)}x, a'/c ${perRound(rn, rc).toFixed(2)}x`);
-  console.log(`   the floor of a Node HTTP server: d/c ${perRound(rd, rc).toFixed(2)}x; the daemon gets a/d ${perRound(ra, rd).toFixed(2)}x of it`);
+  console.log(`   against the original's architecture (b'): a/b' ${perRound(ra, ro).toFixed(2)}x`);
+  console.log(`   the floor of a Node HTTP server: d/c ${perRound(rd, rc).toFixed(2)}x, d/b ${perRound(rd, rb).toFixed(2)}x; the daemon gets a/d ${perRound(ra, rd).toFixed(2)}x of it`);
   results.push(['Snapshot+Remove vs spawning', ab >= 3], ['Snapshot+Remove vs raw', ac >= 0.7]);
 }
 
