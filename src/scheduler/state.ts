@@ -16,7 +16,7 @@ import { enqueue } from '../util/serial-queue.js';
 import { Limiter } from './limiter.js';
 
 /** Jobs of different volumes running at once, per pool (local btrfs work; talking to peers). */
-export const SCHEDULER_CONCURRENCY = 4;
+const SCHEDULER_CONCURRENCY = 4;
 
 /** What is remembered of one job (one schedule line). */
 export interface JobRecord {

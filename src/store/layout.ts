@@ -16,7 +16,7 @@ export interface StorePaths {
 const TEMP = /^\.bv-([a-z]+)\.([A-Za-z0-9][A-Za-z0-9_.-]*)\.([0-9a-f]{12})$/;
 
 /** A hidden work name for operation `op` on `volume`. */
-export function tempName(op: string, volume: string): string {
+function tempName(op: string, volume: string): string {
   return `.bv-${op}.${volume}.${randomHex(12)}`;
 }
 

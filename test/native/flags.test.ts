@@ -1,17 +1,15 @@
 // Read-only flag, NOCOW and the compression property, checked with
 // btrfs property / lsattr.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 
 import * as btrfs from '../../src/btrfs/index.js';
-import { mountBtrfs } from '../fixtures/btrfs.js';
+import { mountBtrfs, plainDir } from '../fixtures/btrfs.js';
 import { lsattr, propertyGet } from '../fixtures/oracle.js';
 
 const { mnt } = mountBtrfs(t);
-const plain = mkdtempSync(join(tmpdir(), 'bv-notbtrfs-'));
-t.teardown(() => rmSync(plain, { recursive: true, force: true }));
+const plain = plainDir(t);
 
 t.test('read-only flag round trip', async (t) => {
   const v = join(mnt, 'ro');

@@ -1,11 +1,10 @@
 // listSubvolumes against `btrfs subvolume list`.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 
 import * as btrfs from '../../src/btrfs/index.js';
-import { mountBtrfs } from '../fixtures/btrfs.js';
+import { mountBtrfs, plainDir } from '../fixtures/btrfs.js';
 import { subvolumeList } from '../fixtures/oracle.js';
 
 const { mnt } = mountBtrfs(t);
@@ -68,8 +67,7 @@ t.test('a directory that is not a subvolume root, an empty one, and the mount ro
 });
 
 t.test('errors', async (t) => {
-  const plain = mkdtempSync(join(tmpdir(), 'bv-notbtrfs-'));
-  t.teardown(() => rmSync(plain, { recursive: true, force: true }));
+  const plain = plainDir(t);
   await t.rejects(btrfs.listSubvolumes(join(mnt, 'missing')), { code: 'ENOENT', syscall: 'open' });
   writeFileSync(join(mnt, 'file'), '');
   await t.rejects(btrfs.listSubvolumes(join(mnt, 'file')), { code: 'ENOTDIR' });

@@ -1,15 +1,13 @@
 // isBtrfs and the atomic renames used to swap volumes.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 
 import * as btrfs from '../../src/btrfs/index.js';
-import { mountBtrfs } from '../fixtures/btrfs.js';
+import { mountBtrfs, plainDir } from '../fixtures/btrfs.js';
 
 const { mnt } = mountBtrfs(t);
-const plain = mkdtempSync(join(tmpdir(), 'bv-notbtrfs-'));
-t.teardown(() => rmSync(plain, { recursive: true, force: true }));
+const plain = plainDir(t);
 
 t.test('isBtrfs', async (t) => {
   t.equal(await btrfs.isBtrfs(mnt), true);

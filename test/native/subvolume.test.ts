@@ -1,20 +1,17 @@
 // Subvolume create / snapshot / delete / info against the real kernel, with
 // btrfs-progs as the oracle.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import t from 'tap';
 
 import * as btrfs from '../../src/btrfs/index.js';
-import { mountBtrfs } from '../fixtures/btrfs.js';
+import { mountBtrfs, plainDir } from '../fixtures/btrfs.js';
 import { lsattr, openFdCount, snapshotPaths, subvolumeList, subvolumeShow } from '../fixtures/oracle.js';
 
 const fx = mountBtrfs(t);
 const mnt = fx.mnt;
-// A directory that is not on btrfs (the test machine's / is ext4).
-const plain = mkdtempSync(join(tmpdir(), 'bv-notbtrfs-'));
-t.teardown(() => rmSync(plain, { recursive: true, force: true }));
+const plain = plainDir(t);
 
 t.test('createSubvolume makes a subvolume btrfs-progs agrees on', async (t) => {
   const v = join(mnt, 'vol');

@@ -18,7 +18,7 @@ function mountId(body: JsonObject): string | undefined {
 }
 
 /** VolumeStatus as Docker's flat `Status` map: `{Snapshots, LastSnapshot, Mounts, CopyOnWrite, Compression}`. */
-export function statusMap(status: VolumeStatus): JsonObject {
+function statusMap(status: VolumeStatus): JsonObject {
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(status)) out[key.charAt(0).toUpperCase() + key.slice(1)] = value;
   return out;
