@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 
 import * as btrfs from '../dist/btrfs/index.js';
-import { fillSmallFiles, fmt, median, scratchBtrfs } from './common.mjs';
+import { fillSmallFiles, fmt, interleavedRounds, median, perRoundRatio, scratchBtrfs } from './common.mjs';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '10' }, rounds: { type: 'string', default: '10' } } });
@@ -81,18 +81,18 @@ if (extraCa !== undefined) {
   };
 }
 
-const times = Object.fromEntries(Object.keys(rows).map((k) => [k, []]));
+let times;
 try {
-  for (let r = 0; r < rounds; r++) {
-    const order = r % 2 ? Object.keys(rows).reverse() : Object.keys(rows);
-    for (const name of order) {
-      for (const s of readdirSync(snapshots)) await btrfs.deleteSubvolume(join(snapshots, s));
-      await btrfs.waitForCleaner(mnt);
-      const t0 = process.hrtime.bigint();
-      for (let i = 0; i < calls; i++) await rows[name]();
-      times[name].push(Number(process.hrtime.bigint() - t0) / 1e6 / calls);
-    }
-  }
+  const repeated = (call) => async () => {
+    for (let i = 0; i < calls; i++) await call();
+  };
+  const settle = async () => {
+    for (const s of readdirSync(snapshots)) await btrfs.deleteSubvolume(join(snapshots, s));
+    await btrfs.waitForCleaner(mnt);
+  };
+  const repeatedRows = Object.fromEntries(Object.entries(rows).map(([k, call]) => [k, repeated(call)]));
+  const seconds = await interleavedRounds(repeatedRows, rounds, settle);
+  times = Object.fromEntries(Object.entries(seconds).map(([k, list]) => [k, list.map((secs) => (secs * 1000) / calls)]));
 } finally {
   cleanup();
 }
@@ -102,7 +102,6 @@ for (const [name, list] of Object.entries(times)) {
   console.log(`${name.padEnd(30)} ${fmt(median(list))}   (${Math.min(...list).toFixed(1)}..${Math.max(...list).toFixed(1)})`);
 }
 const [a, b, c, d] = Object.values(times);
-const perRound = (x, y) => median(x.map((v, i) => v / y[i]));
 const perRoundDiff = (x, y) => median(x.map((v, i) => v - y[i]));
-console.log(`ratio b/a (original / ours): ${perRound(b, a).toFixed(2)}x   (median of per-round ratios; target >= 3x)`);
+console.log(`ratio b/a (original / ours): ${perRoundRatio(b, a).toFixed(2)}x   (median of per-round ratios; target >= 3x)`);
 console.log(`ours above node's floor, a-c: ${perRoundDiff(a, c).toFixed(1)} ms (CLI alone, d-c: ${perRoundDiff(d, c).toFixed(1)} ms)`);

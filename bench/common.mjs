@@ -1,9 +1,12 @@
 // Shared bench plumbing: a scratch btrfs filesystem, settling, statistics.
 // Benchmarks may use btrfs-progs and spawn processes; the product never does.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /** A loop-mounted btrfs of @sizeGiB for the bench; unmounted by cleanup() and on exit. */
 export function scratchBtrfs(sizeGiB = 4) {
@@ -45,4 +48,43 @@ export function median(values) {
 
 export function fmt(n, digits = 1) {
   return n.toFixed(digits).padStart(9);
+}
+
+/**
+ * Runs every row once per round, the order alternating between rounds, after
+ * `settle()`; returns each row's elapsed seconds per round, by row name.
+ */
+export async function interleavedRounds(rows, rounds, settle) {
+  const seconds = Object.fromEntries(Object.keys(rows).map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 ? Object.keys(rows).reverse() : Object.keys(rows);
+    for (const name of order) {
+      await settle(name);
+      const t0 = process.hrtime.bigint();
+      await rows[name]();
+      seconds[name].push(Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+  }
+  return seconds;
+}
+
+/** The median of the ratios x[i] / y[i] taken within each round. */
+export function perRoundRatio(x, y) {
+  return median(x.map((v, i) => v / y[i]));
+}
+
+/** Compiles bench/@name.c into @dir; returns the executable's path. */
+export function compileC(name, dir) {
+  const exe = join(dir, name);
+  execFileSync('cc', ['-O2', '-o', exe, new URL(`./${name}.c`, import.meta.url).pathname]);
+  return exe;
+}
+
+/** The original's way: @cycles of one spawned `btrfs subvolume snapshot -r` and one `delete`. */
+export async function spawnedCycles(source, dir, cycles, prefix = 'cli') {
+  for (let i = 0; i < cycles; i++) {
+    const snap = join(dir, `${prefix}@${i}`);
+    await run('btrfs', ['subvolume', 'snapshot', '-r', source, snap]);
+    await run('btrfs', ['subvolume', 'delete', snap]);
+  }
 }

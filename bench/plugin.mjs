@@ -9,7 +9,9 @@
 //      (b: the bench spawns them itself; b': the original's architecture
 //      rebuilt from the standard library - a threaded Python HTTP server on a
 //      unix socket running the command through a shell per request), with
-//      the raw C ioctl loop (bench/raw-snapshot.c) as the limit;
+//      the raw C ioctl loop (bench/raw-snapshot.c) as the limit; the HTTP
+//      rows are driven by one C client (bench/http-client.c), so that they
+//      differ by their server alone, and the daemon also by Node clients;
 //   3. VolumeDriver.Mount latency while 4 clients snapshot continuously;
 //   4. the daemon's RSS idle and after 10,000 and 20,000 requests.
 // The daemon runs as its own process (dist/server/daemon.js, `npm run build`
@@ -26,7 +28,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, promisify } from 'node:util';
 
 import * as btrfs from '../dist/btrfs/index.js';
-import { fillSmallFiles, fmt, median, scratchBtrfs } from './common.mjs';
+import { compileC, fillSmallFiles, fmt, interleavedRounds, median, perRoundRatio, scratchBtrfs, spawnedCycles } from './common.mjs';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -43,6 +45,7 @@ const cycles = Number(values.cycles);
 const rounds = Number(values.rounds);
 const loadSeconds = Number(values.seconds);
 const sections = new Set(values.only.split(',').map(Number));
+if ([...sections].some((n) => ![1, 2, 3, 4].includes(n))) throw new Error(`--only: sections are 1, 2, 3 and 4, got ${values.only}`);
 
 // ---- setup: scratch btrfs, tmpfs state dir, the daemon ------------------------
 const { mnt, cleanup: cleanupBtrfs } = scratchBtrfs(8);
@@ -169,79 +172,77 @@ const rssIdle = rssMiB();
 
 // ---- 1. List ------------------------------------------------------------------
 if (sections.has(1)) {
-for (let i = 0; i < volumeCount; i++) await api('/VolumeDriver.Create', { Name: `vol${String(i).padStart(4, '0')}` });
-await btrfs.syncFilesystem(mnt);
-{
-  const ours = [];
-  const spawned = [];
-  const ratios = [];
-  const listRounds = Math.max(2, Math.ceil(rounds / 2));
-  for (let r = 0; r < listRounds; r++) {
-    const mine = [];
-    for (let k = 0; k < 20; k++) {
-      const t0 = performance.now();
-      const { Volumes } = await api('/VolumeDriver.List');
-      mine.push(performance.now() - t0);
-      if (Volumes.length !== volumeCount) throw new Error(`List returned ${Volumes.length} volumes`);
-    }
-    // The original: one `btrfs subvolume show` per entry of VOLUMES_PATH.
-    const t0 = performance.now();
-    let found = 0;
-    for (const name of readdirSync(volumesPath)) {
-      if (name === 'metadata.db') continue;
-      try {
-        await run('btrfs', ['subvolume', 'show', join(volumesPath, name)]);
-        found++;
-      } catch {
-        // not a subvolume
+  for (let i = 0; i < volumeCount; i++) await api('/VolumeDriver.Create', { Name: `vol${String(i).padStart(4, '0')}` });
+  await btrfs.syncFilesystem(mnt);
+  {
+    const ours = [];
+    const spawned = [];
+    const ratios = [];
+    const listRounds = Math.max(2, Math.ceil(rounds / 2));
+    for (let r = 0; r < listRounds; r++) {
+      const mine = [];
+      for (let k = 0; k < 20; k++) {
+        const t0 = performance.now();
+        const { Volumes } = await api('/VolumeDriver.List');
+        mine.push(performance.now() - t0);
+        if (Volumes.length !== volumeCount) throw new Error(`List returned ${Volumes.length} volumes`);
       }
+      // The original: one `btrfs subvolume show` per entry of VOLUMES_PATH.
+      const t0 = performance.now();
+      let found = 0;
+      for (const name of readdirSync(volumesPath)) {
+        if (name === 'metadata.db') continue;
+        try {
+          await run('btrfs', ['subvolume', 'show', join(volumesPath, name)]);
+          found++;
+        } catch {
+          // not a subvolume
+        }
+      }
+      const theirs = performance.now() - t0;
+      if (found !== volumeCount) throw new Error(`btrfs subvolume show found ${found} volumes`);
+      ours.push(median(mine));
+      spawned.push(theirs);
+      ratios.push(theirs / median(mine));
     }
-    const theirs = performance.now() - t0;
-    if (found !== volumeCount) throw new Error(`btrfs subvolume show found ${found} volumes`);
-    ours.push(median(mine));
-    spawned.push(theirs);
-    ratios.push(theirs / median(mine));
+    const ratio = median(ratios);
+    console.log(`\n1. VolumeDriver.List, ${volumeCount} volumes, ms (median of ${listRounds} rounds)`);
+    console.log(`   daemon over its socket     ${fmt(median(ours), 2)}`);
+    console.log(`   btrfs subvolume show x${volumeCount} ${fmt(median(spawned), 0)}`);
+    console.log(`   ratio: ${ratio.toFixed(0)}x   (target >= 100x) ${verdict(ratio >= 100)}`);
+    results.push(['List ratio', ratio >= 100]);
   }
-  const ratio = median(ratios);
-  console.log(`\n1. VolumeDriver.List, ${volumeCount} volumes, ms (median of ${listRounds} rounds)`);
-  console.log(`   daemon over its socket     ${fmt(median(ours), 2)}`);
-  console.log(`   btrfs subvolume show x${volumeCount} ${fmt(median(spawned), 0)}`);
-  console.log(`   ratio: ${ratio.toFixed(0)}x   (target >= 100x) ${verdict(ratio >= 100)}`);
-  results.push(['List ratio', ratio >= 100]);
-}
-for (let i = 0; i < volumeCount; i++) await api('/VolumeDriver.Remove', { Name: `vol${String(i).padStart(4, '0')}` });
+  for (let i = 0; i < volumeCount; i++) await api('/VolumeDriver.Remove', { Name: `vol${String(i).padStart(4, '0')}` });
 }
 
 // ---- 2. Snapshot + Remove cycles ------------------------------------------------
 if (sections.has(2)) {
-await api('/VolumeDriver.Create', { Name: 'bench' });
-const benchVol = join(volumesPath, 'bench');
-fillSmallFiles(benchVol, 1000);
-await btrfs.syncFilesystem(mnt);
-cdir = mkdtempSync(join(tmpdir(), 'bv-bench-c-'));
-const raw = join(cdir, 'raw-snapshot');
-execFileSync('cc', ['-O2', '-o', raw, new URL('./raw-snapshot.c', import.meta.url).pathname]);
-const client = join(cdir, 'http-client');
-execFileSync('cc', ['-O2', '-o', client, new URL('./http-client.c', import.meta.url).pathname]);
-/** Cycles with bench/http-client.c, the lightest client, on the server at @sock. */
-const cyclesWithC = (sock) => async () => {
-  await run(client, [sock, 'bench', String(cycles)]);
-};
-const rawDir = join(mnt, 'raw');
-await btrfs.createSubvolume(rawDir);
-{
-  const lean = leanClient();
-  await lean.ready;
-  const cyclesWith = (call) => async () => {
-    for (let i = 0; i < cycles; i++) {
-      const { Snapshot } = await call('/VolumeDriver.Snapshot', { Name: 'bench' });
-      await call('/VolumeDriver.Snapshot.Remove', { Name: Snapshot });
-    }
-  };
-  // The floor of any Node HTTP server here: node:http calling the two ioctls,
-  // no Koa, no validation, no lock, no store.
-  const bareSocket = join(runPath, 'bare.sock');
-  const bareSource = `
+  await api('/VolumeDriver.Create', { Name: 'bench' });
+  const benchVol = join(volumesPath, 'bench');
+  fillSmallFiles(benchVol, 1000);
+  await btrfs.syncFilesystem(mnt);
+  cdir = mkdtempSync(join(tmpdir(), 'bv-bench-c-'));
+  const raw = compileC('raw-snapshot', cdir);
+  const client = compileC('http-client', cdir);
+  const rawDir = join(mnt, 'raw');
+  await btrfs.createSubvolume(rawDir);
+  {
+    const lean = leanClient();
+    await lean.ready;
+    const cyclesWith = (call) => async () => {
+      for (let i = 0; i < cycles; i++) {
+        const { Snapshot } = await call('/VolumeDriver.Snapshot', { Name: 'bench' });
+        await call('/VolumeDriver.Snapshot.Remove', { Name: Snapshot });
+      }
+    };
+    /** The same cycles driven by bench/http-client.c, the lightest client, on the server at @sock. */
+    const cyclesWithC = (sock) => async () => {
+      await run(client, [sock, 'bench', String(cycles)]);
+    };
+    // The floor of any Node HTTP server here: node:http calling the two ioctls,
+    // no Koa, no validation, no lock, no store.
+    const bareSocket = join(runPath, 'bare.sock');
+    const bareSource = `
 const btrfs = await import(${JSON.stringify(dist('btrfs/index.js'))});
 const { createServer } = await import('node:http');
 let n = 0;
@@ -259,14 +260,14 @@ createServer((req, res) => {
     }
   });
 }).listen(${JSON.stringify(bareSocket)}, () => console.log('up'));`;
-  const bare = spawn(process.execPath, ['--input-type=module', '-e', bareSource], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(bare);
-  await once(bare.stdout, 'data');
-  // The original's way, end to end: python3 (the one on PATH, as the
-  // original ran in its plugin) serving HTTP on a unix socket with threads
-  // (waitress is threaded), one shell-spawned btrfs command per request.
-  const pySocket = join(runPath, 'original.sock');
-  const pySource = `
+    const bare = spawn(process.execPath, ['--input-type=module', '-e', bareSource], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(bare);
+    await once(bare.stdout, 'data');
+    // The original's way, end to end: python3 (the one on PATH, as the
+    // original ran in its plugin) serving HTTP on a unix socket with threads
+    // (waitress is threaded), one shell-spawned btrfs command per request.
+    const pySocket = join(runPath, 'original.sock');
+    const pySource = `
 import datetime, json, os, socketserver, subprocess, sys
 from http.server import BaseHTTPRequestHandler
 vol, snaps, sock = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -294,56 +295,41 @@ server = Server(sock, Handler)
 print('up', flush=True)
 server.serve_forever()
 `;
-  const original = spawn('python3', ['-c', pySource, benchVol, snapshotsPath, pySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(original);
-  await once(original.stdout, 'data');
-  // Rows a, d and b' use the same C client: what differs between them is the server.
-  const rows = {
-    'a: daemon, C client': cyclesWithC(socketPath),
-    "a': daemon, Node client": cyclesWith(lean.call),
-    "a'': daemon, node:http client": cyclesWith(api),
-    'd: bare node:http + ioctls': cyclesWithC(bareSocket),
-    "b': original's architecture": cyclesWithC(pySocket),
-    'b: spawn btrfs per request': async () => {
-      for (let i = 0; i < cycles; i++) {
-        const snap = join(snapshotsPath, `cli@${i}`);
-        await run('btrfs', ['subvolume', 'snapshot', '-r', benchVol, snap]);
-        await run('btrfs', ['subvolume', 'delete', snap]);
-      }
-    },
-    'c: raw ioctl loop (C)': async () => {
-      await run(raw, [benchVol, rawDir, String(cycles)]);
-    },
-  };
-  const rates = Object.fromEntries(Object.keys(rows).map((k) => [k, []]));
-  for (let r = 0; r < rounds; r++) {
-    const order = r % 2 ? Object.keys(rows).reverse() : Object.keys(rows);
-    for (const name of order) {
-      await btrfs.waitForCleaner(mnt);
-      const t0 = performance.now();
-      await rows[name]();
-      rates[name].push(cycles / ((performance.now() - t0) / 1000));
+    const original = spawn('python3', ['-c', pySource, benchVol, snapshotsPath, pySocket], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(original);
+    await once(original.stdout, 'data');
+    // Rows a, d and b' use the same C client: what differs between them is the server.
+    const rows = {
+      'a: daemon, C client': cyclesWithC(socketPath),
+      "a': daemon, Node client": cyclesWith(lean.call),
+      "a'': daemon, node:http client": cyclesWith(api),
+      'd: bare node:http + ioctls': cyclesWithC(bareSocket),
+      "b': original's architecture": cyclesWithC(pySocket),
+      'b: spawn btrfs per request': () => spawnedCycles(benchVol, snapshotsPath, cycles),
+      'c: raw ioctl loop (C)': async () => {
+        await run(raw, [benchVol, rawDir, String(cycles)]);
+      },
+    };
+    const seconds = await interleavedRounds(rows, rounds, () => btrfs.waitForCleaner(mnt));
+    const rates = Object.fromEntries(Object.entries(seconds).map(([k, list]) => [k, list.map((secs) => cycles / secs)]));
+    console.log(`\n2. snapshot + remove cycles/s, ${cycles} cycles x ${rounds} rounds, volume of 1,000 files (median; min..max)`);
+    for (const [name, list] of Object.entries(rates)) {
+      console.log(`   ${name.padEnd(30)} ${fmt(median(list))}   (${Math.min(...list).toFixed(0)}..${Math.max(...list).toFixed(0)})`);
     }
+    lean.close();
+    bare.kill('SIGTERM');
+    original.kill('SIGTERM');
+    await Promise.all([once(bare, 'exit'), once(original, 'exit')]);
+    const [ra, rl, rn, rd, ro, rb, rc] = Object.values(rates);
+    const ab = perRoundRatio(ra, rb);
+    const ac = perRoundRatio(ra, rc);
+    console.log(`   ratio a/b: ${ab.toFixed(2)}x   (target >= 3x) ${verdict(ab >= 3)}`);
+    console.log(`   ratio a/c: ${ac.toFixed(2)}x   (target >= 0.7x) ${verdict(ac >= 0.7)}`);
+    console.log(`   with a Node client: a'/b ${perRoundRatio(rl, rb).toFixed(2)}x, a'/c ${perRoundRatio(rl, rc).toFixed(2)}x; with node:http's client: a''/b ${perRoundRatio(rn, rb).toFixed(2)}x, a''/c ${perRoundRatio(rn, rc).toFixed(2)}x`);
+    console.log(`   against the original's architecture (b'): a/b' ${perRoundRatio(ra, ro).toFixed(2)}x`);
+    console.log(`   the floor of a Node HTTP server: d/c ${perRoundRatio(rd, rc).toFixed(2)}x, d/b ${perRoundRatio(rd, rb).toFixed(2)}x; the daemon gets a/d ${perRoundRatio(ra, rd).toFixed(2)}x of it`);
+    results.push(['Snapshot+Remove vs spawning', ab >= 3], ['Snapshot+Remove vs raw', ac >= 0.7]);
   }
-  console.log(`\n2. snapshot + remove cycles/s, ${cycles} cycles x ${rounds} rounds, volume of 1,000 files (median; min..max)`);
-  for (const [name, list] of Object.entries(rates)) {
-    console.log(`   ${name.padEnd(28)} ${fmt(median(list))}   (${Math.min(...list).toFixed(0)}..${Math.max(...list).toFixed(0)})`);
-  }
-  lean.close();
-  bare.kill('SIGTERM');
-  original.kill('SIGTERM');
-  await Promise.all([once(bare, 'exit'), once(original, 'exit')]);
-  const [ra, rl, rn, rd, ro, rb, rc] = Object.values(rates);
-  const perRound = (x, y) => median(x.map((v, i) => v / y[i]));
-  const ab = perRound(ra, rb);
-  const ac = perRound(ra, rc);
-  console.log(`   ratio a/b: ${ab.toFixed(2)}x   (target >= 3x) ${verdict(ab >= 3)}`);
-  console.log(`   ratio a/c: ${ac.toFixed(2)}x   (target >= 0.7x) ${verdict(ac >= 0.7)}`);
-  console.log(`   with a Node client: a'/b ${perRound(rl, rb).toFixed(2)}x, a'/c ${perRound(rl, rc).toFixed(2)}x; with node:http's client: a''/b ${perRound(rn, rb).toFixed(2)}x, a''/c ${perRound(rn, rc).toFixed(2)}x`);
-  console.log(`   against the original's architecture (b'): a/b' ${perRound(ra, ro).toFixed(2)}x`);
-  console.log(`   the floor of a Node HTTP server: d/c ${perRound(rd, rc).toFixed(2)}x, d/b ${perRound(rd, rb).toFixed(2)}x; the daemon gets a/d ${perRound(ra, rd).toFixed(2)}x of it`);
-  results.push(['Snapshot+Remove vs spawning', ab >= 3], ['Snapshot+Remove vs raw', ac >= 0.7]);
-}
 }
 
 // ---- 3. Mount latency under snapshot load ----------------------------------------

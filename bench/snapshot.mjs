@@ -10,14 +10,14 @@
 // (commit + wait for the cleaner) before each row, and ratios are taken
 // within each round; the medians of rates and of per-round ratios are printed.
 // usage: node bench/snapshot.mjs [--cycles N] [--rounds R]
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 
 import * as btrfs from '../dist/btrfs/index.js';
-import { fillSmallFiles, fmt, median, scratchBtrfs } from './common.mjs';
+import { compileC, fillSmallFiles, fmt, interleavedRounds, median, perRoundRatio, scratchBtrfs, spawnedCycles } from './common.mjs';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { cycles: { type: 'string', default: '100' }, rounds: { type: 'string', default: '12' } } });
@@ -31,8 +31,7 @@ fillSmallFiles(vol, 1000);
 await btrfs.syncFilesystem(mnt);
 
 const cdir = mkdtempSync(join(tmpdir(), 'bv-bench-c-'));
-const raw = join(cdir, 'raw-snapshot');
-execFileSync('cc', ['-O2', '-o', raw, new URL('./raw-snapshot.c', import.meta.url).pathname]);
+const raw = compileC('raw-snapshot', cdir);
 
 const rows = {
   'a: buttervolume/btrfs': async () => {
@@ -42,32 +41,20 @@ const rows = {
       await btrfs.deleteSubvolume(snap);
     }
   },
-  'b: spawn btrfs per op': async () => {
-    for (let i = 0; i < cycles; i++) {
-      const snap = join(mnt, `cli@${i}`);
-      await run('btrfs', ['subvolume', 'snapshot', '-r', vol, snap]);
-      await run('btrfs', ['subvolume', 'delete', snap]);
-    }
-  },
+  'b: spawn btrfs per op': () => spawnedCycles(vol, mnt, cycles),
   'c: raw ioctl loop (C)': async () => {
     await run(raw, [vol, mnt, String(cycles)]);
   },
 };
 
-const rates = Object.fromEntries(Object.keys(rows).map((k) => [k, []]));
+let rates;
 try {
-  for (let r = 0; r < rounds; r++) {
-    const order = r % 2 ? Object.keys(rows).reverse() : Object.keys(rows);
-    for (const name of order) {
-      const s0 = Date.now();
-      await btrfs.waitForCleaner(mnt); // settle: commit, and let the cleaner finish
-      if (process.env.BENCH_DEBUG) console.error(name, 'settled in', Date.now() - s0, 'ms');
-      const t0 = process.hrtime.bigint();
-      await rows[name]();
-      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-      rates[name].push(cycles / secs);
-    }
-  }
+  const seconds = await interleavedRounds(rows, rounds, async (name) => {
+    const s0 = Date.now();
+    await btrfs.waitForCleaner(mnt); // settle: commit, and let the cleaner finish
+    if (process.env.BENCH_DEBUG) console.error(name, 'settled in', Date.now() - s0, 'ms');
+  });
+  rates = Object.fromEntries(Object.entries(seconds).map(([k, list]) => [k, list.map((secs) => cycles / secs)]));
 } finally {
   rmSync(cdir, { recursive: true, force: true });
   cleanup();
@@ -78,6 +65,5 @@ for (const [name, list] of Object.entries(rates)) {
   console.log(`${name.padEnd(24)} ${fmt(median(list))}   (${Math.min(...list).toFixed(0)}..${Math.max(...list).toFixed(0)})`);
 }
 const [ra, rb, rc] = Object.values(rates);
-const perRound = (x, y) => median(x.map((v, i) => v / y[i]));
-console.log(`ratio a/b: ${perRound(ra, rb).toFixed(2)}x   (median of per-round ratios; target >= 3x)`);
-console.log(`ratio a/c: ${perRound(ra, rc).toFixed(2)}x   (median of per-round ratios; target >= 0.85x)`);
+console.log(`ratio a/b: ${perRoundRatio(ra, rb).toFixed(2)}x   (median of per-round ratios; target >= 3x)`);
+console.log(`ratio a/c: ${perRoundRatio(ra, rc).toFixed(2)}x   (median of per-round ratios; target >= 0.85x)`);
