@@ -14,9 +14,13 @@
 //      differ by their server alone, and the daemon also by Node clients;
 //   3. VolumeDriver.Mount latency while 4 clients snapshot continuously;
 //   4. the daemon's RSS idle and after 10,000 and 20,000 requests.
-// The daemon runs as its own process (dist/server/daemon.js, `npm run build`
+// The daemon runs as its own process (`buttervolume run`, `npm run build`
 // first), its state directory on a tmpfs like /run on a real host.
-// usage: node bench/plugin.mjs [--volumes N] [--cycles N] [--rounds R] [--seconds S] [--only 1,2,3,4]
+// Before section 2's timed rounds, every HTTP row serves --warmup cycles
+// untimed: V8 runs a fresh process's JavaScript in its interpreter until it
+// has seen enough calls (~1,500 cycles for the daemon here), and a daemon
+// serves for weeks; --warmup 0 measures servers just started.
+// usage: node bench/plugin.mjs [--volumes N] [--cycles N] [--rounds R] [--warmup N] [--seconds S] [--only 1,2,3,4]
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -36,6 +40,7 @@ const { values } = parseArgs({
     volumes: { type: 'string', default: '1000' },
     cycles: { type: 'string', default: '100' },
     rounds: { type: 'string', default: '6' },
+    warmup: { type: 'string', default: '1500' },
     seconds: { type: 'string', default: '10' },
     only: { type: 'string', default: '1,2,3,4' },
   },
@@ -43,6 +48,7 @@ const { values } = parseArgs({
 const volumeCount = Number(values.volumes);
 const cycles = Number(values.cycles);
 const rounds = Number(values.rounds);
+const warmupCycles = Number(values.warmup);
 const loadSeconds = Number(values.seconds);
 const sections = new Set(values.only.split(',').map(Number));
 if ([...sections].some((n) => ![1, 2, 3, 4].includes(n))) throw new Error(`--only: sections are 1, 2, 3 and 4, got ${values.only}`);
@@ -57,16 +63,8 @@ const volumesPath = join(mnt, 'volumes');
 const snapshotsPath = join(mnt, 'snapshots');
 const socketPath = join(runPath, 'plugins', 'bench.sock');
 const dist = (p) => new URL(`../dist/${p}`, import.meta.url).href;
-const launcher = `
-const { loadConfig } = await import(${JSON.stringify(dist('config.js'))});
-const { createLogger } = await import(${JSON.stringify(dist('log.js'))});
-const { runDaemon } = await import(${JSON.stringify(dist('server/daemon.js'))});
-const config = loadConfig();
-const daemon = await runDaemon(config, { logger: createLogger(config.logLevel) });
-process.once('SIGTERM', () => void daemon.close());
-await daemon.closed;
-process.exit(0);`;
-const daemon = spawn(process.execPath, ['--input-type=module', '-e', launcher], {
+// The daemon as users run it: `buttervolume run` (which also sizes the libuv pool).
+const daemon = spawn(process.execPath, [new URL('../bin/buttervolume.cjs', import.meta.url).pathname, 'run'], {
   stdio: ['ignore', 'ignore', 'inherit'],
   env: {
     PATH: process.env.PATH,
@@ -114,32 +112,41 @@ function api(path, body = {}) {
 }
 
 /**
- * A minimal keep-alive HTTP/1.1 client on one connection, one request at a
- * time: about as cheap per request as dockerd's Go client, where Node's
- * http client adds ~0.1 ms of its own (client-side, not the daemon's cost).
+ * A minimal keep-alive HTTP/1.1 client, one request at a time: about as cheap
+ * per request as dockerd's Go client, where Node's http client adds ~0.1 ms
+ * of its own (client-side, not the daemon's cost). Like any keep-alive
+ * client, it opens a new connection when the server closed an idle one
+ * (node:http servers do after 5 s).
  */
 function leanClient(path = socketPath) {
-  const sock = connect(path);
+  let sock;
   let buf = Buffer.alloc(0);
   let pending = null;
-  sock.on('data', (chunk) => {
-    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-    const end = buf.indexOf('\r\n\r\n');
-    if (!pending || end < 0) return;
-    const head = buf.subarray(0, end).toString('latin1');
-    const length = Number(/content-length: *(\d+)/i.exec(head)[1]);
-    if (buf.length < end + 4 + length) return;
-    const answer = JSON.parse(buf.subarray(end + 4, end + 4 + length).toString('utf8'));
-    buf = buf.subarray(end + 4 + length);
-    const p = pending;
-    pending = null;
-    if (answer.Err) p.reject(new Error(answer.Err));
-    else p.resolve(answer);
-  });
-  sock.on('error', (err) => pending?.reject(err));
+  const open = () => {
+    buf = Buffer.alloc(0);
+    sock = connect(path);
+    sock.on('data', (chunk) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      const end = buf.indexOf('\r\n\r\n');
+      if (!pending || end < 0) return;
+      const head = buf.subarray(0, end).toString('latin1');
+      const length = Number(/content-length: *(\d+)/i.exec(head)[1]);
+      if (buf.length < end + 4 + length) return;
+      const answer = JSON.parse(buf.subarray(end + 4, end + 4 + length).toString('utf8'));
+      buf = buf.subarray(end + 4 + length);
+      const p = pending;
+      pending = null;
+      if (answer.Err) p.reject(new Error(answer.Err));
+      else p.resolve(answer);
+    });
+    sock.on('error', (err) => pending?.reject(err));
+    sock.on('close', () => pending?.reject(new Error('the server closed the connection during a request')));
+    return once(sock, 'connect');
+  };
   return {
-    ready: once(sock, 'connect'),
-    call(path, body = {}) {
+    ready: open(),
+    async call(path, body = {}) {
+      if (sock.destroyed || sock.readyState !== 'open') await open();
       const payload = `${JSON.stringify(body)}\n`;
       return new Promise((resolve, reject) => {
         pending = { resolve, reject };
@@ -310,9 +317,18 @@ server.serve_forever()
         await run(raw, [benchVol, rawDir, String(cycles)]);
       },
     };
+    // The servers' warm-up (see the header), in chunks of --cycles as the rounds run them.
+    const served = ['a:', "a':", "a'':", 'd:', "b':"];
+    for (const [name, row] of Object.entries(rows).filter(([name]) => served.some((p) => name.startsWith(p)))) {
+      for (let done = 0; done < warmupCycles; done += cycles) {
+        await btrfs.waitForCleaner(mnt);
+        await row();
+      }
+      if (warmupCycles > 0) console.error(`   warmed up: ${name}`);
+    }
     const seconds = await interleavedRounds(rows, rounds, () => btrfs.waitForCleaner(mnt));
     const rates = Object.fromEntries(Object.entries(seconds).map(([k, list]) => [k, list.map((secs) => cycles / secs)]));
-    console.log(`\n2. snapshot + remove cycles/s, ${cycles} cycles x ${rounds} rounds, volume of 1,000 files (median; min..max)`);
+    console.log(`\n2. snapshot + remove cycles/s, ${cycles} cycles x ${rounds} rounds after ${warmupCycles} cycles of warm-up per HTTP row, volume of 1,000 files (median; min..max)`);
     for (const [name, list] of Object.entries(rates)) {
       console.log(`   ${name.padEnd(30)} ${fmt(median(list))}   (${Math.min(...list).toFixed(0)}..${Math.max(...list).toFixed(0)})`);
     }
@@ -325,6 +341,8 @@ server.serve_forever()
     const ac = perRoundRatio(ra, rc);
     console.log(`   ratio a/b: ${ab.toFixed(2)}x   (target >= 3x) ${verdict(ab >= 3)}`);
     console.log(`   ratio a/c: ${ac.toFixed(2)}x   (target >= 0.7x) ${verdict(ac >= 0.7)}`);
+    const perRound = (x, y) => x.map((v, i) => (v / y[i]).toFixed(2)).join(' ');
+    console.log(`   per round (in run order): a/b ${perRound(ra, rb)}; a/c ${perRound(ra, rc)}; d/c ${perRound(rd, rc)}`);
     console.log(`   with a Node client: a'/b ${perRoundRatio(rl, rb).toFixed(2)}x, a'/c ${perRoundRatio(rl, rc).toFixed(2)}x; with node:http's client: a''/b ${perRoundRatio(rn, rb).toFixed(2)}x, a''/c ${perRoundRatio(rn, rc).toFixed(2)}x`);
     console.log(`   against the original's architecture (b'): a/b' ${perRoundRatio(ra, ro).toFixed(2)}x`);
     console.log(`   the floor of a Node HTTP server: d/c ${perRoundRatio(rd, rc).toFixed(2)}x, d/b ${perRoundRatio(rd, rb).toFixed(2)}x; the daemon gets a/d ${perRoundRatio(ra, rd).toFixed(2)}x of it`);
