@@ -50,6 +50,9 @@ const cycles = Number(values.cycles);
 const rounds = Number(values.rounds);
 const warmupCycles = Number(values.warmup);
 const loadSeconds = Number(values.seconds);
+for (const [flag, n, min] of [['volumes', volumeCount, 1], ['cycles', cycles, 1], ['rounds', rounds, 1], ['warmup', warmupCycles, 0], ['seconds', loadSeconds, 1]]) {
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: an integer >= ${min}, got ${values[flag]}`);
+}
 const sections = new Set(values.only.split(',').map(Number));
 if ([...sections].some((n) => ![1, 2, 3, 4].includes(n))) throw new Error(`--only: sections are 1, 2, 3 and 4, got ${values.only}`);
 
