@@ -45,14 +45,17 @@ const { values } = parseArgs({
     only: { type: 'string', default: '1,2,3,4' },
   },
 });
-const volumeCount = Number(values.volumes);
-const cycles = Number(values.cycles);
-const rounds = Number(values.rounds);
-const warmupCycles = Number(values.warmup);
-const loadSeconds = Number(values.seconds);
-for (const [flag, n, min] of [['volumes', volumeCount, 1], ['cycles', cycles, 1], ['rounds', rounds, 1], ['warmup', warmupCycles, 0], ['seconds', loadSeconds, 1]]) {
+/** The integer value of --@flag, refused unless >= @min. */
+function intFlag(flag, min) {
+  const n = Number(values[flag]);
   if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: an integer >= ${min}, got ${values[flag]}`);
+  return n;
 }
+const volumeCount = intFlag('volumes', 1);
+const cycles = intFlag('cycles', 1);
+const rounds = intFlag('rounds', 1);
+const warmupCycles = intFlag('warmup', 0);
+const loadSeconds = intFlag('seconds', 1);
 const sections = new Set(values.only.split(',').map(Number));
 if ([...sections].some((n) => ![1, 2, 3, 4].includes(n))) throw new Error(`--only: sections are 1, 2, 3 and 4, got ${values.only}`);
 
