@@ -5,9 +5,15 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { VolumeStore } from './volume-store.js';
 
-/** Where lock files and the mount table live: shared by the CLI and the daemon. */
+/**
+ * Where lock files and the mount table live: `<VOLUMES_PATH>/.buttervolume`.
+ * Beside the volumes, so every process that sees the volumes sees the same
+ * state: the daemon, the CLI on the host, and a managed plugin (whose
+ * RUNPATH is private to its container). The name is never a volume: it
+ * starts with "." and is a plain directory.
+ */
 export function stateDirOf(config: Config): string {
-  return join(config.runPath, 'buttervolume');
+  return join(config.volumesPath, '.buttervolume');
 }
 
 /** Opens the store of `config`; `recover` cleans leftovers of interrupted operations (the daemon does it at start). */

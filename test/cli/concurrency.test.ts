@@ -16,6 +16,7 @@ import t, { type Test } from 'tap';
 
 import { stateDirOf } from '../../src/store/open.js';
 import { cliFixture, startRun, type CliFixture } from './fixtures/cli.js';
+import { volumeEntries } from '../fixtures/daemon.js';
 
 const RESTORES = 12;
 
@@ -84,7 +85,7 @@ function checkHistory(t: Test, f: CliFixture, fixtures: string[], restores: Arra
   t.same(wrong, [], 'every snapshot holds the volume of its time: no interleaving, nothing partial');
   t.equal(all.length - others, RESTORES, 'every backup found');
   t.equal(readGen(path), state, 'the volume holds the last restore');
-  t.same(readdirSync(f.config.volumesPath).filter((n) => n.startsWith('.')), [], 'no work subvolume left');
+  t.same(volumeEntries(f.config.volumesPath).filter((n) => n.startsWith('.')), [], 'no work subvolume left');
   return others;
 }
 

@@ -12,7 +12,7 @@ import t from 'tap';
 import * as btrfs from '../../src/btrfs/index.js';
 import { socketAnswers } from '../../src/server/socket.js';
 import { mountBtrfs } from '../fixtures/btrfs.js';
-import { call, daemonEnv, startDaemonProcess } from '../fixtures/daemon.js';
+import { call, daemonEnv, startDaemonProcess, volumeEntries } from '../fixtures/daemon.js';
 
 const lines = (text: string) => text.split('\n').filter(Boolean);
 
@@ -64,7 +64,7 @@ t.test('SIGTERM: stops accepting, finishes the request in flight, removes its so
   const d = await startDaemonProcess(t, env);
   await call(d.socket, '/VolumeDriver.Create', { Name: 'v' });
   // Hold v's lock as another buttervolume process would: the Snapshot waits for it.
-  const lockDir = join(env.BUTTERVOLUME_RUNPATH!, 'buttervolume', 'locks');
+  const lockDir = join(env.BUTTERVOLUME_VOLUMES_PATH!, '.buttervolume', 'locks');
   const lock = await btrfs.lock(join(lockDir, 'v.lock'));
   t.teardown(() => lock.release());
   let settled = false;
@@ -90,7 +90,7 @@ t.test('SIGINT stops it too; leftovers of an interrupted operation are removed a
   await btrfs.createSubvolume(join(env.BUTTERVOLUME_VOLUMES_PATH!, 'v'));
   await btrfs.createSubvolume(join(env.BUTTERVOLUME_VOLUMES_PATH!, '.bv-restore.v.0123456789ab'));
   const d = await startDaemonProcess(t, env);
-  t.same(readdirSync(env.BUTTERVOLUME_VOLUMES_PATH!), ['v'], 'the work subvolume is gone, the volume kept');
+  t.same(volumeEntries(env.BUTTERVOLUME_VOLUMES_PATH!), ['v'], 'the work subvolume is gone, the volume kept');
   t.match(d.stderr(), 'WARNING Removed what interrupted operations left behind: .bv-restore.v.0123456789ab');
   d.kill('SIGINT');
   t.same(await d.exited, { code: 0, signal: null });

@@ -7,7 +7,7 @@ import t from 'tap';
 
 import * as btrfs from '../../src/btrfs/index.js';
 import { formatTimestamp } from '../../src/store/timestamp.js';
-import { listTree, startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
+import { listTree, startTestDaemon, volumeEntries, type TestDaemon } from '../fixtures/daemon.js';
 
 async function volumeWithFile(d: TestDaemon, name: string, content = 'foobar'): Promise<string> {
   const r = await d.call('/VolumeDriver.Create', { Name: name });
@@ -80,7 +80,7 @@ t.test('test_restore: the volume gets the snapshot back, the old content is kept
   t.same([r.status, r.body], [500, { Err: 'fresh: no snapshot to restore' }], 'an error, not a silent success');
   r = await d.call('/VolumeDriver.Snapshot.Restore', { Name: 'vol@2000-01-01T00:00:00.000000' });
   t.same([r.status, r.body], [500, { Err: 'No such snapshot' }]);
-  t.same(readdirSync(d.config.volumesPath).filter((n) => n.startsWith('.')), [], 'no work subvolumes left');
+  t.same(volumeEntries(d.config.volumesPath).filter((n) => n.startsWith('.')), [], 'no work subvolumes left');
 });
 
 t.test('test_clone', async (t) => {

@@ -76,7 +76,7 @@ t.test('the drain timeout cuts a request that does not end', async (t) => {
   const daemon = await runDaemon(config, { logger: createLogger('INFO', (l) => logs.push(l)), drainTimeout: 300 });
   t.teardown(() => daemon.close());
   await call(config.socketPath, '/VolumeDriver.Create', { Name: 'v' });
-  const lockDir = join(config.runPath, 'buttervolume', 'locks');
+  const lockDir = join(config.volumesPath, '.buttervolume', 'locks');
   mkdirSync(lockDir, { recursive: true });
   const lock = await btrfs.lock(join(lockDir, 'v.lock'));
   t.teardown(() => lock.release());
