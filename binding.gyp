@@ -4,7 +4,9 @@
       "target_name": "buttervolume",
       "sources": [
         "native/core/sys_error.cc",
-        "native/core/open.cc",
+        "native/core/path.cc",
+        "native/core/tree_search.cc",
+        "native/core/filesystem.cc",
         "native/core/subvolume.cc",
         "native/core/flags.cc",
         "native/core/lock.cc",

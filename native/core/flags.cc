@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "open.h"
+#include "path.h"
 #include "sys_error.h"
 
 namespace bv::core {
@@ -25,35 +25,41 @@ int inode_flags(int fd, const std::string& path) {
 
 uint64_t subvol_flags(int fd, const std::string& path) {
   uint64_t flags = 0;
-  if (::ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) < 0) {
-    throw_errno("BTRFS_IOC_SUBVOL_GETFLAGS", path);
-  }
+  if (::ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) < 0) throw_errno("BTRFS_IOC_SUBVOL_GETFLAGS", path);
   return flags;
 }
 
 }  // namespace
 
-bool get_readonly(const std::string& path) {
-  Fd fd = open_dir(path);
-  return (subvol_flags(fd.get(), path) & BTRFS_SUBVOL_RDONLY) != 0;
+bool subvolume_get_readonly_fd(int fd, const std::string& path) {
+  return (subvol_flags(fd, path) & BTRFS_SUBVOL_RDONLY) != 0;
 }
 
-void set_readonly(const std::string& path, bool readonly) {
-  Fd fd = open_dir(path);
-  uint64_t flags = subvol_flags(fd.get(), path);
+bool subvolume_get_readonly(const std::string& path) {
+  Fd fd = dir_open_entry(path);
+  return subvolume_get_readonly_fd(fd.get(), path);
+}
+
+void subvolume_set_readonly_fd(int fd, bool readonly, const std::string& path) {
+  uint64_t flags = subvol_flags(fd, path);
   uint64_t wanted = readonly ? (flags | BTRFS_SUBVOL_RDONLY) : (flags & ~uint64_t(BTRFS_SUBVOL_RDONLY));
   if (wanted == flags) return;  // the ioctl would commit a transaction for nothing
-  if (::ioctl(fd.get(), BTRFS_IOC_SUBVOL_SETFLAGS, &wanted) < 0) {
-    throw_errno("BTRFS_IOC_SUBVOL_SETFLAGS", path);
-  }
+  if (::ioctl(fd, BTRFS_IOC_SUBVOL_SETFLAGS, &wanted) < 0) throw_errno("BTRFS_IOC_SUBVOL_SETFLAGS", path);
 }
 
-bool get_nocow(const std::string& path) {
-  Fd fd = open_any(path);
-  return (inode_flags(fd.get(), path) & FS_NOCOW_FL) != 0;
+void subvolume_set_readonly(const std::string& path, bool readonly) {
+  Fd fd = dir_open_entry(path);
+  subvolume_set_readonly_fd(fd.get(), readonly, path);
 }
 
-void set_nocow_fd(int fd, bool nocow, const std::string& path) {
+bool inode_get_nocow_fd(int fd, const std::string& path) { return (inode_flags(fd, path) & FS_NOCOW_FL) != 0; }
+
+bool inode_get_nocow(const std::string& path) {
+  Fd fd = entry_open(path);
+  return inode_get_nocow_fd(fd.get(), path);
+}
+
+void inode_set_nocow_fd(int fd, bool nocow, const std::string& path) {
   int flags = inode_flags(fd, path);
   int wanted = nocow ? (flags | FS_NOCOW_FL) : (flags & ~FS_NOCOW_FL);
   if (wanted == flags) return;
@@ -63,15 +69,14 @@ void set_nocow_fd(int fd, bool nocow, const std::string& path) {
   }
 }
 
-void set_nocow(const std::string& path, bool nocow) {
-  Fd fd = open_any(path);
-  set_nocow_fd(fd.get(), nocow, path);
+void inode_set_nocow(const std::string& path, bool nocow) {
+  Fd fd = entry_open(path);
+  inode_set_nocow_fd(fd.get(), nocow, path);
 }
 
-std::optional<std::string> get_compression(const std::string& path) {
-  Fd fd = open_any(path);
+std::optional<std::string> inode_get_compression_fd(int fd, const std::string& path) {
   std::vector<char> buf(64);
-  ssize_t len = ::fgetxattr(fd.get(), kCompressionXattr, buf.data(), buf.size());
+  ssize_t len = ::fgetxattr(fd, kCompressionXattr, buf.data(), buf.size());
   if (len < 0) {
     if (errno == ENODATA) return std::nullopt;
     throw_errno("fgetxattr", path);
@@ -79,22 +84,22 @@ std::optional<std::string> get_compression(const std::string& path) {
   return std::string(buf.data(), static_cast<size_t>(len));
 }
 
-void set_compression(const std::string& path, const std::optional<std::string>& value) {
-  Fd fd = open_any(path);
-  if (!value) {
-    if (::fremovexattr(fd.get(), kCompressionXattr) < 0 && errno != ENODATA) {
-      throw_errno("fremovexattr", path);
-    }
-    return;
-  }
-  if (::fsetxattr(fd.get(), kCompressionXattr, value->data(), value->size(), 0) < 0) {
-    throw_errno("fsetxattr", path);
-  }
+std::optional<std::string> inode_get_compression(const std::string& path) {
+  Fd fd = entry_open(path);
+  return inode_get_compression_fd(fd.get(), path);
 }
 
-void sync_filesystem(const std::string& path) {
-  Fd fd = open_any(path);
-  if (::ioctl(fd.get(), BTRFS_IOC_SYNC) < 0) throw_errno("BTRFS_IOC_SYNC", path);
+void inode_set_compression_fd(int fd, const std::optional<std::string>& value, const std::string& path) {
+  if (!value) {
+    if (::fremovexattr(fd, kCompressionXattr) < 0 && errno != ENODATA) throw_errno("fremovexattr", path);
+    return;
+  }
+  if (::fsetxattr(fd, kCompressionXattr, value->data(), value->size(), 0) < 0) throw_errno("fsetxattr", path);
+}
+
+void inode_set_compression(const std::string& path, const std::optional<std::string>& value) {
+  Fd fd = entry_open(path);
+  inode_set_compression_fd(fd.get(), value, path);
 }
 
 }  // namespace bv::core

@@ -1,4 +1,5 @@
 // Per-subvolume and per-inode switches: read-only, NOCOW, compression property.
+// `_fd` forms act on an open fd; path forms open the entry (no final symlink).
 #pragma once
 
 #include <optional>
@@ -6,36 +7,40 @@
 
 namespace bv::core {
 
-/** get_readonly() - BTRFS_IOC_SUBVOL_GETFLAGS & BTRFS_SUBVOL_RDONLY (unprivileged). */
-bool get_readonly(const std::string& path);
+/** subvolume_get_readonly_fd() - BTRFS_IOC_SUBVOL_GETFLAGS & BTRFS_SUBVOL_RDONLY (unprivileged). */
+bool subvolume_get_readonly_fd(int fd, const std::string& path);
+bool subvolume_get_readonly(const std::string& path);
 
 /**
- * set_readonly() - BTRFS_IOC_SUBVOL_SETFLAGS. Commits a transaction when the
- * state changes. received_uuid is left alone (see the docs on received snapshots).
+ * subvolume_set_readonly_fd() - BTRFS_IOC_SUBVOL_SETFLAGS. Commits a
+ * transaction when the state changes (a no-op otherwise). received_uuid is
+ * left alone (see the docs on received snapshots).
  */
-void set_readonly(const std::string& path, bool readonly);
+void subvolume_set_readonly_fd(int fd, bool readonly, const std::string& path);
+void subvolume_set_readonly(const std::string& path, bool readonly);
 
-/** get_nocow() - FS_NOCOW_FL of a file or directory (FS_IOC_GETFLAGS). */
-bool get_nocow(const std::string& path);
+/** inode_get_nocow_fd() - FS_NOCOW_FL of a file or directory (FS_IOC_GETFLAGS). */
+bool inode_get_nocow_fd(int fd, const std::string& path);
+bool inode_get_nocow(const std::string& path);
 
 /**
- * set_nocow() - set or clear FS_NOCOW_FL. The kernel silently ignores the
- * change on a non-empty regular file; we read the flag back and throw EINVAL
- * (syscall FS_IOC_SETFLAGS) instead of reporting a success that did not happen.
+ * inode_set_nocow_fd() - set or clear FS_NOCOW_FL. The kernel silently
+ * ignores the change on a non-empty regular file; we read the flag back and
+ * throw EINVAL (syscall FS_IOC_SETFLAGS) instead of reporting a success that
+ * did not happen.
  */
-void set_nocow(const std::string& path, bool nocow);
-void set_nocow_fd(int fd, bool nocow, const std::string& path);
+void inode_set_nocow_fd(int fd, bool nocow, const std::string& path);
+void inode_set_nocow(const std::string& path, bool nocow);
 
-/** get_compression() - the btrfs.compression property, or nullopt when unset. */
-std::optional<std::string> get_compression(const std::string& path);
+/** inode_get_compression_fd() - the btrfs.compression property, or nullopt when unset. */
+std::optional<std::string> inode_get_compression_fd(int fd, const std::string& path);
+std::optional<std::string> inode_get_compression(const std::string& path);
 
 /**
- * set_compression() - set the btrfs.compression property ("zlib", "lzo",
- * "zstd", "none"), or remove it (nullopt) so the mount option applies again.
+ * inode_set_compression_fd() - set the btrfs.compression property ("zlib",
+ * "lzo", "zstd", "none"), or remove it (nullopt) so the mount option applies.
  */
-void set_compression(const std::string& path, const std::optional<std::string>& value);
-
-/** sync_filesystem() - BTRFS_IOC_SYNC: flush and commit the filesystem of @path. */
-void sync_filesystem(const std::string& path);
+void inode_set_compression_fd(int fd, const std::optional<std::string>& value, const std::string& path);
+void inode_set_compression(const std::string& path, const std::optional<std::string>& value);
 
 }  // namespace bv::core

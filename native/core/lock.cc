@@ -7,7 +7,7 @@
 
 namespace bv::core {
 
-Fd try_lock(const std::string& path, bool shared) {
+Fd file_lock_try(const std::string& path, bool shared) {
   int raw = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (raw < 0) throw_errno("open", path);
   Fd fd(raw);

@@ -8,11 +8,11 @@
 namespace bv::core {
 
 /**
- * try_lock() - open (creating, mode 0600) the lock file @path and flock it
+ * file_lock_try() - open (creating, mode 0600) the lock file @path and flock it
  * without waiting. Returns the locked fd, or an empty Fd when another open
  * file description holds a conflicting lock (also one of this process).
  * Closing the fd releases the lock.
  */
-Fd try_lock(const std::string& path, bool shared);
+Fd file_lock_try(const std::string& path, bool shared);
 
 }  // namespace bv::core

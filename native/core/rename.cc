@@ -8,13 +8,13 @@
 
 namespace bv::core {
 
-void rename_noreplace(const std::string& from, const std::string& to) {
+void path_rename_noreplace(const std::string& from, const std::string& to) {
   if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) < 0) {
     throw_errno("renameat2", from, to);
   }
 }
 
-void rename_exchange(const std::string& a, const std::string& b) {
+void path_rename_exchange(const std::string& a, const std::string& b) {
   if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) < 0) {
     throw_errno("renameat2", a, b);
   }

@@ -3,51 +3,133 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/btrfs.h>
+#include <linux/btrfs_tree.h>
 #include <linux/fs.h>
-#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <memory>
 
 #include "flags.h"
-#include "open.h"
+#include "path.h"
 #include "sys_error.h"
+#include "tree_search.h"
 
 namespace bv::core {
 
 namespace {
 
-// BTRFS_IOC_SUBVOL_SYNC_WAIT is 6.13+, newer than Debian 12's uapi headers.
-struct SubvolSyncWaitArgs {
-  uint64_t subvolid;
-  uint32_t mode;
-  uint32_t count;
-};
-constexpr unsigned long kIocSubvolSyncWait = _IOW(BTRFS_IOCTL_MAGIC, 65, SubvolSyncWaitArgs);
-constexpr uint32_t kSyncCount = 2;
+// A recursive delete walks again when a subvolume appeared meanwhile; a
+// content that keeps creating them must not keep us busy forever.
+constexpr int kDeleteAttempts = 8;
 
 template <typename Args>
 void copy_name(Args& args, const std::string& name) {
-  // split_parent() already bounded the name to 255 bytes; the buffers are larger.
+  // path_open_parent() bounded the name to 255 bytes; the buffers are larger.
   std::memcpy(args.name, name.data(), name.size());
   args.name[name.size()] = '\0';
 }
 
-std::string join(const std::string& dir, const std::string& name) {
-  if (dir.empty()) return name;
-  return dir.back() == '/' ? dir + name : dir + "/" + name;
+void destroy_by_name(int parent_fd, const std::string& name, const std::string& path) {
+  btrfs_ioctl_vol_args args{};
+  copy_name(args, name);
+  if (::ioctl(parent_fd, BTRFS_IOC_SNAP_DESTROY, &args) < 0) throw_errno("BTRFS_IOC_SNAP_DESTROY", path);
 }
 
-SubvolInfo info_fd(int fd, const std::string& path) {
-  btrfs_ioctl_get_subvol_info_args args{};
-  // Returns 1, not 0, on success for everything but the top level.
-  if (::ioctl(fd, BTRFS_IOC_GET_SUBVOL_INFO, &args) < 0) {
-    throw_errno("BTRFS_IOC_GET_SUBVOL_INFO", path);
+// By id, the kernel finds the subvolume itself: no name or path is involved.
+// Returns false when it is already gone.
+bool destroy_by_id(int any_fd, uint64_t id, const std::string& path) {
+  btrfs_ioctl_vol_args_v2 args{};
+  args.flags = BTRFS_SUBVOL_SPEC_BY_ID;
+  args.subvolid = id;
+  if (::ioctl(any_fd, BTRFS_IOC_SNAP_DESTROY_V2, &args) < 0) {
+    if (errno == ENOENT) return false;
+    throw_errno("BTRFS_IOC_SNAP_DESTROY_V2", path);
   }
+  return true;
+}
+
+struct Tree {
+  std::map<uint64_t, std::vector<uint64_t>> children;  // parent id -> child ids
+  std::vector<uint64_t> preorder;                      // every descendant, parents first
+};
+
+// Every subvolume below @root_id, from the root tree's ROOT_REF items.
+Tree descendants(int fd, uint64_t root_id, const std::string& path) {
+  Tree tree;
+  std::vector<uint64_t> stack{root_id};
+  while (!stack.empty()) {
+    uint64_t id = stack.back();
+    stack.pop_back();
+    for (const RootRef& ref : root_refs_of(fd, id, path)) {
+      // A ROOT_REF can outlive its subvolume briefly; only live ones count.
+      auto item = root_item_of(fd, ref.child_id, path);
+      if (!item || item->refs == 0) continue;
+      tree.children[id].push_back(ref.child_id);
+      tree.preorder.push_back(ref.child_id);
+      stack.push_back(ref.child_id);
+    }
+  }
+  return tree;
+}
+
+bool is_readonly_id(int fd, uint64_t id, const std::string& path) {
+  auto item = root_item_of(fd, id, path);
+  return item && (item->flags & BTRFS_ROOT_SUBVOL_RDONLY) != 0;
+}
+
+// The path of directory @dir_id inside subvolume @tree_id (INO_LOOKUP, root only), for messages.
+std::string dir_path_in(int fd, uint64_t tree_id, uint64_t dir_id) {
+  btrfs_ioctl_ino_lookup_args args{};
+  args.treeid = tree_id;
+  args.objectid = dir_id;
+  if (::ioctl(fd, BTRFS_IOC_INO_LOOKUP, &args) < 0) return "?/";
+  return std::string(args.name);  // "" for the root, else ends with '/'
+}
+
+// Deletes everything below @victim_id; @victim_fd is its root (to clear its
+// own read-only flag), @fs_fd a directory outside it to issue ioctls on.
+void delete_descendants(int fs_fd, int victim_fd, uint64_t victim_id, const std::string& path) {
+  Tree tree = descendants(fs_fd, victim_id, path);
+  if (tree.preorder.empty()) return;
+  // A child's directory entry lives in its parent's tree: a read-only parent
+  // (EROFS) must become writable before its children can go.
+  for (const auto& [parent, kids] : tree.children) {
+    if (kids.empty() || !is_readonly_id(fs_fd, parent, path)) continue;
+    if (parent == victim_id) {
+      subvolume_set_readonly_fd(victim_fd, false, path);
+    } else {
+      Fd nested = subvolume_open_by_id(fs_fd, parent, path);
+      subvolume_set_readonly_fd(nested.get(), false, path);
+    }
+  }
+  for (auto it = tree.preorder.rbegin(); it != tree.preorder.rend(); ++it) {
+    // Deepest first. A subvolume that moved since the walk is still below the
+    // victim (content can only rename within its own mount), but check
+    // anyway that it is where the walk saw it before destroying it.
+    uint64_t id = *it;
+    auto backref = root_backref_of(fs_fd, id, path);
+    if (!backref) continue;  // gone already
+    bool under_victim = false;
+    for (uint64_t up = backref->parent_id, hops = 0; hops < 4096; hops++) {
+      if (up == victim_id) {
+        under_victim = true;
+        break;
+      }
+      auto next = root_backref_of(fs_fd, up, path);
+      if (!next) break;
+      up = next->parent_id;
+    }
+    if (!under_victim) throw_error(EXDEV, "BTRFS_IOC_SNAP_DESTROY_V2", path);
+    destroy_by_id(fs_fd, id, path);
+  }
+}
+
+SubvolInfo info_from_args(const btrfs_ioctl_get_subvol_info_args& args) {
   SubvolInfo info;
   info.id = args.treeid;
   info.parent_id = args.parent_id;
@@ -68,143 +150,149 @@ SubvolInfo info_fd(int fd, const std::string& path) {
   return info;
 }
 
-void destroy_at(int parent_fd, const std::string& name, const std::string& path) {
-  btrfs_ioctl_vol_args args{};
-  copy_name(args, name);
-  if (::ioctl(parent_fd, BTRFS_IOC_SNAP_DESTROY, &args) < 0) {
-    throw_errno("BTRFS_IOC_SNAP_DESTROY", path);
-  }
-}
-
-struct ChildRef {
-  uint64_t treeid;
-  uint64_t dirid;
-};
-
-// The subvolumes whose parent is the subvolume of @fd (unprivileged, 4.18+).
-std::vector<ChildRef> child_refs(int fd, const std::string& path) {
-  std::vector<ChildRef> refs;
-  auto args = std::make_unique<btrfs_ioctl_get_subvol_rootref_args>();
-  std::memset(args.get(), 0, sizeof(*args));
-  for (;;) {
-    int ret = ::ioctl(fd, BTRFS_IOC_GET_SUBVOL_ROOTREF, args.get());
-    bool more = ret < 0 && errno == EOVERFLOW;  // buffer full: call again
-    if (ret < 0 && !more) throw_errno("BTRFS_IOC_GET_SUBVOL_ROOTREF", path);
-    for (int i = 0; i < args->num_items; i++) {
-      refs.push_back({args->rootref[i].treeid, args->rootref[i].dirid});
+// The generation of inode 256 of subvolume @id (its INODE_ITEM), for file handles.
+uint32_t root_dir_generation(int fd, uint64_t id, const std::string& path) {
+  uint32_t gen = 0;
+  TreeKeyRange range{id, BTRFS_FIRST_FREE_OBJECTID, BTRFS_FIRST_FREE_OBJECTID, BTRFS_INODE_ITEM_KEY,
+                     BTRFS_INODE_ITEM_KEY, 0, 0};
+  tree_search(fd, range, path, [&](const TreeItem& item) {
+    if (item.len >= 8) {
+      uint64_t g = 0;
+      for (int i = 7; i >= 0; i--) g = (g << 8) | item.data[i];
+      gen = static_cast<uint32_t>(g);
     }
-    if (!more) break;
-    args->min_treeid = refs.back().treeid + 1;  // the kernel resumes from here
-  }
-  return refs;
-}
-
-// Post-order: every nested subvolume of the subvolume at @fd, deepest first.
-void delete_children(int fd, const std::string& path) {
-  for (const ChildRef& ref : child_refs(fd, path)) {
-    btrfs_ioctl_ino_lookup_user_args lookup{};
-    lookup.dirid = ref.dirid;
-    lookup.treeid = ref.treeid;
-    if (::ioctl(fd, BTRFS_IOC_INO_LOOKUP_USER, &lookup) < 0) {
-      throw_errno("BTRFS_IOC_INO_LOOKUP_USER", path);
-    }
-    std::string rel(lookup.path);  // relative to fd, ends with '/' unless empty
-    std::string name(lookup.name);
-    std::string child_path = join(path, rel + name);
-    Fd parent = rel.empty() ? Fd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)) : open_dir_at(fd, rel, join(path, rel));
-    if (!parent) throw_errno("fcntl", path);
-    {
-      Fd child = open_dir_at(parent.get(), name, child_path);
-      delete_children(child.get(), child_path);
-    }
-    destroy_at(parent.get(), name, child_path);
-  }
+    return false;
+  });
+  return gen;
 }
 
 }  // namespace
 
-bool is_subvolume(const std::string& path) {
-  struct statfs sfs;
-  if (::statfs(path.c_str(), &sfs) < 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return false;
-    throw_errno("statfs", path);
-  }
-  if (static_cast<unsigned long>(sfs.f_type) != BTRFS_SUPER_MAGIC) return false;
+bool subvolume_is_root_at(int dirfd, const std::string& name, const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) < 0) {
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno == ENOENT || errno == ENOTDIR) return false;
     throw_errno("stat", path);
   }
-  return S_ISDIR(st.st_mode) && st.st_ino == 256;
+  if (!S_ISDIR(st.st_mode) || st.st_ino != BTRFS_FIRST_FREE_OBJECTID) return false;
+  int raw = ::openat(dirfd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return false;
+    throw_errno("open", path);
+  }
+  Fd fd(raw);
+  return fs_is_btrfs_fd(fd.get(), path);
 }
 
-void subvolume_create(const std::string& path, bool nocow) {
-  ParentAndName pn = split_parent(path);
-  Fd parent = open_dir(pn.parent);
+bool subvolume_is_root(const std::string& path) {
+  ParentAndName pn = [&] {
+    try {
+      return path_open_parent(path);
+    } catch (const SysError& e) {
+      if (e.err == ENOENT || e.err == ENOTDIR) return ParentAndName{};
+      throw;
+    }
+  }();
+  if (!pn.parent) return false;
+  return subvolume_is_root_at(pn.parent.get(), pn.name, path);
+}
+
+uint64_t subvolume_id_fd(int fd, const std::string& path) {
+  btrfs_ioctl_ino_lookup_args args{};
+  args.treeid = 0;
+  args.objectid = BTRFS_FIRST_FREE_OBJECTID;
+  if (::ioctl(fd, BTRFS_IOC_INO_LOOKUP, &args) < 0) throw_errno("BTRFS_IOC_INO_LOOKUP", path);
+  return args.treeid;
+}
+
+void subvolume_create_at(int parent_fd, const std::string& name, bool nocow, const std::string& path) {
   btrfs_ioctl_vol_args_v2 args{};
-  copy_name(args, pn.name);
-  if (::ioctl(parent.get(), BTRFS_IOC_SUBVOL_CREATE_V2, &args) < 0) {
-    throw_errno("BTRFS_IOC_SUBVOL_CREATE_V2", path);
-  }
+  copy_name(args, name);
+  if (::ioctl(parent_fd, BTRFS_IOC_SUBVOL_CREATE_V2, &args) < 0) throw_errno("BTRFS_IOC_SUBVOL_CREATE_V2", path);
   if (!nocow) return;
   try {
-    Fd root = open_dir_at(parent.get(), pn.name, path);
-    set_nocow_fd(root.get(), true, path);
+    Fd root = dir_open_at(parent_fd, name, path);
+    inode_set_nocow_fd(root.get(), true, path);
   } catch (...) {
     // Never leave a COW volume behind when NOCOW was asked for. The subvolume
     // is empty, so rmdir removes it without CAP_SYS_ADMIN.
     int saved = errno;
-    ::unlinkat(parent.get(), pn.name.c_str(), AT_REMOVEDIR);
+    ::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR);
     errno = saved;
     throw;
   }
 }
 
-void snapshot_create(const std::string& source, const std::string& dest, bool readonly) {
-  Fd src = open_dir(source);
-  ParentAndName pn = split_parent(dest);
-  Fd parent = open_dir(pn.parent);
+void subvolume_create(const std::string& path, bool nocow) {
+  ParentAndName pn = path_open_parent(path);
+  subvolume_create_at(pn.parent.get(), pn.name, nocow, path);
+}
+
+void subvolume_snapshot_at(int source_fd, int parent_fd, const std::string& name, bool readonly,
+                           const std::string& source_path, const std::string& dest_path) {
   btrfs_ioctl_vol_args_v2 args{};
-  args.fd = src.get();
+  args.fd = source_fd;
   args.flags = readonly ? BTRFS_SUBVOL_RDONLY : 0;
-  copy_name(args, pn.name);
-  if (::ioctl(parent.get(), BTRFS_IOC_SNAP_CREATE_V2, &args) < 0) {
-    throw_errno("BTRFS_IOC_SNAP_CREATE_V2", source, dest);
+  copy_name(args, name);
+  if (::ioctl(parent_fd, BTRFS_IOC_SNAP_CREATE_V2, &args) < 0) {
+    throw_errno("BTRFS_IOC_SNAP_CREATE_V2", source_path, dest_path);
+  }
+}
+
+void subvolume_snapshot(const std::string& source, const std::string& dest, bool readonly) {
+  Fd src = dir_open_entry(source);
+  ParentAndName pn = path_open_parent(dest);
+  subvolume_snapshot_at(src.get(), pn.parent.get(), pn.name, readonly, source, dest);
+}
+
+void subvolume_delete_at(int parent_fd, const std::string& name, bool recursive, const std::string& path) {
+  if (!recursive) {
+    destroy_by_name(parent_fd, name, path);
+    return;
+  }
+  Fd victim = dir_open_at(parent_fd, name, path);
+  subvolume_require_root_fd(victim.get(), "BTRFS_IOC_SNAP_DESTROY", path);
+  uint64_t victim_id = subvolume_id_fd(victim.get(), path);
+  for (int attempt = 1;; attempt++) {
+    delete_descendants(parent_fd, victim.get(), victim_id, path);
+    try {
+      // By id: the entry we opened, whatever its name is by now.
+      if (!destroy_by_id(parent_fd, victim_id, path)) throw_error(ENOENT, "BTRFS_IOC_SNAP_DESTROY_V2", path);
+      return;
+    } catch (const SysError& e) {
+      if (e.err != ENOTEMPTY || attempt >= kDeleteAttempts) throw;  // ENOTEMPTY: one appeared meanwhile
+    }
   }
 }
 
 void subvolume_delete(const std::string& path, bool recursive) {
-  ParentAndName pn = split_parent(path);
-  Fd parent = open_dir(pn.parent);
-  if (recursive) {
-    Fd victim = open_dir_at(parent.get(), pn.name, path);
-    require_subvolume_root(victim.get(), "BTRFS_IOC_SNAP_DESTROY", path);
-    delete_children(victim.get(), path);
-  }
-  destroy_at(parent.get(), pn.name, path);
+  ParentAndName pn = path_open_parent(path);
+  subvolume_delete_at(pn.parent.get(), pn.name, recursive, path);
+}
+
+SubvolInfo subvolume_info_fd(int fd, const std::string& path) {
+  btrfs_ioctl_get_subvol_info_args args{};
+  // Returns 1, not 0, on success for everything but the top level.
+  if (::ioctl(fd, BTRFS_IOC_GET_SUBVOL_INFO, &args) < 0) throw_errno("BTRFS_IOC_GET_SUBVOL_INFO", path);
+  return info_from_args(args);
 }
 
 SubvolInfo subvolume_info(const std::string& path) {
-  Fd fd = open_dir(path);
-  require_subvolume_root(fd.get(), "BTRFS_IOC_GET_SUBVOL_INFO", path);
-  return info_fd(fd.get(), path);
+  Fd fd = dir_open_entry(path);
+  subvolume_require_root_fd(fd.get(), "BTRFS_IOC_GET_SUBVOL_INFO", path);
+  return subvolume_info_fd(fd.get(), path);
 }
 
-std::vector<ListedSubvol> subvolume_list(const std::string& dir) {
-  Fd dfd = open_dir(dir);
-  if (!is_btrfs_fd(dfd.get(), dir)) throw_error(ENOTTY, "BTRFS_IOC_GET_SUBVOL_INFO", dir);
+std::vector<ListedSubvol> subvolume_list_fd(int dirfd, const std::string& dir) {
+  if (!fs_is_btrfs_fd(dirfd, dir)) throw_error(ENOTTY, "BTRFS_IOC_GET_SUBVOL_INFO", dir);
   struct stat dst;
-  if (::fstat(dfd.get(), &dst) < 0) throw_errno("fstat", dir);
-  const uint64_t dir_tree = info_fd(dfd.get(), dir).id;
+  if (::fstat(dirfd, &dst) < 0) throw_errno("fstat", dir);
+  const uint64_t dir_tree = subvolume_info_fd(dirfd, dir).id;
 
-  int scan_fd = ::fcntl(dfd.get(), F_DUPFD_CLOEXEC, 0);
-  if (scan_fd < 0) throw_errno("fcntl", dir);
-  std::unique_ptr<DIR, int (*)(DIR*)> scan(::fdopendir(scan_fd), ::closedir);
-  if (!scan) {
-    int saved = errno;
-    ::close(scan_fd);
-    throw_error(saved, "fdopendir", dir);
-  }
+  Fd scan_fd = fd_dup(dirfd, dir);
+  std::unique_ptr<DIR, int (*)(DIR*)> scan(::fdopendir(scan_fd.get()), ::closedir);
+  if (!scan) throw_errno("fdopendir", dir);
+  scan_fd.release();  // owned by the DIR now
 
   std::vector<ListedSubvol> out;
   for (;;) {
@@ -217,38 +305,76 @@ std::vector<ListedSubvol> subvolume_list(const std::string& dir) {
     if (entry->d_type != DT_DIR && entry->d_type != DT_UNKNOWN) continue;
     std::string name(entry->d_name);
     if (name == "." || name == "..") continue;
-    int cfd = ::openat(dfd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int cfd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (cfd < 0) {
       // Gone since readdir, or not a directory after all: not ours to report.
       if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue;
-      throw_errno("open", join(dir, name));
+      throw_errno("open", path_join(dir, name));
     }
     Fd child(cfd);
-    SubvolInfo info = info_fd(child.get(), join(dir, name));
+    btrfs_ioctl_get_subvol_info_args args{};
+    if (::ioctl(child.get(), BTRFS_IOC_GET_SUBVOL_INFO, &args) < 0) {
+      if (errno == ENOENT) continue;  // deleted between open and ioctl: no longer there
+      throw_errno("BTRFS_IOC_GET_SUBVOL_INFO", path_join(dir, name));
+    }
+    SubvolInfo info = info_from_args(args);
     // A plain directory reports the subvolume that holds it, i.e. dir's own;
     // a subvolume root reports itself with dir as its place in the parent.
     if (info.id == dir_tree || info.parent_id != dir_tree || info.dir_id != dst.st_ino) continue;
     out.push_back({std::move(name), info});
   }
-  std::sort(out.begin(), out.end(),
-            [](const ListedSubvol& a, const ListedSubvol& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(), [](const ListedSubvol& a, const ListedSubvol& b) { return a.name < b.name; });
   return out;
 }
 
-void wait_for_cleaner(const std::string& path) {
-  Fd fd = open_dir(path);
-  // Each commit wakes the cleaner thread; waiting on the kernel's queue alone
-  // can sleep until the next periodic commit (30 s), so commit and poll.
-  for (;;) {
-    if (::ioctl(fd.get(), BTRFS_IOC_SYNC) < 0) throw_errno("BTRFS_IOC_SYNC", path);
-    SubvolSyncWaitArgs count{0, kSyncCount, 0};
-    if (::ioctl(fd.get(), kIocSubvolSyncWait, &count) < 0) {
-      if (errno == ENOTTY || errno == EINVAL) return;  // kernel before 6.13: the commit is all we can do
-      throw_errno("BTRFS_IOC_SUBVOL_SYNC_WAIT", path);
-    }
-    if (count.count == 0) return;
-    ::usleep(20 * 1000);
+std::vector<ListedSubvol> subvolume_list(const std::string& dir) {
+  Fd fd = dir_open(dir);
+  return subvolume_list_fd(fd.get(), dir);
+}
+
+std::vector<NestedSubvol> subvolume_nested_fd(int fd, const std::string& path) {
+  subvolume_require_root_fd(fd, "BTRFS_IOC_TREE_SEARCH_V2", path);
+  uint64_t root_id = subvolume_id_fd(fd, path);
+  Tree tree = descendants(fd, root_id, path);
+  std::map<uint64_t, std::string> paths{{root_id, ""}};
+  std::vector<NestedSubvol> out;
+  for (uint64_t id : tree.preorder) {
+    auto ref = root_backref_of(fd, id, path);
+    if (!ref) continue;
+    auto parent = paths.find(ref->parent_id);
+    std::string prefix = parent == paths.end() ? "?/" : parent->second;
+    std::string rel = prefix + dir_path_in(fd, ref->parent_id, ref->dir_id) + ref->name;
+    paths[id] = rel + "/";
+    out.push_back({id, ref->parent_id, rel, is_readonly_id(fd, id, path)});
   }
+  return out;
+}
+
+std::vector<NestedSubvol> subvolume_nested(const std::string& path) {
+  Fd fd = dir_open_entry(path);
+  return subvolume_nested_fd(fd.get(), path);
+}
+
+Fd subvolume_open_by_id(int any_fd, uint64_t id, const std::string& path) {
+  // struct btrfs_fid without parent (FILEID_BTRFS_WITHOUT_PARENT): objectid,
+  // root objectid, generation of the inode.
+  constexpr int kFileidBtrfsWithoutParent = 0x4d;
+  constexpr unsigned kFidBytes = 20;
+  alignas(file_handle) unsigned char buf[sizeof(file_handle) + kFidBytes] = {};
+  auto* handle = reinterpret_cast<file_handle*>(buf);
+  handle->handle_bytes = kFidBytes;
+  handle->handle_type = kFileidBtrfsWithoutParent;
+  const uint64_t objectid = BTRFS_FIRST_FREE_OBJECTID;
+  uint32_t gen = root_dir_generation(any_fd, id, path);
+  std::memcpy(handle->f_handle, &objectid, 8);
+  std::memcpy(handle->f_handle + 8, &id, 8);
+  std::memcpy(handle->f_handle + 16, &gen, 4);
+  int raw = ::open_by_handle_at(any_fd, handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (raw < 0) throw_errno("open_by_handle_at", path);
+  Fd fd(raw);
+  subvolume_require_root_fd(fd.get(), "open_by_handle_at", path);
+  if (subvolume_id_fd(fd.get(), path) != id) throw_error(ESTALE, "open_by_handle_at", path);
+  return fd;
 }
 
 }  // namespace bv::core

@@ -1,9 +1,14 @@
 // Subvolume lifecycle and metadata through BTRFS ioctls (no btrfs-progs).
+// Naming: object_verb; `_fd` acts on an open fd, `_at` on a parent fd + one
+// name component; the path form opens and delegates (see path.h: a symlink
+// as the last component is never followed).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "fd.h"
 
 namespace bv::core {
 
@@ -32,46 +37,85 @@ struct ListedSubvol {
   SubvolInfo info;
 };
 
-/**
- * is_subvolume() - btrfs magic AND inode 256 AND directory.
- *
- * Returns false when @path does not exist or is not a directory on btrfs;
- * throws for other failures (EACCES...). Unprivileged.
- */
-bool is_subvolume(const std::string& path);
+/** A subvolume somewhere below another one (see subvolume_nested_fd()). */
+struct NestedSubvol {
+  uint64_t id;
+  uint64_t parent_id;
+  std::string path;  // relative to the outer subvolume's root, for messages only
+  bool readonly;
+};
 
 /**
- * subvolume_create() - BTRFS_IOC_SUBVOL_CREATE_V2 in the parent of @path.
- * @nocow: set FS_NOCOW_FL on the new, empty root directory (inherited by
- * files created later). If that fails the new subvolume is removed again.
+ * subvolume_is_root_at() - whether entry @name of @dirfd is the root of a
+ * subvolume: a directory (not a symlink to one) with inode 256 on btrfs.
+ * False when it does not exist; throws SysError for other failures. Unprivileged.
  */
+bool subvolume_is_root_at(int dirfd, const std::string& name, const std::string& path);
+bool subvolume_is_root(const std::string& path);
+
+/** subvolume_id_fd() - the id of the subvolume holding @fd (INO_LOOKUP, unprivileged). */
+uint64_t subvolume_id_fd(int fd, const std::string& path);
+
+/**
+ * subvolume_create_at() - BTRFS_IOC_SUBVOL_CREATE_V2 of @name in @parent_fd.
+ * @nocow: set FS_NOCOW_FL on the new, empty root directory (inherited by
+ * files created later); if that fails the new subvolume is removed again.
+ */
+void subvolume_create_at(int parent_fd, const std::string& name, bool nocow, const std::string& path);
 void subvolume_create(const std::string& path, bool nocow);
 
 /**
- * snapshot_create() - BTRFS_IOC_SNAP_CREATE_V2 of subvolume @source at @dest.
- * Commits a transaction: call it off the JS thread. Not recursive: nested
- * subvolumes show up as empty directories in the snapshot.
+ * subvolume_snapshot_at() - BTRFS_IOC_SNAP_CREATE_V2 of the subvolume whose
+ * root is @source_fd as @name in @parent_fd. Commits a transaction: call it
+ * off the JS thread. Not recursive: nested subvolumes show up as empty
+ * directories in the snapshot.
  */
-void snapshot_create(const std::string& source, const std::string& dest, bool readonly);
+void subvolume_snapshot_at(int source_fd, int parent_fd, const std::string& name, bool readonly,
+                           const std::string& source_path, const std::string& dest_path);
+void subvolume_snapshot(const std::string& source, const std::string& dest, bool readonly);
 
 /**
- * subvolume_delete() - BTRFS_IOC_SNAP_DESTROY of @path.
- * @recursive: delete nested subvolumes first, deepest first; without it a
- * subvolume holding others fails with ENOTEMPTY. Needs CAP_SYS_ADMIN.
+ * subvolume_delete_at() - delete subvolume @name of @parent_fd.
+ * Without @recursive: BTRFS_IOC_SNAP_DESTROY by name; ENOTEMPTY when it
+ * holds other subvolumes. With @recursive: every nested subvolume first,
+ * deepest first, each found and destroyed BY ID (root tree search +
+ * SNAP_DESTROY_V2 by subvolume id), never through a path inside the
+ * subvolume: renames, symlinks or swaps made by its content meanwhile
+ * cannot steer the deletion outside it. Read-only subvolumes holding others
+ * are made writable first (a child's entry lives in its parent's tree).
+ * Needs CAP_SYS_ADMIN (also CAP_DAC_READ_SEARCH to open nested subvolumes
+ * by id). A subvolume created inside while deleting is deleted too.
  */
+void subvolume_delete_at(int parent_fd, const std::string& name, bool recursive, const std::string& path);
 void subvolume_delete(const std::string& path, bool recursive);
 
-/** subvolume_info() - BTRFS_IOC_GET_SUBVOL_INFO; EINVAL unless @path is a subvolume root. */
+/** subvolume_info_fd() - BTRFS_IOC_GET_SUBVOL_INFO of the subvolume holding @fd. */
+SubvolInfo subvolume_info_fd(int fd, const std::string& path);
+/** subvolume_info() - the same for entry @path; EINVAL unless it is a subvolume root. */
 SubvolInfo subvolume_info(const std::string& path);
 
 /**
- * subvolume_list() - the subvolumes directly inside directory @dir, sorted by name.
- * One open + one GET_SUBVOL_INFO per directory entry; plain directories are
- * recognised because their info is the one of @dir's own subvolume.
+ * subvolume_list_fd() - the subvolumes directly inside directory @dirfd,
+ * sorted by name. Entries that vanish while listing are skipped; symlinks
+ * and plain directories are not listed.
  */
+std::vector<ListedSubvol> subvolume_list_fd(int dirfd, const std::string& dir);
 std::vector<ListedSubvol> subvolume_list(const std::string& dir);
 
-/** wait_for_cleaner() - commit, then wait until deleted subvolumes are cleaned (6.13+). */
-void wait_for_cleaner(const std::string& path);
+/**
+ * subvolume_nested_fd() - every subvolume below the subvolume whose root is
+ * @fd, at any depth, parents before children (root tree search; needs
+ * CAP_SYS_ADMIN). Paths are resolved for messages only.
+ */
+std::vector<NestedSubvol> subvolume_nested_fd(int fd, const std::string& path);
+std::vector<NestedSubvol> subvolume_nested(const std::string& path);
+
+/**
+ * subvolume_open_by_id() - open the root of subvolume @id on the filesystem
+ * of @any_fd by file handle (open_by_handle_at; needs CAP_DAC_READ_SEARCH):
+ * no path, so nothing a volume's content does can redirect it. Checks that
+ * the fd opened is that subvolume's root.
+ */
+Fd subvolume_open_by_id(int any_fd, uint64_t id, const std::string& path);
 
 }  // namespace bv::core

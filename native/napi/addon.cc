@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "../core/filesystem.h"
 #include "../core/flags.h"
 #include "../core/lock.h"
 #include "../core/rename.h"
@@ -25,7 +26,7 @@ namespace {
 Napi::Value IsSubvolume(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
   return PromiseWorker<bool>::Run(
-      info.Env(), "buttervolume:isSubvolume", [path] { return core::is_subvolume(path); },
+      info.Env(), "buttervolume:isSubvolume", [path] { return core::subvolume_is_root(path); },
       [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
 }
 
@@ -41,7 +42,7 @@ Napi::Value Snapshot(const Napi::CallbackInfo& info) {
   std::string dest = path_arg(info, 1, "dest");
   bool readonly = bool_arg(info, 2, "readonly");
   return run_void(info.Env(), "buttervolume:snapshot",
-                  [source, dest, readonly] { core::snapshot_create(source, dest, readonly); });
+                  [source, dest, readonly] { core::subvolume_snapshot(source, dest, readonly); });
 }
 
 Napi::Value DeleteSubvolume(const Napi::CallbackInfo& info) {
@@ -74,10 +75,29 @@ Napi::Value ListSubvolumes(const Napi::CallbackInfo& info) {
       });
 }
 
+Napi::Value NestedSubvolumes(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  using List = std::vector<core::NestedSubvol>;
+  return PromiseWorker<List>::Run(
+      info.Env(), "buttervolume:nestedSubvolumes", [path] { return core::subvolume_nested(path); },
+      [](Napi::Env env, List& list) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(env, list.size());
+        for (size_t i = 0; i < list.size(); i++) {
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("id", Napi::Number::New(env, static_cast<double>(list[i].id)));
+          o.Set("parentId", Napi::Number::New(env, static_cast<double>(list[i].parent_id)));
+          o.Set("path", Napi::String::New(env, list[i].path));
+          o.Set("readonly", Napi::Boolean::New(env, list[i].readonly));
+          out.Set(static_cast<uint32_t>(i), o);
+        }
+        return out;
+      });
+}
+
 Napi::Value GetReadonly(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
   return PromiseWorker<bool>::Run(
-      info.Env(), "buttervolume:getReadonly", [path] { return core::get_readonly(path); },
+      info.Env(), "buttervolume:getReadonly", [path] { return core::subvolume_get_readonly(path); },
       [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
 }
 
@@ -85,27 +105,27 @@ Napi::Value SetReadonly(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
   bool value = bool_arg(info, 1, "readonly");
   return run_void(info.Env(), "buttervolume:setReadonly",
-                  [path, value] { core::set_readonly(path, value); });
+                  [path, value] { core::subvolume_set_readonly(path, value); });
 }
 
 Napi::Value GetNocow(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
   return PromiseWorker<bool>::Run(
-      info.Env(), "buttervolume:getNocow", [path] { return core::get_nocow(path); },
+      info.Env(), "buttervolume:getNocow", [path] { return core::inode_get_nocow(path); },
       [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
 }
 
 Napi::Value SetNocow(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
   bool value = bool_arg(info, 1, "nocow");
-  return run_void(info.Env(), "buttervolume:setNocow", [path, value] { core::set_nocow(path, value); });
+  return run_void(info.Env(), "buttervolume:setNocow", [path, value] { core::inode_set_nocow(path, value); });
 }
 
 Napi::Value GetCompression(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
   using Opt = std::optional<std::string>;
   return PromiseWorker<Opt>::Run(
-      info.Env(), "buttervolume:getCompression", [path] { return core::get_compression(path); },
+      info.Env(), "buttervolume:getCompression", [path] { return core::inode_get_compression(path); },
       [](Napi::Env env, Opt& v) -> Napi::Value {
         return v ? Napi::String::New(env, *v) : env.Null();
       });
@@ -120,29 +140,29 @@ Napi::Value SetCompression(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(info.Env(), "compression must be a string or null");
   }
   return run_void(info.Env(), "buttervolume:setCompression",
-                  [path, value] { core::set_compression(path, value); });
+                  [path, value] { core::inode_set_compression(path, value); });
 }
 
 Napi::Value SyncFilesystem(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
-  return run_void(info.Env(), "buttervolume:syncFilesystem", [path] { core::sync_filesystem(path); });
+  return run_void(info.Env(), "buttervolume:syncFilesystem", [path] { core::filesystem_sync(path); });
 }
 
 Napi::Value WaitForCleaner(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
-  return run_void(info.Env(), "buttervolume:waitForCleaner", [path] { core::wait_for_cleaner(path); });
+  return run_void(info.Env(), "buttervolume:waitForCleaner", [path] { core::filesystem_wait_cleaner(path); });
 }
 
 Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
   std::string from = path_arg(info, 0, "from");
   std::string to = path_arg(info, 1, "to");
-  return run_void(info.Env(), "buttervolume:renameNoReplace", [from, to] { core::rename_noreplace(from, to); });
+  return run_void(info.Env(), "buttervolume:renameNoReplace", [from, to] { core::path_rename_noreplace(from, to); });
 }
 
 Napi::Value RenameExchange(const Napi::CallbackInfo& info) {
   std::string a = path_arg(info, 0, "a");
   std::string b = path_arg(info, 1, "b");
-  return run_void(info.Env(), "buttervolume:renameExchange", [a, b] { core::rename_exchange(a, b); });
+  return run_void(info.Env(), "buttervolume:renameExchange", [a, b] { core::path_rename_exchange(a, b); });
 }
 
 // Synchronous on purpose: open + flock(LOCK_NB) never waits on the disk or a
@@ -151,7 +171,7 @@ Napi::Value TryLock(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
   bool shared = bool_arg(info, 1, "shared");
   try {
-    core::Fd fd = core::try_lock(path, shared);
+    core::Fd fd = core::file_lock_try(path, shared);
     if (!fd) return info.Env().Null();
     return LockHandle::Wrap(info.Env(), std::move(fd));
   } catch (const core::SysError& e) {
@@ -172,6 +192,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                InstanceValue("deleteSubvolume", Napi::Function::New(env, DeleteSubvolume, "deleteSubvolume")),
                InstanceValue("subvolumeInfo", Napi::Function::New(env, SubvolumeInfo, "subvolumeInfo")),
                InstanceValue("listSubvolumes", Napi::Function::New(env, ListSubvolumes, "listSubvolumes")),
+               InstanceValue("nestedSubvolumes", Napi::Function::New(env, NestedSubvolumes, "nestedSubvolumes")),
                InstanceValue("getReadonly", Napi::Function::New(env, GetReadonly, "getReadonly")),
                InstanceValue("setReadonly", Napi::Function::New(env, SetReadonly, "setReadonly")),
                InstanceValue("getNocow", Napi::Function::New(env, GetNocow, "getNocow")),

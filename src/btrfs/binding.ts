@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { BtrfsError } from './errors.js';
-import type { SubvolumeInfo } from './types.js';
+import type { NestedSubvolume, SubvolumeInfo } from './types.js';
 
 /** A held flock owned by the addon; closing happens in release() or on GC. */
 export interface NativeLockHandle {
@@ -26,6 +26,7 @@ export interface NativeBinding {
   deleteSubvolume(path: string, recursive: boolean): Promise<void>;
   subvolumeInfo(path: string): Promise<SubvolumeInfo>;
   listSubvolumes(dir: string): Promise<Array<SubvolumeInfo & { name: string }>>;
+  nestedSubvolumes(path: string): Promise<NestedSubvolume[]>;
   getReadonly(path: string): Promise<boolean>;
   setReadonly(path: string, readonly: boolean): Promise<void>;
   getNocow(path: string): Promise<boolean>;

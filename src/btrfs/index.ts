@@ -9,6 +9,7 @@ export {
   deleteSubvolume,
   isSubvolume,
   listSubvolumes,
+  nestedSubvolumes,
   snapshot,
   subvolumeInfo,
   waitForCleaner,

@@ -6,6 +6,7 @@ import type {
   CreateSubvolumeOptions,
   DeleteSubvolumeOptions,
   ListedSubvolume,
+  NestedSubvolume,
   SnapshotOptions,
   SubvolumeInfo,
 } from './types.js';
@@ -67,6 +68,16 @@ export async function listSubvolumes(dir: string): Promise<ListedSubvolume[]> {
   const abs = checkPath(dir, 'dir');
   const entries = await native.listSubvolumes(abs);
   return entries.map((e) => Object.assign(e, { path: join(abs, e.name) }));
+}
+
+/**
+ * Every subvolume below the subvolume rooted at `path`, at any depth, parents
+ * first, found in the root tree by id (needs root). Equivalent: `btrfs
+ * subvolume list -o`, recursively.
+ * @throws BtrfsError EINVAL (not a subvolume root), EPERM (not root), ENOTTY.
+ */
+export function nestedSubvolumes(path: string): Promise<NestedSubvolume[]> {
+  return native.nestedSubvolumes(checkPath(path, 'path'));
 }
 
 /**

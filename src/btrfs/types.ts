@@ -41,6 +41,16 @@ export interface ListedSubvolume extends SubvolumeInfo {
   path: string;
 }
 
+/** A subvolume below another one, at any depth (see nestedSubvolumes()). */
+export interface NestedSubvolume {
+  id: number;
+  /** Id of the subvolume directly holding it. */
+  parentId: number;
+  /** Path relative to the outer subvolume's root (informative: content can rename it any time). */
+  path: string;
+  readonly: boolean;
+}
+
 export interface CreateSubvolumeOptions {
   /** Set FS_NOCOW_FL on the new, empty subvolume; new files inherit it. Default false. */
   nocow?: boolean;
@@ -52,7 +62,11 @@ export interface SnapshotOptions {
 }
 
 export interface DeleteSubvolumeOptions {
-  /** Delete nested subvolumes first, deepest first. Default false: ENOTEMPTY if any. */
+  /**
+   * Delete nested subvolumes first, deepest first, found and destroyed by id
+   * (never through paths inside the subvolume), read-only ones made writable
+   * first. Needs root. Default false: ENOTEMPTY if there are any.
+   */
   recursive?: boolean;
 }
 

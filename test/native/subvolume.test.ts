@@ -50,21 +50,41 @@ t.test('createSubvolume with nocow sets FS_NOCOW_FL, inherited by new files', as
 t.test('every path form reaches the same subvolume', async (t) => {
   const v = join(mnt, 'forms');
   await btrfs.createSubvolume(`${v}/`); // trailing slash
-  const link = join(plain, 'link');
-  symlinkSync(v, link);
+  const dirLink = join(plain, 'dir-link');
+  symlinkSync(mnt, dirLink);
   const cwd = process.cwd();
   process.chdir(mnt);
   t.teardown(() => process.chdir(cwd));
   const byAbs = await btrfs.subvolumeInfo(v);
   t.equal((await btrfs.subvolumeInfo('forms')).id, byAbs.id, 'relative');
   t.equal((await btrfs.subvolumeInfo(`${v}//`)).id, byAbs.id, 'trailing slashes');
-  t.equal((await btrfs.subvolumeInfo(link)).id, byAbs.id, 'through a symlink');
-  t.equal(await btrfs.isSubvolume(link), true);
+  t.equal((await btrfs.subvolumeInfo(join(dirLink, 'forms'))).id, byAbs.id, 'through a symlinked directory');
+  t.equal(await btrfs.isSubvolume(join(dirLink, 'forms')), true);
   await btrfs.snapshot('forms', 'forms-snap', { readonly: true });
   t.equal((await btrfs.subvolumeInfo(join(mnt, 'forms-snap'))).parentUuid, byAbs.uuid);
   await btrfs.deleteSubvolume('forms-snap/');
   t.equal(await btrfs.isSubvolume(join(mnt, 'forms-snap')), false);
   t.equal(relative(mnt, process.cwd()), '');
+});
+
+t.test('a symlink as the last component is never followed', async (t) => {
+  const v = join(mnt, 'target');
+  await btrfs.createSubvolume(v);
+  writeFileSync(join(v, 'keep'), 'kept');
+  const link = join(mnt, 'link-to-target');
+  symlinkSync(v, link);
+  t.equal(await btrfs.isSubvolume(link), false, 'a symlink is not a subvolume');
+  // A directory is expected and a symlink is not one (O_DIRECTORY|O_NOFOLLOW: ENOTDIR).
+  await t.rejects(btrfs.subvolumeInfo(link), { code: 'ENOTDIR', syscall: 'open', path: link });
+  await t.rejects(btrfs.snapshot(link, join(mnt, 'via-link')), { code: 'ENOTDIR', path: link });
+  await t.rejects(btrfs.getReadonly(link), { code: 'ENOTDIR' });
+  await t.rejects(btrfs.setReadonly(link, true), { code: 'ENOTDIR' });
+  await t.rejects(btrfs.getNocow(link), { code: 'ELOOP' }, 'any file: O_NOFOLLOW alone gives ELOOP');
+  await t.rejects(btrfs.deleteSubvolume(link), { code: 'ENOTDIR', syscall: 'BTRFS_IOC_SNAP_DESTROY' });
+  await t.rejects(btrfs.deleteSubvolume(link, { recursive: true }), { code: 'ENOTDIR' });
+  t.equal(await btrfs.isSubvolume(join(mnt, 'via-link')), false);
+  t.equal(readFileSync(join(v, 'keep'), 'utf8'), 'kept', 'the target is untouched');
+  t.equal((await btrfs.subvolumeInfo(v)).readonly, false);
 });
 
 t.test('read-only snapshot: content, parent uuid, listed by btrfs-progs, EROFS on write', async (t) => {
