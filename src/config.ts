@@ -8,6 +8,7 @@ import { posix, resolve } from 'node:path';
 
 import { IniSyntaxError, parseIniDefaults, type IniEntry } from './config-ini.js';
 import { validateDtformat } from './store/timestamp.js';
+import { CodedError } from './util/coded-error.js';
 import { nameErrorClass } from './util/error-name.js';
 
 /** Log levels, with Python's names (the original passed LOGLEVEL to `logging`). */
@@ -90,15 +91,14 @@ function defaultOf(name: string): string {
 }
 
 /** An invalid configuration value or config.ini; `message` is one line. */
-export class ConfigError extends Error {
-  readonly code = 'ERR_INVALID_CONFIG';
+export class ConfigError extends CodedError<'ERR_INVALID_CONFIG'> {
   /** Variable at fault (e.g. 'TIMER'), absent for a config.ini syntax error. */
   readonly variable: string | undefined;
   /** 'environment', 'default', or the config.ini path (with its line). */
   readonly source: string;
 
   constructor(message: string, source: string, variable?: string) {
-    super(message);
+    super('ERR_INVALID_CONFIG', message);
     this.source = source;
     this.variable = variable;
   }

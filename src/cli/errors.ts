@@ -4,6 +4,7 @@
 // line). Stack traces only with --debug: a user reads the sentence, a
 // developer asks for the rest.
 import { nameErrorClass } from '../util/error-name.js';
+import { isExpectedError } from '../util/expected-error.js';
 
 /** An expected failure whose message is already the sentence to print. */
 export class CliError extends Error {
@@ -55,12 +56,12 @@ function codeOf(err: unknown): unknown {
 }
 
 /**
- * An error we expect and word ourselves: ours, or one carrying a string code
- * (StoreError `ERR_*`, ScheduleError, ConfigError, BtrfsError `EEXIST`...).
- * Anything else is a bug, and the line says how to see its stack.
+ * An error we expect and word ourselves: the CLI's own, or what the shared
+ * rule says (util/expected-error.ts). Anything else is a bug, and the line
+ * says how to see its stack.
  */
 function isExpected(err: unknown): boolean {
-  return err instanceof CliError || typeof codeOf(err) === 'string';
+  return err instanceof CliError || isExpectedError(err);
 }
 
 /** The one-line description of `err` (never a stack, never a newline). */

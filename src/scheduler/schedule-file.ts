@@ -2,7 +2,7 @@
 // so a crash or a concurrent request could lose the whole schedule; here every
 // write is a rename of a fully written and fsynced temporary file, and the
 // changes made in this process are queued per path.
-import { access, mkdir, readFile, rename } from 'node:fs/promises';
+import { access, open, rename } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 import {
@@ -15,10 +15,9 @@ import {
   type ScheduleLine,
   type ScheduleProblem,
 } from './schedule-format.js';
-import { lock } from '../btrfs/index.js';
 import { ScheduleError } from './schedule-rules.js';
 import { isMissing, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
-import { enqueue } from '../util/serial-queue.js';
+import { withFileLock } from '../util/file-lock.js';
 
 export {
   LINE_END,
@@ -42,6 +41,12 @@ export {
 } from './schedule-rules.js';
 export type { ScheduleErrorCode, ScheduledAction, TimerChange } from './schedule-rules.js';
 export { writeFileAtomic } from '../util/atomic-file.js';
+
+/**
+ * Largest schedule file read: 1 MiB holds some 20,000 jobs. A bigger file is
+ * refused instead of being parsed in memory (10 MB took the daemon to 1.1 GB).
+ */
+export const MAX_SCHEDULE_BYTES = 1024 * 1024;
 
 /** The original's Err text while the schedule is globally paused. */
 export const SCHEDULE_PAUSED_MESSAGE = 'Schedule is globally paused';
@@ -166,23 +171,38 @@ export class ScheduleFile {
    * CLI's `schedule` and the daemon's Schedule endpoint may change it at once).
    */
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
-    return enqueue(this.path, async () => {
-      await mkdir(dirname(this.path), { recursive: true });
-      const held = await lock(`${this.path}.lock`, { timeout: 30_000 });
-      try {
-        return await task();
-      } finally {
-        held.release();
-      }
-    });
+    return withFileLock(`${this.path}.lock`, 'exclusive', task, { timeout: 30_000, dirMode: 0o755 });
   }
 
   async #text(): Promise<string> {
+    let handle;
     try {
-      return await readFile(this.path, 'utf8');
+      handle = await open(this.path, 'r');
     } catch (err) {
       if (isMissing(err)) return '';
       throw err;
+    }
+    try {
+      // Bounded read: the size is checked on the open file, and a file that
+      // grows meanwhile is still cut at the limit + 1 byte and refused.
+      const { size } = await handle.stat();
+      const buf = Buffer.alloc(Math.min(size, MAX_SCHEDULE_BYTES) + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+        if (length === buf.length) break;
+      }
+      if (length > MAX_SCHEDULE_BYTES) {
+        throw new ScheduleError(
+          'ERR_INVALID_SCHEDULE',
+          `schedule file ${this.path} is larger than ${MAX_SCHEDULE_BYTES} bytes (the limit, some 20,000 jobs): not read`,
+        );
+      }
+      return buf.toString('utf8', 0, length);
+    } finally {
+      await handle.close();
     }
   }
 }

@@ -4,15 +4,14 @@
 // (atomic writes, read-modify-write under a lock shared by the daemon and
 // `buttervolume scheduled run`). The same object holds the in-process
 // bookkeeping: jobs in flight, the per-volume locks and the two pools.
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { lock as flock } from '../btrfs/index.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { stateDirOf } from '../store/open.js';
 import { isMissing, writeFileAtomic } from '../util/atomic-file.js';
-import { enqueue } from '../util/serial-queue.js';
+import { lockFileName, LockTimeoutError, withFileLock } from '../util/file-lock.js';
 import { Limiter } from './limiter.js';
 
 /** Jobs of different volumes running at once, per pool (local btrfs work; talking to peers). */
@@ -89,7 +88,6 @@ export class SchedulerState {
   readonly #memory = new Map<string, JobRecord>();
   readonly #inFlight = new Set<string>();
   readonly #reported = new Set<string>();
-  #dirReady: Promise<unknown> | undefined;
 
   constructor(options: SchedulerStateOptions) {
     this.path = options.path;
@@ -166,44 +164,19 @@ export class SchedulerState {
    * other buttervolume processes respect. Returns {@link VOLUME_BUSY} if
    * another process keeps the volume longer than `volumeWaitMs`.
    */
-  withVolume<T>(volume: string, fn: () => Promise<T>): Promise<T | typeof VOLUME_BUSY> {
-    return enqueue(`scheduler\0${this.lockDir}\0${volume}`, async () => {
-      await this.#ensureDir();
-      let held;
-      try {
-        held = await flock(join(this.lockDir, `volume-${volume}.lock`), { timeout: this.volumeWaitMs });
-      } catch (err) {
-        if ((err as { code?: string }).code === 'ETIMEDOUT') return VOLUME_BUSY;
-        throw err;
-      }
-      try {
-        return await fn();
-      } finally {
-        held.release();
-      }
-    });
-  }
-
-  #ensureDir(): Promise<unknown> {
-    this.#dirReady ??= mkdir(this.lockDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-      this.#dirReady = undefined;
+  async withVolume<T>(volume: string, fn: () => Promise<T>): Promise<T | typeof VOLUME_BUSY> {
+    try {
+      return await withFileLock(join(this.lockDir, lockFileName(volume, 'volume-')), 'exclusive', fn, { timeout: this.volumeWaitMs });
+    } catch (err) {
+      if (err instanceof LockTimeoutError) return VOLUME_BUSY;
       throw err;
-    });
-    return this.#dirReady;
+    }
   }
 
   // Read-modify-write of the file: one at a time in this process (no lock
   // polling between our own jobs), and under a file lock across processes.
   #locked<T>(fn: () => Promise<T>): Promise<T> {
-    return enqueue(this.path, async () => {
-      await this.#ensureDir();
-      const held = await flock(join(this.lockDir, 'state.lock'), { timeout: 30_000 });
-      try {
-        return await fn();
-      } finally {
-        held.release();
-      }
-    });
+    return withFileLock(join(this.lockDir, 'state.lock'), 'exclusive', fn, { timeout: 30_000 });
   }
 
   #merge(fromFile: Map<string, JobRecord>): Map<string, JobRecord> {

@@ -6,28 +6,8 @@
 // a snapshot it took and could not send is deleted once a newer one
 // supersedes it (`superseded`), so at most one unsent snapshot per job stays.
 import * as btrfs from '../btrfs/index.js';
-import { isSendMarker, parseSnapshotName } from '../store/names.js';
+import { newestSnapshot } from '../store/names.js';
 import type { VolumeStore } from '../store/volume-store.js';
-
-/**
- * The newest plain snapshot of `volume` (by the date in its name), or null.
- * Markers and names whose date does not parse are not candidates.
- */
-export function newestSnapshot(names: readonly string[], volume: string, dtFormat: string): string | null {
-  let best: string | null = null;
-  let bestTime = -Infinity;
-  for (const name of names) {
-    if (!name.startsWith(`${volume}@`) || isSendMarker(name)) continue;
-    const parsed = parseSnapshotName(name, dtFormat);
-    const time = parsed && parsed.host === null ? parsed.date?.getTime() : undefined;
-    if (time === undefined) continue;
-    if (best === null || time > bestTime || (time === bestTime && name > best)) {
-      best = name;
-      bestTime = time;
-    }
-  }
-  return best;
-}
 
 /**
  * The snapshot a `replicate:<host>` job sends instead of taking a new one, or

@@ -74,10 +74,13 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   // First the socket: a live daemon must not see its work in progress "recovered".
   await prepareSocket(address, logger);
   await checkStorePaths(config);
-  const store = await openStore(config);
-  const recovered = await store.recover();
-  if (recovered.length > 0) logger.warning(`Removed what interrupted operations left behind: ${recovered.join(', ')}`);
-
+  let store: VolumeStore;
+  try {
+    store = await openStore(config, { owner: true, logger });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_STORE_IN_USE') throw new DaemonError('ERR_ALREADY_RUNNING', (err as Error).message, { cause: err });
+    throw err;
+  }
   // Set once close() is called: answers then ask clients to close their connection.
   let stopping: Promise<void> | undefined;
   const app = createApp({ store, schedule: new ScheduleFile(config.schedulePath), logger, gate: new WorkGate() }, {
@@ -86,7 +89,14 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   });
   const server = createServer(app.callback());
   server.on('error', (err) => logger.error(`server error: ${err.message}`));
-  await listenUnix(server, address);
+  try {
+    const recovered = await store.recover();
+    if (recovered.length > 0) logger.warning(`Removed what interrupted operations left behind: ${recovered.join(', ')}`);
+    await listenUnix(server, address);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const socketInode = (await stat(address)).ino;
   logger.info(`Listening to requests on ${address}...`);
 
@@ -103,6 +113,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
     hook = await options.onStarted?.(store);
   } catch (err) {
     await stopServer();
+    store.close();
     throw err;
   }
 
@@ -114,6 +125,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
     // removing a socket that another daemon may have created since.
     const now = await stat(address).catch(() => undefined);
     if (now?.ino === socketInode) await rm(address, { force: true });
+    store.close();
     logger.info('Stopped');
   };
   let markClosed!: () => void;

@@ -1,10 +1,8 @@
 // The one outward mapping of errors for the plugin server: every failure
 // becomes an HTTP status plus a one-line `Err`. Docker reads `Err` from any
 // non-200 answer, and Podman ignores `Err` on a 200, so failures are never 200.
-import { isBtrfsError } from '../btrfs/index.js';
-import { ScheduleError } from '../scheduler/schedule-file.js';
-import { StoreError } from '../store/errors.js';
 import { CodedError } from '../util/coded-error.js';
+import { isExpectedError } from '../util/expected-error.js';
 import { nameErrorClass } from '../util/error-name.js';
 
 /** Codes of the server's own refusals (the request itself is wrong). */
@@ -62,8 +60,8 @@ export function errorAnswer(err: unknown): ErrorAnswer {
     const detail = oneLine((err as Error).message).replace(/^invalid purge pattern/i, '');
     return { status: 500, message: `Invalid purge pattern${detail}`, code, expected: true };
   }
-  if (err instanceof StoreError || err instanceof ScheduleError || isBtrfsError(err)) {
-    return { status: 500, message: oneLine(err.message), code: err.code, expected: true };
+  if (isExpectedError(err)) {
+    return { status: 500, message: oneLine((err as Error).message), code: typeof code === 'string' ? code : undefined, expected: true };
   }
   const message = err instanceof Error ? err.message : String(err);
   return { status: 500, message: `internal error: ${oneLine(message)}`, code: typeof code === 'string' ? code : undefined, expected: false };

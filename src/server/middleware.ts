@@ -8,8 +8,15 @@ import { errorAnswer, RequestError } from './errors.js';
 
 const MAX_LOGGED_JSON = 400;
 
+// Never throws: a body nested too deeply for JSON.stringify (RangeError) must
+// not turn the answer into Koa's plain-text 500.
 function excerpt(value: unknown): string {
-  const text = value === undefined ? '-' : JSON.stringify(value);
+  let text: string;
+  try {
+    text = value === undefined ? '-' : JSON.stringify(value);
+  } catch {
+    return '(a body too deeply nested to show)';
+  }
   return text.length > MAX_LOGGED_JSON ? `${text.slice(0, MAX_LOGGED_JSON)}…(${text.length} chars)` : text;
 }
 

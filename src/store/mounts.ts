@@ -1,22 +1,56 @@
-// Mount reference counts per (volume, caller ID), as Docker expects: the
-// volume is in use while any count is positive. Persisted atomically so a
-// daemon restart keeps them; tagged with the boot id so a reboot (which
-// stops every container) starts from zero instead of leaving volumes
-// "in use" forever.
+// Mount reference counts per (volume, caller ID), as Docker expects: a
+// volume is in use while any count is positive.
+//
+// One owner: the daemon holds the table in memory and is its only writer.
+// Changes are applied in call order, written as a whole (atomic rename,
+// fsync) and only then made visible: a change whose write fails is not
+// applied, so a Mount answered with an error is never counted. Concurrent
+// changes share one write (group commit). Readers (the CLI) read the file,
+// which is always a complete version; the store takes the volume's lock
+// around Mount and around its "in use" checks, so a reader never misses a
+// Mount that was answered.
+//
+// The file carries the boot id: a reboot (which stops every container)
+// starts from zero instead of leaving volumes "in use" forever. Damage is
+// never read as "nothing is mounted": a volume whose entry is unreadable,
+// or every volume when the file is, is in an UNKNOWN state until the next
+// reboot, and the store refuses to restore or remove it meanwhile.
 import { readFile } from 'node:fs/promises';
 
 import { isMissing, writeFileAtomic } from '../util/atomic-file.js';
-import { enqueue } from '../util/serial-queue.js';
+import { StoreError } from './errors.js';
+import { validateVolumeName } from './names.js';
 
 type Counts = Record<string, Record<string, number>>;
 
-interface MountFile {
+/** What is known of one volume's mounts. */
+export interface MountCount {
+  /** Mounts counted (the known part when `unknown`). */
+  count: number;
+  /** True when the table was damaged for this volume: it may be mounted more than `count` times. */
+  unknown: boolean;
+}
+
+interface State {
+  bootId: string;
+  counts: Counts;
+  /** Volumes whose count is unknown; `all` when the whole table was unreadable. */
+  unknown: Set<string> | 'all';
+}
+
+interface FileV2 {
+  version: 2;
   bootId: string;
   mounts: Counts;
+  unknown: string[] | '*';
 }
+
+/** What a damaged table says, for the log. */
+export type DamageReport = (message: string) => void;
 
 let bootIdOnce: Promise<string> | undefined;
 
+/** This boot's id (/proc/sys/kernel/random/boot_id). */
 function bootId(): Promise<string> {
   bootIdOnce ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
     (id) => id.trim(),
@@ -25,65 +59,202 @@ function bootId(): Promise<string> {
   return bootIdOnce;
 }
 
-export class MountTable {
-  private counts: Counts | undefined;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-  constructor(readonly file: string) {}
+/** A caller ID as Mount/Unmount accept it. */
+export function isMountId(id: unknown): id is string {
+  return typeof id === 'string' && id !== '' && id.length <= 256 && !/[\0\n]/.test(id);
+}
 
-  /** Reads the table from disk (every call: another process may have changed it). */
-  async load(): Promise<Counts> {
-    let parsed: MountFile | undefined;
+/**
+ * Reads a table file. Missing: empty. Another boot's: empty. Anything that
+ * cannot be read as counts makes the volume concerned (or all) unknown.
+ */
+export function parseMountFile(text: string | undefined, currentBoot: string, report: DamageReport, file: string): State {
+  const fresh: State = { bootId: currentBoot, counts: {}, unknown: new Set() };
+  if (text === undefined) return fresh;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    report(`mount table ${file} is not valid JSON (truncated or overwritten): every volume's mount state is unknown until the next reboot`);
+    return { ...fresh, unknown: 'all' };
+  }
+  if (!isObject(parsed) || typeof parsed.bootId !== 'string' || !isObject(parsed.mounts)) {
+    report(`mount table ${file} does not hold a boot id and mounts: every volume's mount state is unknown until the next reboot`);
+    return { ...fresh, unknown: 'all' };
+  }
+  if (parsed.bootId !== currentBoot) return fresh; // written before the last reboot: nothing is mounted now
+  const state: State = { ...fresh, unknown: new Set() };
+  const unknown = state.unknown as Set<string>;
+  if (parsed.unknown === '*') return { ...state, unknown: 'all' };
+  if (Array.isArray(parsed.unknown)) {
+    for (const v of parsed.unknown) if (typeof v === 'string') unknown.add(v);
+  } else if (parsed.unknown !== undefined) {
+    report(`mount table ${file}: its list of unknown volumes is unreadable: every volume's mount state is unknown until the next reboot`);
+    return { ...state, unknown: 'all' };
+  }
+  for (const [volume, ids] of Object.entries(parsed.mounts)) {
+    let valid = true;
     try {
-      parsed = JSON.parse(await readFile(this.file, 'utf8')) as MountFile;
-    } catch (err) {
-      if (!isMissing(err) && !(err instanceof SyntaxError)) throw err;
+      validateVolumeName(volume);
+    } catch {
+      valid = false;
     }
-    const fresh = parsed && parsed.bootId === (await bootId()) && typeof parsed.mounts === 'object' ? parsed.mounts : {};
-    this.counts = fresh ?? {};
-    return this.counts;
+    if (!valid) {
+      report(`mount table ${file}: entry ${JSON.stringify(volume).slice(0, 80)} is not a volume name; ignored`);
+      continue;
+    }
+    if (!isObject(ids)) {
+      report(`mount table ${file}: the mounts of ${volume} are unreadable: its mount state is unknown until the next reboot`);
+      unknown.add(volume);
+      continue;
+    }
+    const good: Record<string, number> = {};
+    for (const [id, n] of Object.entries(ids)) {
+      if (isMountId(id) && typeof n === 'number' && Number.isSafeInteger(n) && n > 0) good[id] = n;
+      else {
+        report(`mount table ${file}: ${volume} has an invalid count ${JSON.stringify(n)} for a mount ID: its mount state is unknown until the next reboot`);
+        unknown.add(volume);
+      }
+    }
+    if (Object.keys(good).length > 0) state.counts[volume] = good;
+  }
+  return state;
+}
+
+function countOf(state: State, volume: string): MountCount {
+  const count = Object.values(state.counts[volume] ?? {}).reduce((a, b) => a + b, 0);
+  return { count, unknown: state.unknown === 'all' || state.unknown.has(volume) };
+}
+
+function clone(state: State): State {
+  const counts: Counts = {};
+  for (const [volume, ids] of Object.entries(state.counts)) counts[volume] = { ...ids };
+  return { bootId: state.bootId, counts, unknown: state.unknown === 'all' ? 'all' : new Set(state.unknown) };
+}
+
+interface Change {
+  /** Applies the change to `draft`; false when it changes nothing (no write needed). */
+  apply: (draft: State) => boolean;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** The mount table at `file`: owned (the daemon) or read-only (everyone else). */
+export class MountTable {
+  private state: State | undefined;
+  private readonly pending: Change[] = [];
+  private writing = false;
+
+  private constructor(
+    readonly file: string,
+    readonly owner: boolean,
+    private readonly report: DamageReport,
+  ) {}
+
+  /**
+   * Opens the table. The owner reads it once, reports damage through
+   * `report` (at ERROR: it refuses restores and removals), and writes back
+   * a clean version that keeps what is unknown.
+   */
+  static async open(file: string, options: { owner: boolean; report?: DamageReport }): Promise<MountTable> {
+    const table = new MountTable(file, options.owner, options.report ?? (() => undefined));
+    if (options.owner) {
+      const state = await table.read();
+      table.state = state;
+      await table.save(state);
+    }
+    return table;
   }
 
-  /** Total active mounts of `volume`, read from disk. */
-  async activeCount(volume: string): Promise<number> {
-    const counts = await this.load();
-    return Object.values(counts[volume] ?? {}).reduce((a, b) => a + b, 0);
+  /** The mounts of `volume`: from memory for the owner, from the file for a reader. */
+  async activeCount(volume: string): Promise<MountCount> {
+    return countOf(this.state ?? (await this.read()), volume);
   }
 
-  /** Records one more mount of `volume` by `id`. */
+  /** Records one more mount of `volume` by `id`; resolves once written. */
   mount(volume: string, id: string): Promise<void> {
-    return this.change(volume, id, +1);
+    return this.change((draft) => {
+      const ids = (draft.counts[volume] ??= {});
+      ids[id] = (ids[id] ?? 0) + 1;
+      return true;
+    });
   }
 
-  /** Records one unmount; unknown volumes and ids are fine (the original answered success). */
+  /** Records one unmount; an unknown (volume, id) changes nothing (the original answered success). */
   unmount(volume: string, id: string): Promise<void> {
-    return this.change(volume, id, -1);
+    return this.change((draft) => {
+      const ids = draft.counts[volume];
+      const n = ids?.[id];
+      if (ids === undefined || n === undefined) return false;
+      if (n > 1) ids[id] = n - 1;
+      else delete ids[id];
+      if (Object.keys(ids).length === 0) delete draft.counts[volume];
+      return true;
+    });
   }
 
   /** Forgets every mount of `volume` (after it was removed). */
   forget(volume: string): Promise<void> {
-    return enqueue(this.file, async () => {
-      const counts = this.counts ?? (await this.load());
-      if (!(volume in counts)) return;
-      delete counts[volume];
-      await this.save(counts);
+    return this.change((draft) => {
+      const had = volume in draft.counts || (draft.unknown !== 'all' && draft.unknown.has(volume));
+      delete draft.counts[volume];
+      if (draft.unknown !== 'all') draft.unknown.delete(volume);
+      return had;
     });
   }
 
-  private change(volume: string, id: string, delta: number): Promise<void> {
-    return enqueue(this.file, async () => {
-      const counts = this.counts ?? (await this.load());
-      const ids = (counts[volume] ??= {});
-      const next = (ids[id] ?? 0) + delta;
-      if (next > 0) ids[id] = next;
-      else delete ids[id];
-      if (Object.keys(ids).length === 0) delete counts[volume];
-      if (delta < 0 && next < 0) return; // unknown (volume, id): nothing to write
-      await this.save(counts);
+  private change(apply: Change['apply']): Promise<void> {
+    if (!this.owner || !this.state) {
+      return Promise.reject(new StoreError('ERR_NOT_OWNER', 'only the daemon records mounts'));
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.push({ apply, resolve, reject });
+      if (!this.writing) void this.flush();
     });
   }
 
-  private async save(counts: Counts): Promise<void> {
-    const data: MountFile = { bootId: await bootId(), mounts: counts };
+  // Group commit: every change queued while a write runs goes into the next
+  // write, applied in order to a copy that replaces the table once written.
+  private async flush(): Promise<void> {
+    this.writing = true;
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0);
+      const draft = clone(this.state!);
+      let dirty = false;
+      for (const change of batch) dirty = change.apply(draft) || dirty;
+      try {
+        if (dirty) await this.save(draft);
+        this.state = draft;
+        for (const change of batch) change.resolve();
+      } catch (err) {
+        for (const change of batch) change.reject(err);
+      }
+    }
+    this.writing = false;
+  }
+
+  private async read(): Promise<State> {
+    let text: string | undefined;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if (!isMissing(err)) {
+        this.report(`mount table ${this.file} cannot be read (${(err as Error).message}): every volume's mount state is unknown`);
+        return { bootId: await bootId(), counts: {}, unknown: 'all' };
+      }
+    }
+    return parseMountFile(text, await bootId(), this.report, this.file);
+  }
+
+  private async save(state: State): Promise<void> {
+    const data: FileV2 = {
+      version: 2,
+      bootId: state.bootId,
+      mounts: state.counts,
+      unknown: state.unknown === 'all' ? '*' : [...state.unknown].sort(),
+    };
     await writeFileAtomic(this.file, `${JSON.stringify(data)}\n`, 0o600);
   }
 }

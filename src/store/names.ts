@@ -5,7 +5,8 @@
 import { isIPv4, isIPv6 } from '../util/ip.js';
 
 import { StoreError } from './errors.js';
-import { formatTimestamp, parseTimestamp } from './timestamp.js';
+import { compareCodePoints } from '../util/code-point.js';
+import { formatTimestamp, maxTimestampBytes, parseTimestamp } from './timestamp.js';
 
 function fail(code: string, message: string): never {
   throw new StoreError(code, message);
@@ -86,6 +87,66 @@ export function validateVolumeName(name: unknown): string {
       : `volume name ${show(name)} contains ${JSON.stringify(bad)}: only letters, digits, "_", "." and "-" are allowed`);
   }
   return name;
+}
+
+/** Most bytes of one file name on Linux (and btrfs). */
+const NAME_MAX = 255;
+
+/** Room kept for the host of a send marker `<volume>@<date>@<host>`. */
+export const MARKER_HOST_BYTES = 64;
+
+// `.bv-restore.<volume>.<12 hex>`: the longest work name (layout.ts).
+const WORK_NAME_OVERHEAD = '.bv-restore..'.length + 12;
+// `volume-<volume>.lock`: the scheduler's per-volume lock file.
+const LOCK_NAME_OVERHEAD = 'volume-.lock'.length;
+
+/**
+ * The longest volume name (in bytes) whose derived names all fit in 255
+ * bytes with DTFORMAT `dtFormat`: snapshots `<volume>@<date>`, send markers
+ * `<volume>@<date>@<host>` for a host of up to {@link MARKER_HOST_BYTES}
+ * bytes, work names and lock files. 163 with the default DTFORMAT.
+ */
+export function maxVolumeNameBytes(dtFormat: string): number {
+  const date = maxTimestampBytes(dtFormat);
+  return Math.min(NAME_MAX - 1 - date - 1 - MARKER_HOST_BYTES, NAME_MAX - WORK_NAME_OVERHEAD, NAME_MAX - LOCK_NAME_OVERHEAD);
+}
+
+/**
+ * Returns `name` if it may name a NEW volume (Create, Clone, Restore's
+ * target): a valid volume name no longer than {@link maxVolumeNameBytes}.
+ * Longer existing names (made by the original) still work where they fit.
+ * @throws StoreError `ERR_INVALID_VOLUME_NAME` saying what is wrong.
+ */
+export function validateNewVolumeName(name: unknown, dtFormat: string): string {
+  const valid = validateVolumeName(name);
+  const bytes = Buffer.byteLength(valid, 'utf8');
+  const max = maxVolumeNameBytes(dtFormat);
+  if (bytes > max) {
+    fail('ERR_INVALID_VOLUME_NAME', `volume name ${show(valid)} is ${bytes} bytes long, the limit is ${max} (its snapshot and send marker names must fit in ${NAME_MAX} bytes)`);
+  }
+  return valid;
+}
+
+/**
+ * The newest plain snapshot `<volume>@<date>` among `names` (send markers
+ * are not candidates), by the date in the name; names whose date does not
+ * parse rank below every dated one, and ties go to the greater name (code
+ * point order). The one rule for "the newest snapshot" (restore, Get, replicate).
+ */
+export function newestSnapshot(names: readonly string[], volume: string, dtFormat: string): string | null {
+  let best: string | null = null;
+  let bestTime = -Infinity;
+  for (const name of names) {
+    if (!name.startsWith(`${volume}@`) || isSendMarker(name)) continue;
+    const parsed = parseSnapshotName(name, dtFormat);
+    if (!parsed || parsed.host !== null) continue;
+    const time = parsed.date?.getTime() ?? -Infinity;
+    if (best === null || time > bestTime || (time === bestTime && compareCodePoints(name, best) > 0)) {
+      best = name;
+      bestTime = time;
+    }
+  }
+  return best;
 }
 
 /**

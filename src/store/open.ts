@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 
 import type { Config } from '../config.js';
-import { VolumeStore } from './volume-store.js';
+import { VolumeStore, type OpenOptions } from './volume-store.js';
 
 /**
  * Where lock files and the mount table live: `<VOLUMES_PATH>/.buttervolume`.
@@ -16,16 +16,21 @@ export function stateDirOf(config: Config): string {
   return join(config.volumesPath, '.buttervolume');
 }
 
-/** Opens the store of `config`; `recover` cleans leftovers of interrupted operations (the daemon does it at start). */
-export function openStore(config: Config, options: { recover?: boolean; now?: () => Date } = {}): Promise<VolumeStore> {
+/**
+ * Opens the store of `config`. The daemon opens it as its `owner` (the one
+ * writer of the mount table) and with `recover` (cleans leftovers of
+ * interrupted operations); every other process reads.
+ */
+export function openStore(config: Config, options: OpenOptions & { now?: () => Date } = {}): Promise<VolumeStore> {
+  const { now, ...open } = options;
   return VolumeStore.open(
     {
       volumesPath: config.volumesPath,
       snapshotsPath: config.snapshotsPath,
       stateDir: stateDirOf(config),
       dtFormat: config.dtFormat,
-      ...(options.now ? { now: options.now } : {}),
+      ...(now ? { now } : {}),
     },
-    { recover: options.recover ?? false },
+    open,
   );
 }

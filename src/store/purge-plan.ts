@@ -2,13 +2,15 @@
 // compute_purges (buttervolume/plugin.py) that must give the same answer for
 // the same directory listing, pattern and clock, quirks included; see
 // docs reference section 2.7. Pure: the caller lists and deletes.
+import { compareCodePoints } from '../util/code-point.js';
+import { StoreError } from './errors.js';
 import { validateVolumeName } from './names.js';
 import { parseTimestampParts, wallClockParts, wholeSecondsBetween } from './timestamp.js';
 
 const UNIT_MINUTES: Record<string, number> = { m: 1, h: 60, d: 60 * 24, w: 60 * 24 * 7, y: 60 * 24 * 365 };
 
 function invalid(message: string): never {
-  throw Object.assign(new Error(message), { code: 'ERR_INVALID_PURGE_PATTERN' });
+  throw new StoreError('ERR_INVALID_PURGE_PATTERN', message);
 }
 
 /**
@@ -17,7 +19,7 @@ function invalid(message: string): never {
  * order, duplicates allowed (`2h:2h`), at least two. Stricter than the
  * original's `int()`, which also took ` 2h`, `+2h`, `1_0h`, non-ASCII digits,
  * zero (then divided by zero) and negatives.
- * @throws Error `ERR_INVALID_PURGE_PATTERN`, e.g.
+ * @throws StoreError `ERR_INVALID_PURGE_PATTERN`, e.g.
  *   `invalid purge pattern "60m:plop:3000m": "plop" is not <number><m|h|d|w|y>`.
  */
 export function parsePurgePattern(text: unknown): number[] {
@@ -44,22 +46,6 @@ function checkMinutes(pattern: number[]): number[] {
     if (!Number.isSafeInteger(v) || v <= 0) invalid(`${head}: ${String(v)} is not a positive whole number of minutes`);
   }
   return [...pattern].sort((a, b) => a - b);
-}
-
-/** Python's str ordering: by code point (JS `<` compares UTF-16 units). */
-function byCodePoint(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    const xs = x >= 0xd800 && x <= 0xdfff;
-    const ys = y >= 0xd800 && y <= 0xdfff;
-    // A surrogate starts a code point above U+FFFF: greater than any BMP unit.
-    if (xs !== ys) return xs ? 1 : -1;
-    return x - y;
-  }
-  return a.length - b.length;
 }
 
 /** Python's float `//` (Objects/floatobject.c): JS `%` is C fmod, so this is exact. */
@@ -103,7 +89,7 @@ export interface PurgeInput {
  * kept.
  *
  * @returns names in the original's deletion order, each once.
- * @throws Error `ERR_INVALID_PURGE_PATTERN`, `ERR_INVALID_VOLUME_NAME`, `ERR_INVALID_DTFORMAT`.
+ * @throws StoreError `ERR_INVALID_PURGE_PATTERN`, `ERR_INVALID_VOLUME_NAME`, `ERR_INVALID_DTFORMAT`.
  */
 export function planPurge(input: PurgeInput): string[] {
   const volume = validateVolumeName(input.volume);
@@ -115,7 +101,7 @@ export function planPurge(input: PurgeInput): string[] {
 
   const names: string[] = [];
   const ages: number[] = [];
-  for (const name of input.names.filter((n) => typeof n === 'string' && n.startsWith(prefix)).sort(byCodePoint)) {
+  for (const name of input.names.filter((n) => typeof n === 'string' && n.startsWith(prefix)).sort(compareCodePoints)) {
     const rest = name.slice(prefix.length);
     const at = rest.indexOf('@');
     const parts = parseTimestampParts(at < 0 ? rest : rest.slice(0, at), input.dtformat);

@@ -368,5 +368,32 @@ export function validateDtformat(dtformat: unknown): string {
   if (parseTimestampParts(sample, dtformat) === null) {
     fail('ERR_INVALID_DTFORMAT', `invalid DTFORMAT ${show(dtformat)}: its output ${show(sample)} does not parse back`);
   }
+  // Two snapshots a second apart must get two names (or the second one fails),
+  // and purge must read their ages back: every unit down to the second counts.
+  const base = new Date(2024, 0, 10, 9, 30, 0, 0);
+  const steps: Array<[number, string]> = [
+    [1000, 'the second (%S)'], [60_000, 'the minute (%M)'], [3_600_000, 'the hour (%H, or %I with %p)'],
+    [12 * 3_600_000, 'AM/PM (%H, or %I with %p)'], [86_400_000, 'the day (%d or %j)'], [7 * 86_400_000, 'the day (%d or %j)'],
+    [31 * 86_400_000, 'the month (%m, %b or %B, or %j)'], [366 * 86_400_000, 'the year (%Y or %y)'],
+  ];
+  for (const [ms, unit] of steps) {
+    if (formatTimestamp(base, dtformat) === formatTimestamp(new Date(base.getTime() + ms), dtformat)) {
+      fail('ERR_INVALID_DTFORMAT', `invalid DTFORMAT ${show(dtformat)}: it does not show ${unit}, so two snapshots taken a second apart could get the same name`);
+    }
+  }
   return dtformat;
+}
+
+// Widest output of each directive (C locale): "September", "Wednesday"...
+const WIDTH: Record<string, number> = { Y: 4, y: 2, m: 2, d: 2, H: 2, I: 2, p: 2, M: 2, S: 2, f: 6, j: 3, a: 3, A: 9, b: 3, B: 9, z: 0, Z: 0 };
+
+/**
+ * The most bytes `formatTimestamp(date, dtformat)` can produce for any date
+ * of years 1000-9999: what a snapshot name must leave room for.
+ * @throws Error `ERR_INVALID_DTFORMAT` for an unsupported directive.
+ */
+export function maxTimestampBytes(dtformat: string): number {
+  let total = 0;
+  for (const t of compile(dtformat).tokens) total += 'lit' in t ? Buffer.byteLength(t.lit) : WIDTH[t.dir]!;
+  return total;
 }

@@ -5,16 +5,26 @@
 // replaces or deletes the volume (create, remove, restore), shared for the
 // rest (snapshot, mount, clone source, purge).
 import { mkdir, readdir, rm } from 'node:fs/promises';
-
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import * as btrfs from '../btrfs/index.js';
+import type { Logger } from '../log.js';
+import { compareCodePoints } from '../util/code-point.js';
+import { holdFileLock } from '../util/file-lock.js';
 import type { CreateOptions } from './create-options.js';
 import { StoreError } from './errors.js';
 import { Layout, parseTempName, type StorePaths } from './layout.js';
 import { VolumeLocks, type LockMode } from './locks.js';
-import { MountTable } from './mounts.js';
-import { isSendMarker, parseSnapshotName, snapshotName, validateSnapshotName, validateVolumeName } from './names.js';
+import { isMountId, MountTable, type MountCount } from './mounts.js';
+import {
+  isSendMarker,
+  newestSnapshot,
+  snapshotName,
+  validateNewVolumeName,
+  validateSnapshotName,
+  validateVolumeName,
+} from './names.js';
 import { planPurge } from './purge-plan.js';
 import { replicationKeep } from './replication-keep.js';
 
@@ -31,9 +41,12 @@ export interface VolumeSummary {
 }
 
 export interface VolumeStatus {
+  /** Read-only snapshots `<name>@<date>` (send markers not counted). */
   snapshots: number;
   lastSnapshot: string | null;
   mounts: number;
+  /** Present (true) only when the mount table was damaged for this volume: it may be mounted more than `mounts` times. */
+  mountsUnknown?: true;
   copyOnWrite: boolean;
   compression: string | null;
 }
@@ -52,6 +65,19 @@ export interface RestoreResult {
   backup: string | null;
 }
 
+export interface OpenOptions {
+  /** Remove what interrupted operations left behind (see {@link VolumeStore.recover}). Default false. */
+  recover?: boolean;
+  /**
+   * This process owns the store: it alone records mounts (the daemon).
+   * Holds the store's owner lock until {@link VolumeStore.close}: a second
+   * owner of the same store is refused (`ERR_STORE_IN_USE`). Default false.
+   */
+  owner?: boolean;
+  /** Where damaged state and what recovery could not clean are reported. */
+  logger?: Pick<Logger, 'warning' | 'error'>;
+}
+
 export interface PurgeOptions {
   dryRun?: boolean;
   /** Evaluate the pattern at this time instead of now. */
@@ -62,58 +88,97 @@ const DELETE_CONCURRENCY = 4;
 
 const code = (err: unknown): string | undefined => (err as { code?: string } | null)?.code;
 
-function notFound(message: string): StoreError {
-  return new StoreError('ERR_VOLUME_NOT_FOUND', message);
+function notFound(message: string, cause?: unknown): StoreError {
+  return new StoreError('ERR_VOLUME_NOT_FOUND', message, cause === undefined ? undefined : { cause });
 }
 
 export class VolumeStore {
   readonly layout: Layout;
   readonly dtFormat: string;
   private readonly locks: VolumeLocks;
-  private readonly mounts: MountTable;
   private readonly now: () => Date;
+  private readonly logger: Pick<Logger, 'warning' | 'error'> | undefined;
+  private mounts!: MountTable;
+  private ownerLock: btrfs.Lock | null = null;
 
-  private constructor(options: StoreOptions) {
+  private constructor(options: StoreOptions, logger: OpenOptions['logger']) {
     this.layout = new Layout(options);
     this.dtFormat = options.dtFormat;
     this.locks = new VolumeLocks(this.layout.locksDir);
-    this.mounts = new MountTable(this.layout.mountsFile);
     this.now = options.now ?? (() => new Date());
+    this.logger = logger;
   }
 
   /**
    * Opens the store: creates VOLUMES_PATH and SNAPSHOTS_PATH when missing and
-   * refuses paths that are not on btrfs. With `recover`, also cleans what an
-   * interrupted operation left behind (see {@link recover}).
+   * refuses paths that are not on btrfs. See {@link OpenOptions}.
+   * @throws StoreError `ERR_NOT_BTRFS`, `ERR_STORE_IN_USE` (another owner).
    */
-  static async open(options: StoreOptions, { recover = false } = {}): Promise<VolumeStore> {
-    const store = new VolumeStore(options);
+  static async open(options: StoreOptions, { recover = false, owner = false, logger }: OpenOptions = {}): Promise<VolumeStore> {
+    const store = new VolumeStore(options, logger);
     for (const dir of [options.volumesPath, options.snapshotsPath]) {
       await mkdir(dir, { recursive: true });
       if (!(await btrfs.isBtrfs(dir))) throw new StoreError('ERR_NOT_BTRFS', `not a btrfs filesystem: ${dir}`);
     }
-    if (recover) await store.recover();
+    if (owner) {
+      const file = join(options.stateDir, 'owner.lock');
+      store.ownerLock = await holdFileLock(file);
+      if (!store.ownerLock) {
+        throw new StoreError('ERR_STORE_IN_USE', `another buttervolume daemon already serves the volumes in ${options.volumesPath} (it holds ${file}): stop it first`);
+      }
+    }
+    try {
+      store.mounts = await MountTable.open(store.layout.mountsFile, {
+        owner,
+        report: (message) => logger?.error(`${message}; restore and remove of such volumes are refused meanwhile`),
+      });
+      if (recover) await store.recover();
+    } catch (err) {
+      store.close();
+      throw err;
+    }
     return store;
+  }
+
+  /** Releases the owner lock (idempotent). The store must not record mounts afterwards. */
+  close(): void {
+    this.ownerLock?.release();
+    this.ownerLock = null;
   }
 
   /**
    * Removes the hidden work subvolumes (`.bv-*`) that a crash left in
    * VOLUMES_PATH. Each holds either new data that was never swapped in, or
    * old data already kept as a snapshot: the volume itself is always whole.
-   * Waits for the volume's lock, so an operation still running in another
-   * process finishes first. Returns the names removed.
+   * One holding nested subvolumes is kept (they were never kept elsewhere)
+   * and reported; anything that cannot be cleaned is reported and skipped:
+   * nothing a volume contains can stop the daemon from starting. Waits for
+   * the volume's lock, so an operation still running in another process
+   * finishes first. Returns the names removed.
    */
   async recover(): Promise<string[]> {
     const removed: string[] = [];
     for (const name of await readdir(this.layout.paths.volumesPath)) {
       const temp = parseTempName(name);
       if (!temp) continue;
-      await this.locks.with(temp.volume, 'exclusive', async () => {
-        const path = this.layout.volume(name);
-        if (await btrfs.isSubvolume(path)) await btrfs.deleteSubvolume(path, { recursive: true }).catch(ignoreMissing);
-        else await rm(path, { recursive: true, force: true });
-        removed.push(name);
-      });
+      const path = this.layout.volume(name);
+      try {
+        await this.locks.with(temp.volume, 'exclusive', async () => {
+          if (await btrfs.isSubvolume(path)) {
+            const nested = await btrfs.nestedSubvolumes(path);
+            if (nested.length > 0) {
+              this.logger?.warning(`kept ${path}: left by an interrupted operation, it holds nested subvolumes (${describeNested(nested)}) that exist nowhere else; move them out, then delete it`);
+              return;
+            }
+            await btrfs.deleteSubvolume(path).catch(ignoreMissing);
+          } else {
+            await rm(path, { recursive: true, force: true });
+          }
+          removed.push(name);
+        });
+      } catch (err) {
+        this.logger?.error(`cannot remove ${path}, left by an interrupted operation: ${(err as Error).message}; skipped`);
+      }
     }
     return removed;
   }
@@ -132,7 +197,7 @@ export class VolumeStore {
    * leaves a volume without the NOCOW/compression it was asked with.
    */
   async create(name: string, options: CreateOptions): Promise<{ created: boolean }> {
-    validateVolumeName(name);
+    validateNewVolumeName(name, this.dtFormat);
     return this.locks.with(name, 'exclusive', async () => {
       const path = this.layout.volume(name);
       if (await btrfs.isSubvolume(path)) return { created: false };
@@ -152,7 +217,11 @@ export class VolumeStore {
     });
   }
 
-  /** Deletes volume `name` (with any subvolume nested in it); its snapshots are kept. */
+  /**
+   * Deletes volume `name` with any subvolume nested in it (found and deleted
+   * by id: nothing its content does can redirect the delete); its snapshots
+   * are kept. Refused while mounted, or when its mount state is unknown.
+   */
   async remove(name: string): Promise<void> {
     validateVolumeName(name);
     await this.locks.with(name, 'exclusive', async () => {
@@ -160,7 +229,7 @@ export class VolumeStore {
       if (!(await btrfs.isSubvolume(path))) throw notFound(`${name}: no such volume`);
       await this.refuseIfMounted(name, 'remove');
       await btrfs.deleteSubvolume(path, { recursive: true });
-      await this.mounts.forget(name);
+      await this.mounts.forget(name).catch((err: Error) => this.logger?.error(`removed ${name}, but its mount record stays: ${err.message}`));
     });
   }
 
@@ -180,34 +249,41 @@ export class VolumeStore {
   /** Name, mountpoint, creation time and status of volume `name`. */
   async get(name: string): Promise<VolumeDetails> {
     const path = await this.path(name);
-    const [info, snapshots, mounts, nocow, compression] = await Promise.all([
-      btrfs.subvolumeInfo(path),
-      this.snapshots(name),
-      this.mounts.activeCount(name),
-      btrfs.getNocow(path),
-      btrfs.getCompression(path),
-    ]);
-    const plain = snapshots.filter((s) => !isSendMarker(s));
-    return {
-      name,
-      mountpoint: path,
-      createdAt: info.otime,
-      status: {
-        snapshots: plain.length,
-        lastSnapshot: this.newest(plain),
-        mounts,
-        copyOnWrite: !nocow,
-        compression,
-      },
-    };
+    try {
+      const [info, snapshots, mounts, nocow, compression] = await Promise.all([
+        btrfs.subvolumeInfo(path),
+        this.readonlySnapshots(name),
+        this.mounts.activeCount(name),
+        btrfs.getNocow(path),
+        btrfs.getCompression(path),
+      ]);
+      return {
+        name,
+        mountpoint: path,
+        createdAt: info.otime,
+        status: {
+          snapshots: snapshots.length,
+          lastSnapshot: newestSnapshot(snapshots, name, this.dtFormat),
+          mounts: mounts.count,
+          ...(mounts.unknown ? { mountsUnknown: true as const } : {}),
+          copyOnWrite: !nocow,
+          compression,
+        },
+      };
+    } catch (err) {
+      // Removed while we looked: it is no longer there.
+      if (code(err) === 'ENOENT' || code(err) === 'EINVAL') throw notFound(`${name}: no such volume`, err);
+      throw err;
+    }
   }
 
-  /** Records a mount of `name` by caller `id`; returns the mountpoint. */
+  /** Records a mount of `name` by caller `id`; returns the mountpoint. A failed write counts nothing. */
   async mount(name: string, id: string): Promise<string> {
     validateVolumeName(name);
+    const caller = checkMountId(id);
     return this.locks.with(name, 'shared', async () => {
       const path = await this.path(name);
-      await this.mounts.mount(name, checkMountId(id));
+      await this.mounts.mount(name, caller);
       return path;
     });
   }
@@ -218,8 +294,13 @@ export class VolumeStore {
     await this.mounts.unmount(name, checkMountId(id));
   }
 
-  /** Number of active mounts of `name`. */
-  mountCount(name: string): Promise<number> {
+  /** Number of active mounts of `name` (the known part when its state is unknown). */
+  async mountCount(name: string): Promise<number> {
+    return (await this.mountState(name)).count;
+  }
+
+  /** What is known of the mounts of `name`. */
+  mountState(name: string): Promise<MountCount> {
     return this.mounts.activeCount(validateVolumeName(name));
   }
 
@@ -243,7 +324,7 @@ export class VolumeStore {
       .filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name.includes('@'))
       .map((e) => e.name)
       .filter((n) => prefix === undefined || n.startsWith(prefix))
-      .sort(byCodePoint);
+      .sort(compareCodePoints);
   }
 
   /** Deletes snapshot `name`. */
@@ -273,28 +354,36 @@ export class VolumeStore {
    * new data, never nothing. Refused while the target is mounted.
    */
   async restore(name: string, target?: string): Promise<RestoreResult> {
-    const snapshot = name.includes('@') ? validateSnapshotName(name) : await this.newestSnapshotOf(name);
-    const volume = target ?? snapshot.slice(0, snapshot.indexOf('@'));
+    const given = name.includes('@') ? validateSnapshotName(name) : validateVolumeName(name);
+    const volume = target ?? given.split('@')[0]!;
     validateVolumeName(volume);
+    // A new volume must have a name that fits (an existing one, made by the original, may be longer).
+    const path = this.layout.volume(volume);
+    if (!(await btrfs.isSubvolume(path))) validateNewVolumeName(volume, this.dtFormat);
     return this.locks.with(volume, 'exclusive', async () => {
+      // Chosen under the lock: a snapshot taken or removed meanwhile counts.
+      const snapshot = name.includes('@') ? given : await this.newestSnapshotOf(given);
       const source = this.layout.snapshot(snapshot);
       if (!(await btrfs.isSubvolume(source))) throw new StoreError('ERR_SNAPSHOT_NOT_FOUND', 'No such snapshot');
+      const exists = await btrfs.isSubvolume(path);
+      if (!exists) validateNewVolumeName(volume, this.dtFormat);
       await this.refuseIfMounted(volume, 'restore');
-      const path = this.layout.volume(volume);
+      if (exists) await this.refuseIfNested(volume, path);
       const temp = this.layout.temp('restore', volume);
       await btrfs.snapshot(source, temp);
+      let swapped = false;
       try {
-        if (!(await btrfs.isSubvolume(path))) {
+        if (!exists) {
           await btrfs.renameNoReplace(temp, path);
+          swapped = true;
           return { snapshot, volume, backup: null };
         }
         const backup = await this.snapshotLocked(volume);
         await btrfs.renameExchange(temp, path);
+        swapped = true;
         return { snapshot, volume, backup };
       } finally {
-        // Either the new data that was not swapped in, or the old data, now
-        // kept as `backup`. Best effort: recover() removes it otherwise.
-        await btrfs.deleteSubvolume(temp, { recursive: true }).catch(() => undefined);
+        if (!(exists === false && swapped)) await this.dropWork(temp);
       }
     });
   }
@@ -302,7 +391,7 @@ export class VolumeStore {
   /** Creates volume `target` as a writable snapshot of volume `name`. */
   async clone(name: string, target: string): Promise<string> {
     validateVolumeName(name);
-    validateVolumeName(target);
+    validateNewVolumeName(target, this.dtFormat);
     if (name === target) throw new StoreError('ERR_VOLUME_EXISTS', `${target}: volume already exists`);
     return this.withLocks([[name, 'shared'], [target, 'exclusive']], async () => {
       const source = this.layout.volume(name);
@@ -351,18 +440,23 @@ export class VolumeStore {
 
   private async snapshotLocked(name: string): Promise<string> {
     const source = this.layout.volume(name);
-    for (let attempt = 0; ; attempt++) {
+    // Two snapshots within one tick of the DTFORMAT's finest unit get one
+    // name: wait for the next tick (at most a second, as DTFORMAT shows seconds).
+    const deadline = Date.now() + 1500;
+    for (;;) {
       const snap = snapshotName(name, this.now(), this.dtFormat);
       try {
         await btrfs.snapshot(source, this.layout.snapshot(snap), { readonly: true });
         return snap;
       } catch (err) {
-        if ((code(err) === 'ENOENT' || code(err) === 'EINVAL') && (err as btrfs.BtrfsError).path === source) {
-          throw notFound(`No such volume: ${name}`);
+        if ((code(err) === 'ENOENT' || code(err) === 'EINVAL' || code(err) === 'ENOTDIR') && (err as btrfs.BtrfsError).path === source) {
+          throw notFound(`No such volume: ${name}`, err);
         }
-        // Same timestamp as a snapshot taken an instant ago: take the next one.
-        if (code(err) !== 'EEXIST' || attempt >= 20) throw err;
-        await sleep(1);
+        if (code(err) !== 'EEXIST') throw err;
+        if (Date.now() > deadline) {
+          throw new StoreError('ERR_SNAPSHOT_EXISTS', `${snap}: a snapshot of this name already exists (the clock did not move on?)`, { cause: err });
+        }
+        await sleep(Math.min(50, Math.max(1, deadline - Date.now())));
       }
     }
   }
@@ -374,29 +468,48 @@ export class VolumeStore {
     return entries.map((e) => e.name).filter((n) => n.startsWith(prefix));
   }
 
+  /** The read-only snapshots `<volume>@...` (markers included): what Get counts. */
+  private async readonlySnapshots(volume: string): Promise<string[]> {
+    const prefix = `${volume}@`;
+    const entries = await btrfs.listSubvolumes(this.layout.paths.snapshotsPath);
+    return entries.filter((e) => e.readonly && e.name.startsWith(prefix) && !isSendMarker(e.name)).map((e) => e.name);
+  }
+
   private async newestSnapshotOf(volume: string): Promise<string> {
-    const candidates = (await this.snapshotSubvolumes(volume)).filter((s) => !isSendMarker(s));
-    const newest = this.newest(candidates);
+    const newest = newestSnapshot(await this.snapshotSubvolumes(volume), volume, this.dtFormat);
     if (newest === null) throw new StoreError('ERR_NO_SNAPSHOT', `${volume}: no snapshot to restore`);
     return newest;
   }
 
-  /** The newest of `names` by the date in the name (name order for ties and undated names). */
-  private newest(names: string[]): string | null {
-    let best: string | null = null;
-    let bestTime = -Infinity;
-    for (const name of names) {
-      const time = parseSnapshotName(name, this.dtFormat)?.date?.getTime() ?? -Infinity;
-      if (best === null || time > bestTime || (time === bestTime && byCodePoint(name, best) > 0)) {
-        best = name;
-        bestTime = time;
-      }
+  /** Deletes a work subvolume of restore; keeps it (and says so) if nested subvolumes appeared in it. */
+  private async dropWork(temp: string): Promise<void> {
+    try {
+      await btrfs.deleteSubvolume(temp);
+    } catch (err) {
+      if (code(err) === 'ENOENT') return;
+      // ENOTEMPTY: nested subvolumes were created in the old volume after the check.
+      this.logger?.error(`kept ${temp} (${(err as Error).message}): it may hold data that exists nowhere else; recover() reports it at each start`);
     }
-    return best;
+  }
+
+  /** Restore keeps the old volume as a snapshot, and snapshots do not hold nested subvolumes. */
+  private async refuseIfNested(name: string, path: string): Promise<void> {
+    const nested = await btrfs.nestedSubvolumes(path);
+    if (nested.length === 0) return;
+    throw new StoreError(
+      'ERR_NESTED_SUBVOLUMES',
+      `${name}: cannot restore a volume holding nested subvolumes (${describeNested(nested)}): a snapshot does not keep them, so restoring would lose them; move or delete them first`,
+    );
   }
 
   private async refuseIfMounted(name: string, what: string): Promise<void> {
-    const count = await this.mounts.activeCount(name);
+    const { count, unknown } = await this.mounts.activeCount(name);
+    if (unknown) {
+      throw new StoreError(
+        'ERR_VOLUME_STATE_UNKNOWN',
+        `${name}: cannot ${what} it: whether it is mounted is unknown (the mount table ${this.mounts.file} was damaged; see the daemon's log); refused until the next reboot`,
+      );
+    }
     if (count > 0) {
       throw new StoreError(
         'ERR_VOLUME_IN_USE',
@@ -407,15 +520,16 @@ export class VolumeStore {
 
   /** Takes several volume locks in name order (no deadlock between two multi-lock operations). */
   private withLocks<T>(locks: Array<[string, LockMode]>, fn: () => Promise<T>): Promise<T> {
-    const sorted = [...locks].sort(([a], [b]) => byCodePoint(a, b));
+    const sorted = [...locks].sort(([a], [b]) => compareCodePoints(a, b));
     const run = (i: number): Promise<T> =>
       i === sorted.length ? fn() : this.locks.with(sorted[i]![0], sorted[i]![1], () => run(i + 1));
     return run(0);
   }
 }
 
-function byCodePoint(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+function describeNested(nested: readonly btrfs.NestedSubvolume[]): string {
+  const shown = nested.slice(0, 5).map((n) => n.path);
+  return nested.length > 5 ? `${shown.join(', ')} and ${nested.length - 5} more` : shown.join(', ');
 }
 
 function isVolumeName(name: string): boolean {
@@ -428,7 +542,7 @@ function isVolumeName(name: string): boolean {
 }
 
 function checkMountId(id: unknown): string {
-  if (typeof id !== 'string' || id === '' || id.length > 256 || /[\0\n]/.test(id)) {
+  if (!isMountId(id)) {
     throw new StoreError('ERR_INVALID_MOUNT_ID', 'ID must be a non-empty string of at most 256 characters');
   }
   return id;

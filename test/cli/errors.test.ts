@@ -17,7 +17,7 @@ t.test('expected failures: one line, exit status 1', async (t) => {
     status: 1,
     text: 'buttervolume: rm: not a btrfs filesystem: /v\n',
   });
-  const sys = Object.assign(new Error('EACCES: permission denied, open \'/x\''), { code: 'EACCES' });
+  const sys = Object.assign(new Error('EACCES: permission denied, open \'/x\''), { code: 'EACCES', syscall: 'open' });
   t.same(report(sys), { status: 1, text: "buttervolume: EACCES: permission denied, open '/x'\n" }, 'before a command is known');
   t.equal(describeError(new CliError('two\n  lines')), 'two lines', 'never a newline');
   t.equal(describeError('a string'), 'a string (internal error; run with --debug for the stack trace)');

@@ -131,11 +131,12 @@ t.test('restore errors', async (t) => {
   t.same([r.code, r.stderr], [1, 'buttervolume: restore: volume name "bad@target" contains "@", which separates a volume from its snapshot date\n']);
 
   // In use: a container has it mounted (recorded by the daemon in the shared mount table).
-  await f.store.mount('db', 'container-1');
+  const daemon = await f.owner();
+  await daemon.mount('db', 'container-1');
   r = await f.bv(['restore', snap]);
   t.same([r.code, r.stderr], [1, 'buttervolume: restore: db: cannot restore a volume in use (mounted 1 time); stop its containers first\n']);
   t.same(await f.store.snapshots('db'), [snap], 'no backup taken');
-  await f.store.unmount('db', 'container-1');
+  await daemon.unmount('db', 'container-1');
   r = await f.bv(['restore', snap]);
   t.equal(r.code, 0, 'unmounted: restored');
 });

@@ -2,67 +2,16 @@
 // deleted is owned by a container, which can nest subvolumes, make them
 // read-only, and rename, swap and symlink its directories while we work.
 // Nothing outside the subvolume may ever be touched.
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 
 import * as btrfs from '../../src/btrfs/index.js';
 import { mountBtrfs } from '../fixtures/btrfs.js';
+import { subvolumeCreatorLoop, swapLoop } from '../fixtures/hostile.js';
 import { subvolumeList } from '../fixtures/oracle.js';
 
 const { mnt } = mountBtrfs(t);
-
-/**
- * Runs `python3 -c script args...` in the background until stopped; resolves
- * once the script printed "ready" (it is looping), so the race really runs.
- */
-async function startLoop(t: Test, script: string, args: string[]): Promise<{ stop: () => Promise<void> }> {
-  const child = spawn('python3', ['-c', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  };
-  t.teardown(stop);
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (s: string) => s.includes('ready') && resolve());
-    void exited.then(() => reject(new Error(`the loop exited before it was ready: ${stderr}`)));
-  });
-  return { stop };
-}
-
-// Swaps two names with RENAME_EXCHANGE as fast as it can (what a hostile
-// container can do inside its own volume).
-const SWAPPER = `
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-a, b = sys.argv[1].encode(), sys.argv[2].encode()
-AT_FDCWD, RENAME_EXCHANGE = -100, 2
-for i in range(100):
-    libc.renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE)
-print('ready', flush=True)
-while True:
-    libc.renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE)
-`;
-
-// Keeps creating nested subvolumes (BTRFS_IOC_SUBVOL_CREATE is unprivileged).
-const CREATOR = `
-import fcntl, os, struct, sys, itertools
-IOC = 0x5000940e
-root = sys.argv[1]
-for i in itertools.count():
-    if i == 20:
-        print('ready', flush=True)
-    try:
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.ioctl(fd, IOC, bytearray(struct.pack('q4088s', 0, b'spawn%d' % i)))
-        os.close(fd)
-    except OSError:
-        pass
-`;
 
 t.test('swapping a directory with a symlink to ".." cannot redirect the delete to a sibling volume', async (t) => {
   const vols = join(mnt, 'vols');
@@ -78,7 +27,7 @@ t.test('swapping a directory with a symlink to ".." cannot redirect the delete t
     await btrfs.createSubvolume(join(evil, 'd', 'victim'));
     await btrfs.createSubvolume(join(evil, 'd', 'victim', 'deeper'));
     symlinkSync('..', join(evil, 's'));
-    const swapper = await startLoop(t, SWAPPER, [join(evil, 'd'), join(evil, 's')]);
+    const swapper = await swapLoop(t, join(evil, 'd'), join(evil, 's'));
     try {
       await btrfs.deleteSubvolume(evil, { recursive: true });
     } finally {
@@ -139,7 +88,7 @@ t.test('subvolumes created inside while deleting: deleted too, or a clear ENOTEM
   writeFileSync(join(other, 'marker'), 'x');
   const top = join(vols, 'spawning');
   await btrfs.createSubvolume(top);
-  const creator = await startLoop(t, CREATOR, [top]);
+  const creator = await subvolumeCreatorLoop(t, top);
   let outcome = 'deleted';
   try {
     await btrfs.deleteSubvolume(top, { recursive: true });

@@ -11,7 +11,8 @@ import t from 'tap';
 
 import { runSchedulerPass } from '../../src/scheduler/pass.js';
 import { SchedulerState } from '../../src/scheduler/state.js';
-import { newestSnapshot, resendable, superseded } from '../../src/scheduler/unsent.js';
+import { resendable, superseded } from '../../src/scheduler/unsent.js';
+import { newestSnapshot } from '../../src/store/names.js';
 import { FakeReplicator, installation, volumeWithFoobar } from './fixtures/installation.js';
 
 process.env.TZ = 'UTC';
@@ -110,8 +111,10 @@ t.test('newestSnapshot and superseded', async (t) => {
   const F = '%Y-%m-%dT%H:%M:%S.%f';
   const a = 'v@2024-01-01T00:00:00.000000';
   const b = 'v@2024-06-01T00:00:00.000000';
-  t.equal(newestSnapshot([b, a, `${b}x`, 'v@invalid', `${b}@h`, 'w@2030-01-01T00:00:00.000000'], 'v', F), b, 'markers, other volumes and undated names are not candidates');
-  t.equal(newestSnapshot(['v@invalid'], 'v', F), null);
+  t.equal(newestSnapshot([b, a, `${b}x`, 'v@invalid', `${b}@h`, 'w@2030-01-01T00:00:00.000000'], 'v', F), b, 'markers and other volumes are not candidates; undated names rank below dated ones');
+  t.equal(newestSnapshot(['v@invalid'], 'v', F), 'v@invalid', 'an undated name when there is nothing else (the original picked it too)');
+  t.equal(newestSnapshot(['v@invalid', 'v@other'], 'v', F), 'v@other', 'undated ones: the greater name');
+  t.equal(newestSnapshot(['w@invalid'], 'v', F), null);
   t.equal(newestSnapshot(['v@2024-01-01T00:00:00.000000', 'v@2024-01-01T00:00:00.0'], 'v', F), 'v@2024-01-01T00:00:00.000000', 'a tie goes to the greater name');
   t.equal(newestSnapshot([b, 'v@2023-01-01T00:00:00.000000'], 'v', F), b, 'by date, not by position');
   t.equal(superseded(undefined, b, [a, b]), false);

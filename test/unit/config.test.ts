@@ -141,7 +141,7 @@ t.test('inline text after a value is kept, so a bad value is reported', async (t
 t.test('a single % in DTFORMAT is taken literally (the original refused it)', async (t) => {
   const iniPath = ini('[DEFAULT]\nDTFORMAT = %Y-%m-%dT%H:%M:%S.%f\n');
   t.equal(loadConfig({ env: {}, iniPath }).dtFormat, '%Y-%m-%dT%H:%M:%S.%f');
-  t.equal(loadConfig({ env: { BUTTERVOLUME_DTFORMAT: '%%Y%Y' }, iniPath }).dtFormat, '%%Y%Y', 'no interpolation of the environment');
+  t.equal(loadConfig({ env: { BUTTERVOLUME_DTFORMAT: '%%Y%Y%m%d%H%M%S' }, iniPath }).dtFormat, '%%Y%Y%m%d%H%M%S', 'no interpolation of the environment');
 });
 
 t.test('unknown keys and env-only keys in config.ini are warned about', async (t) => {
@@ -205,6 +205,8 @@ t.test('invalid values: one line naming the variable, its source and the problem
     [...env('BUTTERVOLUME_DTFORMAT', '%Y-%m-%Y'), 'its output "2024-01-2024" does not parse back'],
     [...env('BUTTERVOLUME_DTFORMAT', '%Y/%m'), '"/" cannot appear in a snapshot name'],
     [...env('BUTTERVOLUME_DTFORMAT', '%Y@%m'), '"@" cannot appear in a snapshot name'],
+    [...env('BUTTERVOLUME_DTFORMAT', '%Y'), 'it does not show the second (%S), so two snapshots taken a second apart could get the same name'],
+    [...env('BUTTERVOLUME_DTFORMAT', '%Y-%m-%d %I:%M:%S'), 'it does not show AM/PM (%H, or %I with %p), so two snapshots taken a second apart could get the same name'],
     [...env('BUTTERVOLUME_DRIVERNAME', 'my plugin'), 'must be a plugin reference such as anybox/buttervolume:latest (no spaces, no leading "-")'],
     [...env('BUTTERVOLUME_DRIVERNAME', '-x'), 'must be a plugin reference such as anybox/buttervolume:latest (no spaces, no leading "-")'],
     [...env('SSH_PORT', '0'), 'must be a port number from 1 to 65535'],
@@ -236,7 +238,7 @@ t.test('accepted variants', async (t) => {
       BUTTERVOLUME_LOGLEVEL: 'Critical',
       BUTTERVOLUME_TIMER: ' 300 ',
       SSH_PORT: '22',
-      BUTTERVOLUME_DTFORMAT: '%Y%m%d%%',
+      BUTTERVOLUME_DTFORMAT: '%Y%m%d%H%M%S%%',
       BUTTERVOLUME_SCHEDULE: '/etc/bv/./sched.csv',
     },
     iniPath: missing,
@@ -244,7 +246,7 @@ t.test('accepted variants', async (t) => {
   t.equal(config.logLevel, 'CRITICAL');
   t.equal(config.timerSeconds, 300);
   t.equal(config.sshPort, 22);
-  t.equal(config.dtFormat, '%Y%m%d%%');
+  t.equal(config.dtFormat, '%Y%m%d%H%M%S%%');
   t.equal(config.schedulePath, '/etc/bv/sched.csv');
   for (const [name, level] of [['warn', 'WARNING'], ['FATAL', 'CRITICAL'], ['error', 'ERROR']] as const) {
     t.equal(loadConfig({ env: { BUTTERVOLUME_LOGLEVEL: name }, iniPath: missing }).logLevel, level);

@@ -190,19 +190,12 @@ t.test('ages are naive wall-clock differences, as in Python', async (t) => {
   }
 });
 
-t.test('10,000 names in well under 100 ms', async (t) => {
+// How fast is bench/purge.mjs's job (a timed test would only measure the machine's load).
+t.test('10,000 names of one volume among others', async (t) => {
   const now = T0;
   const names = Array.from({ length: 10000 }, (_, i) => name('vol', at(now, -i * 17 * M)));
   names.push(...Array.from({ length: 2000 }, (_, i) => name('other', at(now, -i * H))));
-  purge(names, '1h:1d:1w:4w:1y', now); // warm-up: JIT and regex compilation
-  const times: number[] = [];
-  let deleted = 0;
-  for (let i = 0; i < 5; i++) {
-    const start = performance.now();
-    deleted = purge(names, '1h:1d:1w:4w:1y', now).length;
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  t.ok(deleted > 9000, `deletes most (${deleted})`);
-  t.ok(times[2]! < 100, `median ${times[2]!.toFixed(1)} ms`);
+  const deleted = purge(names, '1h:1d:1w:4w:1y', now);
+  t.ok(deleted.length > 9000, `deletes most (${deleted.length})`);
+  t.ok(deleted.every((n) => n.startsWith('vol@')), 'only the volume\'s own');
 });
