@@ -7,9 +7,10 @@
 
 #include "crc32c.h"
 
-// Under AddressSanitizer (the fuzzer), every byte of the buffer outside the
-// command being parsed or handed out is poisoned, so reading one byte past a
-// command is reported even though the buffer itself goes on.
+// Under AddressSanitizer (the fuzzer), the bytes read ahead around the
+// command being parsed or handed out are poisoned, and so is a red zone
+// after the last byte read, so reading one byte past a command is reported
+// even though the buffer itself goes on.
 #if defined(__SANITIZE_ADDRESS__)
 #define BV_ASAN 1
 #elif defined(__has_feature)
@@ -35,6 +36,7 @@ constexpr size_t kStreamHeader = 17;  // magic (13, NUL included) + u32 version
 constexpr size_t kCmdHeader = 10;     // u32 len, u16 cmd, u32 crc
 constexpr size_t kNameMax = 255;      // NAME_MAX, XATTR_NAME_MAX
 constexpr size_t kPathMax = 4095;     // PATH_MAX without its NUL
+constexpr size_t kRedZone = 4096;     // ASan builds: poisoned bytes after the data read
 
 uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
 uint32_t le32(const uint8_t* p) {
@@ -409,30 +411,39 @@ size_t MemorySource::read(uint8_t* buf, size_t len) noexcept {
 SendStreamReader::SendStreamReader(ByteSource& source, size_t buffer_size)
     : source_(source), capacity_(std::max(buffer_size, kCmdHeader + kMaxCommandV2)) {
   buf_.reset(new uint8_t[capacity_]);
-  BV_POISON(buf_.get(), capacity_);
+  set_end(0);
 }
 
 SendStreamReader::~SendStreamReader() { BV_UNPOISON(buf_.get(), capacity_); }
+
+// Moves end_, and the ASan red zone that follows it (a no-op otherwise). Only
+// the zone is poisoned, not the whole free tail: the buffer is megabytes, and
+// a source may read in small pieces.
+void SendStreamReader::set_end(size_t end) {
+  BV_UNPOISON(buf_.get() + end_, std::min(kRedZone, capacity_ - end_));
+  end_ = end;
+  BV_POISON(buf_.get() + end_, std::min(kRedZone, capacity_ - end_));
+}
 
 // Makes @want bytes available from pos_ if the input has them; returns how
 // many are available (fewer only at the end of the input).
 size_t SendStreamReader::fill(size_t want) {
   if (end_ - pos_ >= want) return end_ - pos_;
   if (pos_ == end_) {
-    pos_ = end_ = 0;
+    pos_ = 0;
+    set_end(0);
   } else if (pos_ + want > capacity_) {
     std::memmove(buf_.get(), buf_.get() + pos_, end_ - pos_);  // at most one command's worth
-    end_ -= pos_;
+    set_end(end_ - pos_);
     pos_ = 0;
   }
   while (end_ - pos_ < want && !eof_) {
     const size_t room = capacity_ - end_;
-    BV_UNPOISON(buf_.get() + end_, room);
+    BV_UNPOISON(buf_.get() + end_, std::min(kRedZone, room));  // the source may write there
     size_t n = source_.read(buf_.get() + end_, room);
     if (n > room) throw std::logic_error("ByteSource::read returned more bytes than asked for");
     if (n == 0) eof_ = true;
-    end_ += n;
-    BV_POISON(buf_.get() + end_, capacity_ - end_);
+    set_end(end_ + n);
   }
   return end_ - pos_;
 }

@@ -256,6 +256,7 @@ class SendStreamReader {
   enum class State { kStart, kInStream, kBetween, kFailed };
 
   size_t fill(size_t want);
+  void set_end(size_t end);
   void consume(size_t n);
   bool read_command(SendCommand& cmd);
   [[noreturn]] void fail(const char* code, std::string reason, uint16_t type, std::string_view path = {});

@@ -415,3 +415,18 @@ t.test('arguments', async (t) => {
   t.equal(dumpSendStream(inside).length, 2, 'a Buffer that is a view into a bigger one');
   t.equal(dumpSendStream(new Uint8Array(stream)).length, 2, 'a plain Uint8Array');
 });
+
+// Inputs the fuzzer found (scripts/fuzz-send-stream.sh, docs/fuzzing.md), replayed with
+// their expected outcome. crash-path-hint-overread: found within seconds when the bound
+// check of path_hint() (the PATH named in a bad-CRC error) was removed on purpose, to prove
+// the harness catches a read past a command; a corrupted CHMOD whose PATH claims more bytes
+// than the command holds.
+const FOUND: Record<string, string> = {
+  'crash-path-hint-overread.bin': 'ERR_SEND_STREAM_CHECKSUM: bad checksum, command 11 (CHMOD)',
+};
+
+t.test('inputs found by the fuzzer', async (t) => {
+  const files = readdirSync(DIR).filter((f) => f.startsWith('crash-')).sort();
+  t.same(files, Object.keys(FOUND).sort(), 'every committed input has its expected outcome here');
+  for (const f of files) t.equal(errorOf(t, readFileSync(DIR + f)).message, FOUND[f], f);
+});
