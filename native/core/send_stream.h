@@ -189,7 +189,7 @@ struct SendCommand {
  *
  * Memory is one buffer of buffer_size bytes whatever the input (commands are
  * capped); the source is read in chunks that fill it, and commands are
- * handed out as views into it, so the hot path neither allocates nor copies.
+ * handed out as views into it: no allocation and no copy per command.
  * After a StreamError (or an exception from the source) the reader is
  * failed: any further call throws std::logic_error.
  */
@@ -245,7 +245,8 @@ class SendStreamReader {
    * 1..255 bytes without NUL. Unknown-to-the-command attributes of a known
    * type are checked and kept, not refused (the kernel may add some).
    * Throws StreamError (TRUNCATED, CHECKSUM, INVALID, UNSUPPORTED), whatever
-   * the source throws, and std::logic_error when no stream header was read.
+   * the source throws, and std::logic_error when no stream header was read;
+   * @cmd is then unspecified.
    */
   bool next(SendCommand& cmd);
 
