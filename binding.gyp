@@ -11,10 +11,13 @@
         "native/core/flags.cc",
         "native/core/lock.cc",
         "native/core/rename.cc",
+        "native/core/crc32c.cc",
+        "native/core/send_stream.cc",
         "native/napi/addon.cc",
         "native/napi/convert.cc",
         "native/napi/errors.cc",
-        "native/napi/lock_handle.cc"
+        "native/napi/lock_handle.cc",
+        "native/napi/send_stream_dump.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -1,5 +1,6 @@
 // The module's exports. Every call that touches the filesystem returns a
-// Promise (PromiseWorker, libuv pool); only tryLock is synchronous.
+// Promise (PromiseWorker, libuv pool); only tryLock is synchronous (and
+// dumpSendStream, which parses memory only).
 #include "addon.h"
 
 #include <optional>
@@ -14,6 +15,7 @@
 #include "errors.h"
 #include "lock_handle.h"
 #include "promise_worker.h"
+#include "send_stream_dump.h"
 
 #ifndef BV_SOURCE_HASH
 #define BV_SOURCE_HASH "unknown"
@@ -184,7 +186,7 @@ Napi::Value TryLock(const Napi::CallbackInfo& info) {
 Addon::Addon(Napi::Env env, Napi::Object exports) {
   lock_class = Napi::Persistent(LockHandle::Define(env));
   DefineAddon(exports,
-              {InstanceMethod<&Addon::SetErrorClass>("setErrorClass"),
+              {InstanceMethod<&Addon::SetErrorClasses>("setErrorClasses"),
                InstanceValue("sourceHash", Napi::String::New(env, BV_SOURCE_HASH)),
                InstanceValue("isSubvolume", Napi::Function::New(env, IsSubvolume, "isSubvolume")),
                InstanceValue("createSubvolume", Napi::Function::New(env, CreateSubvolume, "createSubvolume")),
@@ -203,15 +205,28 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                InstanceValue("waitForCleaner", Napi::Function::New(env, WaitForCleaner, "waitForCleaner")),
                InstanceValue("renameNoReplace", Napi::Function::New(env, RenameNoReplace, "renameNoReplace")),
                InstanceValue("renameExchange", Napi::Function::New(env, RenameExchange, "renameExchange")),
-               InstanceValue("tryLock", Napi::Function::New(env, TryLock, "tryLock"))});
+               InstanceValue("tryLock", Napi::Function::New(env, TryLock, "tryLock")),
+               InstanceValue("dumpSendStream", Napi::Function::New(env, DumpSendStream, "dumpSendStream"))});
 }
 
-Napi::Value Addon::SetErrorClass(const Napi::CallbackInfo& info) {
-  if (info.Length() != 1 || !info[0].IsFunction()) {
-    throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
+// setErrorClasses({ BtrfsError, SendStreamError }): the constructors native
+// failures become; every one is required, so a missing one is caught at load.
+Napi::Value Addon::SetErrorClasses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsObject()) {
+    throw Napi::TypeError::New(env, "setErrorClasses expects { BtrfsError, SendStreamError }");
   }
-  error_class = Napi::Persistent(info[0].As<Napi::Function>());
-  return info.Env().Undefined();
+  Napi::Object classes = info[0].As<Napi::Object>();
+  auto get = [&](const char* name) {
+    Napi::Value v = classes.Get(name);
+    if (!v.IsFunction()) throw Napi::TypeError::New(env, std::string("setErrorClasses: ") + name + " must be a constructor");
+    return v.As<Napi::Function>();
+  };
+  Napi::Function btrfs = get("BtrfsError");
+  Napi::Function stream = get("SendStreamError");
+  error_class = Napi::Persistent(btrfs);
+  stream_error_class = Napi::Persistent(stream);
+  return env.Undefined();
 }
 
 }  // namespace bv::napi

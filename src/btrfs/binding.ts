@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BtrfsError } from './errors.js';
+import { BtrfsError, SendStreamError } from './errors.js';
+import type { DumpedCommand } from './send-stream.js';
 import type { NestedSubvolume, SubvolumeInfo } from './types.js';
 
 /** A held flock owned by the addon; closing happens in release() or on GC. */
@@ -19,7 +20,7 @@ export interface NativeLockHandle {
 /** The addon's exports. Arguments are validated by the TS layer before they get here. */
 export interface NativeBinding {
   readonly sourceHash: string;
-  setErrorClass(ctor: typeof BtrfsError): void;
+  setErrorClasses(classes: { BtrfsError: typeof BtrfsError; SendStreamError: typeof SendStreamError }): void;
   isSubvolume(path: string): Promise<boolean>;
   createSubvolume(path: string, nocow: boolean): Promise<void>;
   snapshot(source: string, dest: string, readonly: boolean): Promise<void>;
@@ -38,12 +39,13 @@ export interface NativeBinding {
   renameNoReplace(from: string, to: string): Promise<void>;
   renameExchange(a: string, b: string): Promise<void>;
   tryLock(path: string, shared: boolean): NativeLockHandle | null;
+  dumpSendStream(data: Uint8Array): DumpedCommand[];
 }
 
 /** The package root: two levels above this file, in src/btrfs as in dist/btrfs. */
 export const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Loads an addon file and registers BtrfsError with it (also used to test prebuilds). */
+/** Loads an addon file and registers the error classes with it (also used to test prebuilds). */
 export function loadBinding(file?: string): NativeBinding {
   const require = createRequire(import.meta.url);
   const known = [
@@ -52,7 +54,7 @@ export function loadBinding(file?: string): NativeBinding {
   ].find((f) => existsSync(f));
   const path = file ?? known;
   const addon = (path ? require(path) : (require('node-gyp-build') as (dir: string) => unknown)(packageRoot)) as NativeBinding;
-  addon.setErrorClass(BtrfsError);
+  addon.setErrorClasses({ BtrfsError, SendStreamError });
   return addon;
 }
 

@@ -75,3 +75,73 @@ Object.defineProperty(BtrfsError.prototype, BRAND, { value: true, enumerable: fa
 export function isBtrfsError(value: unknown): value is BtrfsError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
+
+const STREAM_BRAND = Symbol.for('buttervolume.SendStreamError');
+
+/** Why a send stream was refused. */
+export type SendStreamErrorCode =
+  /** The input ends early: empty, inside a header or a command, or before END. */
+  | 'ERR_SEND_STREAM_TRUNCATED'
+  /** A command's CRC32C does not match: corrupted in transit or on disk. */
+  | 'ERR_SEND_STREAM_CHECKSUM'
+  /** Malformed: bad magic, unknown command, bad attribute, unsafe path... */
+  | 'ERR_SEND_STREAM_INVALID'
+  /** Well-formed but not something we receive: version 3+, a --no-data stream. */
+  | 'ERR_SEND_STREAM_UNSUPPORTED';
+
+/** Fields the native addon passes when it builds a SendStreamError. */
+export interface SendStreamErrorFields {
+  code: SendStreamErrorCode;
+  /** What is wrong, without the location: 'bad checksum'. */
+  reason: string;
+  /** 1-based index of the command in the whole input; 0 for a stream header. */
+  command: number;
+  /** The command's number as read, when its header was read. */
+  commandType?: number;
+  /** 'WRITE', 'RENAME', ... ('UNKNOWN' for a number that is none). */
+  commandName?: string;
+  /** The command's PATH when known, control bytes escaped. */
+  path?: string;
+  /** Byte offset of that command (or header) in the input. */
+  offset: number;
+}
+
+/**
+ * A send stream the reader refused, before any of the offending command was
+ * acted on: `ERR_SEND_STREAM_CHECKSUM: bad checksum, command 37 (WRITE 'a/b')`.
+ */
+export class SendStreamError extends Error {
+  declare readonly code: SendStreamErrorCode;
+  declare readonly reason: string;
+  declare readonly command: number;
+  declare readonly commandType?: number;
+  declare readonly commandName?: string;
+  declare readonly path?: string;
+  declare readonly offset: number;
+
+  constructor(fields: SendStreamErrorFields) {
+    const { code, reason, command, commandType, commandName, path, offset } = fields;
+    let where = 'stream header';
+    if (command !== 0) {
+      where = `command ${command}`;
+      if (commandName !== undefined) where += ` (${commandName}${path !== undefined ? ` '${path}'` : ''})`;
+    }
+    super(`${code}: ${reason}, ${where}`);
+    this.code = code;
+    this.reason = reason;
+    this.command = command;
+    if (commandType !== undefined) this.commandType = commandType;
+    if (commandName !== undefined) this.commandName = commandName;
+    if (path !== undefined) this.path = path;
+    this.offset = offset;
+    Error.captureStackTrace?.(this, SendStreamError);
+  }
+}
+
+nameErrorClass(SendStreamError, 'SendStreamError');
+Object.defineProperty(SendStreamError.prototype, STREAM_BRAND, { value: true, enumerable: false });
+
+/** True for a SendStreamError from any copy of this module (works across realms). */
+export function isSendStreamError(value: unknown): value is SendStreamError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[STREAM_BRAND] === true;
+}

@@ -2,8 +2,8 @@
  * buttervolume/btrfs: BTRFS subvolumes from Node.js through the kernel's
  * ioctls; no process is ever spawned. See docs/api.md.
  */
-export { BtrfsError, isBtrfsError } from './errors.js';
-export type { BtrfsErrorFields } from './errors.js';
+export { BtrfsError, isBtrfsError, SendStreamError, isSendStreamError } from './errors.js';
+export type { BtrfsErrorFields, SendStreamErrorCode, SendStreamErrorFields } from './errors.js';
 export {
   createSubvolume,
   deleteSubvolume,
@@ -25,4 +25,6 @@ export {
 } from './flags.js';
 export { lock } from './lock.js';
 export { isBtrfs, renameExchange, renameNoReplace } from './paths.js';
+export { dumpSendStream } from './send-stream.js';
+export type { DumpedCommand, SendCommandName, SendTime, SendU64 } from './send-stream.js';
 export type * from './types.js';
