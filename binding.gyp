@@ -13,11 +13,17 @@
         "native/core/rename.cc",
         "native/core/crc32c.cc",
         "native/core/send_stream.cc",
+        "native/core/decompress.cc",
+        "native/core/receive_tree.cc",
+        "native/core/receive_sources.cc",
+        "native/core/receive.cc",
+        "native/core/send.cc",
         "native/napi/addon.cc",
         "native/napi/convert.cc",
         "native/napi/errors.cc",
         "native/napi/lock_handle.cc",
-        "native/napi/send_stream_dump.cc"
+        "native/napi/send_stream_dump.cc",
+        "native/napi/stream_jobs.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
@@ -27,7 +33,8 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+      "libraries": ["-ldl", "-lpthread"]
     }
   ]
 }

@@ -16,6 +16,7 @@
 #include "lock_handle.h"
 #include "promise_worker.h"
 #include "send_stream_dump.h"
+#include "stream_jobs.h"
 
 #ifndef BV_SOURCE_HASH
 #define BV_SOURCE_HASH "unknown"
@@ -206,7 +207,10 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                InstanceValue("renameNoReplace", Napi::Function::New(env, RenameNoReplace, "renameNoReplace")),
                InstanceValue("renameExchange", Napi::Function::New(env, RenameExchange, "renameExchange")),
                InstanceValue("tryLock", Napi::Function::New(env, TryLock, "tryLock")),
-               InstanceValue("dumpSendStream", Napi::Function::New(env, DumpSendStream, "dumpSendStream"))});
+               InstanceValue("dumpSendStream", Napi::Function::New(env, DumpSendStream, "dumpSendStream")),
+               InstanceValue("send", Napi::Function::New(env, Send, "send")),
+               InstanceValue("receive", Napi::Function::New(env, Receive, "receive")),
+               InstanceValue("sendProtocolMax", Napi::Function::New(env, SendProtocolMax, "sendProtocolMax"))});
 }
 
 // setErrorClasses({ BtrfsError, SendStreamError }): the constructors native

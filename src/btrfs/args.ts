@@ -1,7 +1,7 @@
 // Argument checks of the public API: precise TypeErrors before any syscall.
 import { resolve } from 'node:path';
 
-type Kind = 'boolean' | 'number' | 'AbortSignal';
+type Kind = 'boolean' | 'number' | 'string' | 'array' | 'AbortSignal';
 
 function typeError(message: string, code = 'ERR_INVALID_ARG_TYPE'): TypeError {
   return Object.assign(new TypeError(message), { code });
@@ -36,8 +36,11 @@ export function checkOptions<T extends object>(value: unknown, schema: Record<ke
       throw typeError(`unknown option "${key}" for ${fn}()${hint}`, 'ERR_INVALID_ARG_VALUE');
     }
     if (v === undefined) continue;
-    const ok = kind === 'AbortSignal' ? v instanceof AbortSignal : typeof v === kind;
-    if (!ok) throw typeError(`option "${key}" of ${fn}() must be ${kind === 'AbortSignal' ? 'an AbortSignal' : `a ${kind}`}`);
+    const ok = kind === 'AbortSignal' ? v instanceof AbortSignal : kind === 'array' ? Array.isArray(v) : typeof v === kind;
+    if (!ok) {
+      const what = kind === 'AbortSignal' ? 'an AbortSignal' : kind === 'array' ? 'an array' : `a ${kind}`;
+      throw typeError(`option "${key}" of ${fn}() must be ${what}`);
+    }
   }
   return value as Partial<T>;
 }

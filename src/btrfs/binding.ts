@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { BtrfsError, SendStreamError } from './errors.js';
 import type { DumpedCommand } from './send-stream.js';
-import type { NestedSubvolume, SubvolumeInfo } from './types.js';
+import type { NestedSubvolume, ReceivedSubvolume, SubvolumeInfo } from './types.js';
 
 /** A held flock owned by the addon; closing happens in release() or on GC. */
 export interface NativeLockHandle {
@@ -39,6 +39,13 @@ export interface NativeBinding {
   renameNoReplace(from: string, to: string): Promise<void>;
   renameExchange(a: string, b: string): Promise<void>;
   tryLock(path: string, shared: boolean): NativeLockHandle | null;
+  send(snapshot: string, parent: string | null, cloneSources: string[], protocol: number, compressed: boolean, noData: boolean): { fd: number; done: Promise<void> };
+  receive(destDir: string, allowedDirs: string[], tempPrefix: string, forceDecompress: boolean): {
+    fd: number;
+    done: Promise<Array<Omit<ReceivedSubvolume, 'path'>>>;
+    abort(): void;
+  };
+  sendProtocolMax(): number;
   dumpSendStream(data: Uint8Array): DumpedCommand[];
 }
 

@@ -24,6 +24,8 @@ export {
   syncFilesystem,
 } from './flags.js';
 export { lock } from './lock.js';
+export { receive } from './receive.js';
+export { send, sendProtocolMax } from './send.js';
 export { isBtrfs, renameExchange, renameNoReplace } from './paths.js';
 export { dumpSendStream } from './send-stream.js';
 export type { DumpedCommand, SendCommandName, SendTime, SendU64 } from './send-stream.js';

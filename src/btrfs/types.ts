@@ -91,3 +91,47 @@ export interface Lock {
   readonly held: boolean;
   release(): void;
 }
+
+export interface SendOptions {
+  /** A read-only snapshot the receiver has: the stream is incremental from it (and clones from it). */
+  parent?: string;
+  /** More read-only snapshots the receiver has, to clone shared extents from. */
+  cloneSources?: string[];
+  /** Stream version: 1 or 2. Default: the highest the kernel offers (sendProtocolMax()). */
+  protocol?: number;
+  /** Send compressed extents as they are on disk (protocol 2). Default false. */
+  compressed?: boolean;
+  /** Metadata only, for a size estimate (not receivable). Default false. */
+  noData?: boolean;
+}
+
+export interface ReceiveOptions {
+  /** More directories whose subvolumes may be parents and clone sources (destDir always is). */
+  allowedDirs?: string[];
+  /** Prefix of the temporary names in destDir (`<prefix>.<n>`); default `.bv-receive.<pid>.<n>`. */
+  tempPrefix?: string;
+  /** Decompress encoded extents in-process instead of asking BTRFS_IOC_ENCODED_WRITE (tests the fallback). */
+  forceDecompress?: boolean;
+}
+
+/** One received subvolume (read-only, in destDir). */
+export interface ReceivedSubvolume {
+  /** Its name in destDir: the name the stream gave it. */
+  name: string;
+  path: string;
+  /** Its own (new) UUID. */
+  uuid: string | null;
+  /** The sender's identity of it: what an incremental stream names as parent. */
+  receivedUuid: string | null;
+  /** For an incremental stream: the UUID of the local parent it was snapshotted from. */
+  parentUuid: string | null;
+  /** The sender's ctransid (stored as stransid). */
+  ctransid: number;
+  /** Commands applied. */
+  commands: number;
+}
+
+/** What receive() resolves to: the last subvolume received, and every one in order. */
+export interface ReceiveResult extends ReceivedSubvolume {
+  subvolumes: ReceivedSubvolume[];
+}

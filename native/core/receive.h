@@ -1,0 +1,80 @@
+// Receiving btrfs send streams in-process: the commands the reader hands out
+// (send_stream.h) applied with fd-relative syscalls to a subvolume created
+// under a temporary name in the destination directory, marked received,
+// made read-only and renamed into place only when complete. On any failure
+// the partial subvolume is deleted. Every path stays inside the subvolume
+// being received (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+// RESOLVE_NO_XDEV for every parent, *at() calls without following the
+// last component); parents and clone sources are only subvolumes directly
+// inside the directories the caller allows, and a parent must be unchanged
+// since it was received (stricter than btrfs receive). Needs CAP_SYS_ADMIN.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fd.h"
+#include "send_stream.h"
+#include "sys_error.h"
+
+namespace bv::core {
+
+/** A ByteSource reading an fd (a pipe fed by JS); stops with an error once aborted. */
+class FdSource final : public ByteSource {
+ public:
+  FdSource(int fd, const std::atomic<bool>& aborted) : fd_(fd), aborted_(aborted) {}
+  size_t read(uint8_t* buf, size_t len) override;
+
+ private:
+  int fd_;
+  const std::atomic<bool>& aborted_;
+};
+
+/** A directory the receiver may take parents and clone sources from (its direct subvolumes). */
+struct AllowedDir {
+  Fd fd;
+  std::string path;
+};
+
+struct ReceiveOptions {
+  /** Where the subvolumes go (also an allowed directory). */
+  Fd dest;
+  std::string dest_path;
+  /** More directories whose direct subvolumes may be parents and clone sources. */
+  std::vector<AllowedDir> allowed;
+  /** Temporary names are `<temp_prefix>.<n>` in the destination (a leftover after a crash is the caller's to clean). */
+  std::string temp_prefix;
+  /** Decompress ENCODED_WRITE data in-process instead of trying the ioctl (tests the fallback). */
+  bool force_decompress = false;
+};
+
+/** One subvolume received. */
+struct ReceivedSubvol {
+  std::string name;
+  std::array<uint8_t, 16> uuid{}, received_uuid{}, parent_uuid{};
+  uint64_t ctransid = 0;
+  uint64_t commands = 0;
+};
+
+/** A system call that failed while applying a command: the SysError plus which command. */
+struct ReceiveSysError : SysError {
+  ReceiveSysError(const SysError& err, uint64_t command, uint16_t command_type);
+  uint64_t command;
+  uint16_t command_type;
+};
+
+/**
+ * receive() - read every stream of @source and apply it under options.dest.
+ * Throws StreamError (a bad stream; also codes ERR_RECEIVE_* for a stream
+ * the destination cannot take: ERR_RECEIVE_PARENT_NOT_FOUND,
+ * ERR_RECEIVE_PARENT_MODIFIED, ERR_RECEIVE_CLONE_SOURCE, ERR_RECEIVE_ABORTED),
+ * ReceiveSysError (a syscall failed applying a command), SysError (setup or
+ * finishing; EEXIST when the name is already taken). Subvolumes completed
+ * before the failing one stay; the failing one is deleted.
+ */
+std::vector<ReceivedSubvol> receive(ByteSource& source, ReceiveOptions& options);
+
+}  // namespace bv::core

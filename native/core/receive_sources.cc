@@ -1,0 +1,79 @@
+#include "receive_sources.h"
+
+#include <linux/btrfs_tree.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+
+#include "path.h"
+#include "subvolume.h"
+#include "tree_search.h"
+
+namespace bv::core {
+
+std::string uuid_string(const std::array<uint8_t, 16>& u) {
+  char out[37];
+  std::snprintf(out, sizeof(out), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+                u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+  return out;
+}
+
+ReceiveSources::ReceiveSources(int fs_fd, const std::vector<const AllowedDir*>& allowed) : fs_fd_(fs_fd) {
+  for (const AllowedDir* dir : allowed) {
+    struct stat st;
+    if (::fstat(dir->fd.get(), &st) < 0) throw_errno("fstat", dir->path);
+    places_.push_back({subvolume_id_fd(dir->fd.get(), dir->path), st.st_ino, dir});
+  }
+}
+
+int ReceiveSources::find(const std::array<uint8_t, 16>& uuid, uint64_t ctransid, const char* not_found_code,
+                         uint64_t command, uint16_t command_type) {
+  auto hit = cache_.find(uuid);
+  if (hit != cache_.end()) return hit->second.get();
+  std::string refused;  // why the last candidate was not taken
+  for (UuidKind kind : {UuidKind::ReceivedSubvol, UuidKind::Subvol}) {
+    for (uint64_t id : uuid_tree_lookup(fs_fd_, uuid, kind, places_.front().dir->path)) {
+      auto item = root_item_of(fs_fd_, id, places_.front().dir->path);
+      auto ref = root_backref_of(fs_fd_, id, places_.front().dir->path);
+      if (!item || item->refs == 0 || !ref) continue;  // deleted, waiting for the cleaner
+      const Place* place = nullptr;
+      for (const Place& p : places_) {
+        if (p.subvol_id == ref->parent_id && p.inode == ref->dir_id) place = &p;
+      }
+      if (place == nullptr) {
+        refused = "subvolume " + std::to_string(id) + " has it but is not in an allowed directory";
+        continue;
+      }
+      std::string path = path_join(place->dir->path, ref->name);
+      if ((item->flags & BTRFS_ROOT_SUBVOL_RDONLY) == 0) {
+        refused = path + " is not read-only";
+        continue;
+      }
+      if (kind == UuidKind::ReceivedSubvol) {
+        if (item->stransid != ctransid) {
+          refused = path + " was received from another state of it (stransid " + std::to_string(item->stransid) +
+                    ", the stream wants " + std::to_string(ctransid) + ")";
+          continue;
+        }
+        if (item->ctransid > item->rtransid) {
+          refused = path + " was modified after it was received (ctransid " + std::to_string(item->ctransid) +
+                    " > rtransid " + std::to_string(item->rtransid) + ")";
+          continue;
+        }
+      }
+      Fd fd = dir_open_at(place->dir->fd.get(), ref->name, path);
+      if (subvolume_id_fd(fd.get(), path) != id) continue;  // renamed meanwhile: not the one we checked
+      return cache_.emplace(uuid, std::move(fd)).first->second.get();
+    }
+  }
+  std::string wanted = uuid_string(uuid) + " at ctransid " + std::to_string(ctransid);
+  if (!refused.empty() && refused.find("allowed directory") == std::string::npos) {
+    throw StreamError("ERR_RECEIVE_PARENT_MODIFIED", "no usable subvolume " + wanted + ": " + refused, command,
+                      command_type, "", 0);
+  }
+  throw StreamError(not_found_code,
+                    "no subvolume " + wanted + " in the allowed directories" + (refused.empty() ? "" : " (" + refused + ")"),
+                    command, command_type, "", 0);
+}
+
+}  // namespace bv::core

@@ -1,0 +1,218 @@
+#include "stream_jobs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <variant>
+
+#include "../core/path.h"
+#include "../core/receive.h"
+#include "../core/send.h"
+#include "convert.h"
+#include "errors.h"
+
+namespace bv::napi {
+
+namespace {
+
+// Fewer wake-ups per MB moved: the largest pipe an unprivileged process gets by default.
+constexpr int kPipeSize = 1 << 20;
+
+struct Pipe {
+  int read = -1, write = -1;
+};
+
+Pipe make_pipe(Napi::Env env) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) throw_js(env, core::SysError(errno, "pipe2", ""));
+  ::fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);  // best effort: the default 64 KiB works too
+  return {fds[0], fds[1]};
+}
+
+// What a job ends with: nothing (send), the received subvolumes, or an error of one of the core's kinds.
+using Failure = std::variant<std::monostate, core::SysError, core::ReceiveSysError, core::StreamError, std::string>;
+
+Napi::Value failure_to_js(Napi::Env env, const Failure& f) {
+  if (auto* e = std::get_if<core::ReceiveSysError>(&f)) {
+    Napi::Object err = make_error(env, *e).As<Napi::Object>();
+    err.Set("command", Napi::Number::New(env, static_cast<double>(e->command)));
+    err.Set("commandName", Napi::String::New(env, core::send_cmd_name(e->command_type)));
+    return err;
+  }
+  if (auto* e = std::get_if<core::SysError>(&f)) return make_error(env, *e);
+  if (auto* e = std::get_if<core::StreamError>(&f)) return make_stream_error(env, *e);
+  return Napi::Error::New(env, "internal: " + std::get<std::string>(f)).Value();
+}
+
+Napi::Value uuid_to_js(Napi::Env env, const std::array<uint8_t, 16>& u) {
+  bool zero = true;
+  for (uint8_t b : u) zero = zero && b == 0;
+  if (zero) return env.Null();
+  char out[37];
+  std::snprintf(out, sizeof(out), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+                u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+  return Napi::String::New(env, out);
+}
+
+// One job: its thread fills `result` or `failure`, then hands the job to
+// the main thread, which settles the promise; the finalizer frees it.
+template <typename Result>
+struct Job {
+  Napi::Promise::Deferred deferred;
+  Napi::ThreadSafeFunction tsfn;
+  std::optional<Result> result;
+  Failure failure;
+
+  explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+template <typename Result, typename Convert>
+void settle(Napi::Env env, Job<Result>* job, Convert convert) {
+  if (job->result) {
+    job->deferred.Resolve(convert(env, *job->result));
+  } else {
+    job->deferred.Reject(failure_to_js(env, job->failure));
+  }
+}
+
+template <typename Result, typename Work>
+void run_catching(Job<Result>* job, Work work) {
+  try {
+    job->result.emplace(work());
+  } catch (const core::ReceiveSysError& e) {
+    job->failure = e;
+  } catch (const core::SysError& e) {
+    job->failure = e;
+  } catch (const core::StreamError& e) {
+    job->failure = e;
+  } catch (const std::exception& e) {
+    job->failure = std::string(e.what());
+  }
+}
+
+// Starts @work on its own thread; returns the job's promise.
+template <typename Result, typename Work, typename Convert>
+Napi::Promise start(Napi::Env env, const char* name, Work work, Convert convert) {
+  auto* job = new Job<Result>(env);
+  Napi::Promise promise = job->deferred.Promise();
+  job->tsfn = Napi::ThreadSafeFunction::New(
+      env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), name, 0, 1, job,
+      [](Napi::Env, Job<Result>* done) { delete done; });
+  std::thread([job, work = std::move(work), convert]() mutable {
+    run_catching(job, work);
+    Napi::ThreadSafeFunction tsfn = job->tsfn;
+    tsfn.BlockingCall(job, [convert](Napi::Env env, Napi::Function, Job<Result>* j) { settle(env, j, convert); });
+    tsfn.Release();  // the job is the finalizer's from here on
+  }).detach();
+  return promise;
+}
+
+std::vector<std::string> string_list(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsArray()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an array");
+  Napi::Array a = info[i].As<Napi::Array>();
+  std::vector<std::string> out;
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    Napi::Value v = a.Get(k);
+    if (!v.IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must hold strings");
+    out.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+}  // namespace
+
+Napi::Value Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string snapshot = path_arg(info, 0, "snapshot");
+  std::optional<std::string> parent;
+  if (info.Length() > 1 && !info[1].IsNull()) parent = path_arg(info, 1, "parent");
+  std::vector<std::string> clones = string_list(info, 2, "cloneSources");
+  if (info.Length() <= 3 || !info[3].IsNumber()) throw Napi::TypeError::New(env, "protocol must be a number");
+  uint32_t protocol = info[3].As<Napi::Number>().Uint32Value();
+  bool compressed = bool_arg(info, 4, "compressed");
+  bool no_data = bool_arg(info, 5, "noData");
+  Pipe pipe = make_pipe(env);
+  Napi::Promise done = start<bool>(
+      env, "buttervolume:send",
+      [=]() {
+        core::Fd out(pipe.write);  // closed when the ioctl returns: the reader then sees the end
+        core::SendOptions options;
+        options.snapshot = core::dir_open_entry(snapshot);
+        options.snapshot_path = snapshot;
+        if (parent) {
+          options.parent = core::dir_open_entry(*parent);
+          options.parent_path = *parent;
+        }
+        for (const std::string& c : clones) {
+          options.clone_sources.push_back(core::dir_open_entry(c));
+          options.clone_paths.push_back(c);
+        }
+        options.protocol = protocol;
+        options.compressed = compressed;
+        options.no_data = no_data;
+        core::send_stream(options, out.get());
+        return true;
+      },
+      [](Napi::Env e, bool&) -> Napi::Value { return e.Undefined(); });
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, pipe.read));
+  out.Set("done", done);
+  return out;
+}
+
+Napi::Value Receive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string dest = path_arg(info, 0, "destDir");
+  std::vector<std::string> allowed = string_list(info, 1, "allowedDirs");
+  std::string prefix = path_arg(info, 2, "tempPrefix");
+  bool force_decompress = bool_arg(info, 3, "forceDecompress");
+  Pipe pipe = make_pipe(env);
+  auto aborted = std::make_shared<std::atomic<bool>>(false);
+  using List = std::vector<core::ReceivedSubvol>;
+  Napi::Promise done = start<List>(
+      env, "buttervolume:receive",
+      [=]() {
+        core::Fd in(pipe.read);
+        core::ReceiveOptions options;
+        options.dest = core::dir_open(dest);
+        options.dest_path = dest;
+        for (const std::string& a : allowed) options.allowed.push_back({core::dir_open(a), a});
+        options.temp_prefix = prefix;
+        options.force_decompress = force_decompress;
+        core::FdSource source(in.get(), *aborted);
+        return core::receive(source, options);
+      },
+      [](Napi::Env e, List& list) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(e, list.size());
+        for (size_t i = 0; i < list.size(); i++) {
+          Napi::Object o = Napi::Object::New(e);
+          o.Set("name", Napi::String::New(e, list[i].name));
+          o.Set("uuid", uuid_to_js(e, list[i].uuid));
+          o.Set("receivedUuid", uuid_to_js(e, list[i].received_uuid));
+          o.Set("parentUuid", uuid_to_js(e, list[i].parent_uuid));
+          o.Set("ctransid", Napi::Number::New(e, static_cast<double>(list[i].ctransid)));
+          o.Set("commands", Napi::Number::New(e, static_cast<double>(list[i].commands)));
+          out.Set(static_cast<uint32_t>(i), o);
+        }
+        return out;
+      });
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, pipe.write));
+  out.Set("done", done);
+  out.Set("abort", Napi::Function::New(env, [aborted](const Napi::CallbackInfo& i) {
+    aborted->store(true);
+    return i.Env().Undefined();
+  }));
+  return out;
+}
+
+Napi::Value SendProtocolMax(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), core::send_protocol_max());
+}
+
+}  // namespace bv::napi
