@@ -98,16 +98,19 @@ $(tail -n 20 "$work/build.log")"
 say "image built in $(since "$t0")"
 
 # Node.js must start in the image and load the daemon's modules and the addon.
+t0=$SECONDS
 check='Promise.all(["/opt/buttervolume/dist/btrfs/index.js", "/opt/buttervolume/dist/server/daemon.js"].map((m) => import(m))).then(() => console.log("ok " + process.version))'
 out=$(docker run --rm --network none --entrypoint /usr/local/bin/node "$tag" -e "$check" 2>&1) ||
   die "Node.js cannot load the daemon in the image (base $base_image: is its glibc older than this machine's?): $out"
-say "in the image: Node.js $out loads the daemon and the addon"
+say "in the image: Node.js $out loads the daemon and the addon ($(since "$t0"))"
 
+t0=$SECONDS
 container=$(docker create "$tag")
 mkdir -p "$work/plugin/rootfs"
 docker export "$container" | tar -x -C "$work/plugin/rootfs"
 cp "$root/plugin/config.json" "$work/plugin/config.json"
 size=$(du -sh "$work/plugin/rootfs" | cut -f1)
+say "rootfs exported ($size) in $(since "$t0")"
 
 settings=
 was_enabled=false
@@ -137,8 +140,10 @@ if $replace && docker plugin inspect "$name" >/dev/null 2>&1; then
   if [ "$was_enabled" = true ]; then docker plugin disable -f "$name" >/dev/null; fi
   docker plugin rm -f "$name" >/dev/null
 fi
+t0=$SECONDS
 docker plugin create "$name" "$work/plugin" >/dev/null ||
   die "docker plugin create $name failed${settings:+ (the old plugin is removed; its settings were: $(printf '%s' "$settings" | tr '\n' ' '))}; volumes stay on disk: fix and build again"
+say "docker plugin create took $(since "$t0")"
 if [ -n "$settings" ]; then
   while IFS= read -r kv; do
     docker plugin set "$name" "$kv" 2>/dev/null || say "warning: the new plugin does not take the old setting $kv"
