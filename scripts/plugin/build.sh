@@ -101,7 +101,7 @@ say "image built in $(since "$t0")"
 t0=$SECONDS
 check='Promise.all(["/opt/buttervolume/dist/btrfs/index.js", "/opt/buttervolume/dist/server/daemon.js"].map((m) => import(m))).then(() => console.log("ok " + process.version))'
 out=$(docker run --rm --network none --entrypoint /usr/local/bin/node "$tag" -e "$check" 2>&1) ||
-  die "Node.js cannot load the daemon in the image (base $base_image: is its glibc older than this machine's?): $out"
+  die "Node.js cannot load the daemon in the image: does base $base_image have a glibc at least as new as this machine's ($(ldd --version 2>/dev/null | head -n1 | awk '{ print $NF }'))? $out"
 say "in the image: Node.js $out loads the daemon and the addon ($(since "$t0"))"
 
 t0=$SECONDS
