@@ -1,26 +1,12 @@
-# The managed Docker plugin's root filesystem (see plugin/config.json and
-# scripts/build-plugin.sh). Two stages: build the addon and the TypeScript,
-# then a slim runtime with only what `buttervolume run` needs. No btrfs-progs,
-# no ssh, no rsync in the image: the plugin spawns nothing.
-FROM node:20-bookworm AS build
-WORKDIR /src
-COPY package.json package-lock.json .npmrc binding.gyp tsconfig.json tsconfig.build.json ./
-COPY native native
-COPY scripts scripts
-COPY prebuilds prebuilds
-RUN npm ci --no-audit --no-fund --ignore-scripts \
- && npx node-gyp rebuild
-COPY src src
-COPY bin bin
-RUN npm run build && npm prune --omit=dev
-
-FROM node:20-bookworm-slim
+# The managed plugin's root filesystem. Built by scripts/plugin/build.sh
+# (`npm run plugin:build`), which first stages the build context: Node.js at
+# /usr/local/bin/node and the package at /opt/buttervolume (scripts/plugin/
+# stage.sh), and makes or names the base image (scripts/plugin/base.sh): by
+# default a base holding only the shared libraries Node.js and the addon need,
+# imported locally, so no registry is used. No btrfs-progs, no ssh, no rsync,
+# no shell, no npm: the plugin spawns nothing.
+ARG BASE
+FROM ${BASE}
+COPY . /
 WORKDIR /opt/buttervolume
-COPY --from=build /src/package.json ./
-COPY --from=build /src/node_modules node_modules
-COPY --from=build /src/build/Release/buttervolume.node build/Release/buttervolume.node
-COPY --from=build /src/dist dist
-COPY --from=build /src/bin bin
-RUN ln -s /opt/buttervolume/bin/buttervolume.js /usr/local/bin/buttervolume \
- && mkdir -p /run/docker/plugins /var/lib/buttervolume/volumes /var/lib/buttervolume/snapshots /etc/buttervolume
-ENTRYPOINT ["node", "/opt/buttervolume/bin/buttervolume.js", "run"]
+ENTRYPOINT ["/usr/local/bin/node", "/opt/buttervolume/bin/buttervolume.cjs", "run"]
