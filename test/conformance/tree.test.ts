@@ -1,4 +1,5 @@
-// Conformance: deep and wide trees, long paths and names, type changes, nested subvolumes, chains of incrementals (see test/fixtures/conformance/README.md).
+// Conformance: deep and wide trees, long paths and names, type changes,
+// nested subvolumes, chains of incrementals (see test/fixtures/conformance/README.md).
 import t from 'tap';
 
 import { runGroup } from '../fixtures/conformance/suite.js';
