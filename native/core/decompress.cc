@@ -16,12 +16,14 @@ namespace {
 using ZUncompress = int (*)(unsigned char*, unsigned long*, const unsigned char*, unsigned long);
 using ZstdDecompress = size_t (*)(void*, size_t, const void*, size_t);
 using ZstdIsError = unsigned (*)(size_t);
+using ZstdFrameSize = size_t (*)(const void*, size_t);
 using LzoDecompress = int (*)(const unsigned char*, unsigned long, unsigned char*, unsigned long*, void*);
 
 struct Libraries {
   ZUncompress z_uncompress = nullptr;
   ZstdDecompress zstd_decompress = nullptr;
   ZstdIsError zstd_is_error = nullptr;
+  ZstdFrameSize zstd_frame_size = nullptr;
   LzoDecompress lzo1x_decompress_safe = nullptr;
 };
 
@@ -35,6 +37,7 @@ const Libraries& libraries() {
     if (void* zstd = open_library("libzstd.so.1")) {
       libs.zstd_decompress = reinterpret_cast<ZstdDecompress>(::dlsym(zstd, "ZSTD_decompress"));
       libs.zstd_is_error = reinterpret_cast<ZstdIsError>(::dlsym(zstd, "ZSTD_isError"));
+      libs.zstd_frame_size = reinterpret_cast<ZstdFrameSize>(::dlsym(zstd, "ZSTD_findFrameCompressedSize"));
     }
     if (void* lzo = open_library("liblzo2.so.2")) {
       libs.lzo1x_decompress_safe = reinterpret_cast<LzoDecompress>(::dlsym(lzo, "lzo1x_decompress_safe"));
@@ -56,8 +59,13 @@ void zlib(const uint8_t* data, size_t size, std::vector<uint8_t>& out) {
 
 void zstd(const uint8_t* data, size_t size, std::vector<uint8_t>& out) {
   const Libraries& libs = libraries();
-  if (libs.zstd_decompress == nullptr || libs.zstd_is_error == nullptr) throw_error(ENOSYS, "decompress", "libzstd.so.1");
-  size_t n = libs.zstd_decompress(out.data(), out.size(), data, size);
+  if (libs.zstd_decompress == nullptr || libs.zstd_is_error == nullptr || libs.zstd_frame_size == nullptr) {
+    throw_error(ENOSYS, "decompress", "libzstd.so.1");
+  }
+  // The extent is padded to a sector after the frame: decompress the frame only.
+  size_t frame = libs.zstd_frame_size(data, size);
+  if (libs.zstd_is_error(frame)) corrupt("zstd");
+  size_t n = libs.zstd_decompress(out.data(), out.size(), data, frame);
   if (libs.zstd_is_error(n)) corrupt("zstd");
 }
 

@@ -397,17 +397,24 @@ class Receiver {
         encoded_write(t, cmd);
         return;
       case SendCmd::CHOWN: {
+        // chown(2) clears setuid/setgid, and when only the owner changed the
+        // kernel sends no CHMOD after it: put the bits back (btrfs receive
+        // loses them). A CHMOD that follows sets the mode anyway.
         uid_t uid = static_cast<uid_t>(cmd.uid);
         gid_t gid = static_cast<gid_t>(cmd.gid);
         int fd = path.empty() ? t.root() : t.current_file(path);
-        int r;
-        if (fd >= 0) {
-          r = ::fchown(fd, uid, gid);
-        } else {
-          EntryRef ref = t.entry(path);
-          r = ::fchownat(ref.dir, ref.name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
-        }
+        EntryRef ref{-1, ""};
+        if (fd < 0) ref = t.entry(path);
+        struct stat before;
+        int s = fd >= 0 ? ::fstat(fd, &before) : ::fstatat(ref.dir, ref.name.c_str(), &before, AT_SYMLINK_NOFOLLOW);
+        if (s < 0) throw_errno("stat", t.show(path));
+        int r = fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(ref.dir, ref.name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
         if (r < 0) throw_errno("chown", t.show(path));
+        if ((before.st_mode & (S_ISUID | S_ISGID)) != 0 && !S_ISLNK(before.st_mode) && !S_ISDIR(before.st_mode)) {
+          mode_t mode = before.st_mode & 07777;
+          r = fd >= 0 ? ::fchmod(fd, mode) : ::fchmodat(ref.dir, ref.name.c_str(), mode, 0);
+          if (r < 0) throw_errno("chmod", t.show(path));
+        }
         return;
       }
       case SendCmd::CHMOD: {
