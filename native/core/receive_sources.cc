@@ -30,7 +30,8 @@ int ReceiveSources::find(const std::array<uint8_t, 16>& uuid, uint64_t ctransid,
                          uint64_t command, uint16_t command_type) {
   auto hit = cache_.find(uuid);
   if (hit != cache_.end()) return hit->second.get();
-  std::string refused;  // why the last candidate was not taken
+  std::string outside;   // a candidate not in an allowed directory
+  std::string refused;   // why the last candidate in an allowed directory was not taken
   for (UuidKind kind : {UuidKind::ReceivedSubvol, UuidKind::Subvol}) {
     for (uint64_t id : uuid_tree_lookup(fs_fd_, uuid, kind, places_.front().dir->path)) {
       auto item = root_item_of(fs_fd_, id, places_.front().dir->path);
@@ -41,7 +42,7 @@ int ReceiveSources::find(const std::array<uint8_t, 16>& uuid, uint64_t ctransid,
         if (p.subvol_id == ref->parent_id && p.inode == ref->dir_id) place = &p;
       }
       if (place == nullptr) {
-        refused = "subvolume " + std::to_string(id) + " has it but is not in an allowed directory";
+        outside = "subvolume " + std::to_string(id) + " has it but is not in an allowed directory";
         continue;
       }
       std::string path = path_join(place->dir->path, ref->name);
@@ -67,12 +68,12 @@ int ReceiveSources::find(const std::array<uint8_t, 16>& uuid, uint64_t ctransid,
     }
   }
   std::string wanted = uuid_string(uuid) + " at ctransid " + std::to_string(ctransid);
-  if (!refused.empty() && refused.find("allowed directory") == std::string::npos) {
+  if (!refused.empty()) {
     throw StreamError("ERR_RECEIVE_PARENT_MODIFIED", "no usable subvolume " + wanted + ": " + refused, command,
                       command_type, "", 0);
   }
   throw StreamError(not_found_code,
-                    "no subvolume " + wanted + " in the allowed directories" + (refused.empty() ? "" : " (" + refused + ")"),
+                    "no subvolume " + wanted + " in the allowed directories" + (outside.empty() ? "" : " (" + outside + ")"),
                     command, command_type, "", 0);
 }
 

@@ -23,7 +23,8 @@ function defaultPrefix(): string {
  * read-only received subvolume named as its stream says, and resolves once
  * all are in place. Each is built under a temporary name (`tempPrefix`.N,
  * default `.bv-receive.<pid>.<n>`) and renamed only when complete; on any
- * failure the partial one is deleted (those completed before stay). Parents
+ * failure the partial one is deleted (those completed before stay) and the
+ * input is destroyed (its source, a send say, is released). Parents
  * and clone sources are taken only from subvolumes directly in `destDir`
  * and `allowedDirs`, and a parent must be read-only, received from the very
  * state the stream names and unchanged since. Equivalent: `btrfs receive
@@ -62,6 +63,8 @@ export async function receive(destDir: string, input: Readable, options?: Receiv
     const received = await job.done;
     subvolumes = received.map((r) => ({ ...r, path: join(dest, r.name) }));
   } catch (err) {
+    // What is left of the input is of no use: release its source (a send blocked on a full pipe ends).
+    if (!input.readableEnded) input.destroy();
     // Aborted because the input failed (a send that errored, a peer gone): that failure is the error.
     if (inputError && (err as { code?: string }).code === 'ERR_RECEIVE_ABORTED') throw inputError;
     throw err;
