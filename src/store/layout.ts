@@ -9,6 +9,8 @@ import { join } from 'node:path';
 export interface StorePaths {
   volumesPath: string;
   snapshotsPath: string;
+  /** More directories that receive streams (TEST_REMOTE_PATH): their leftovers are cleaned too. */
+  receivePaths?: readonly string[];
   /** Lock files and the mount table; shared by the CLI and the daemon. */
   stateDir: string;
 }
@@ -18,6 +20,17 @@ const TEMP = /^\.bv-([a-z]+)\.([A-Za-z0-9][A-Za-z0-9_.-]*)\.([0-9a-f]{12})$/;
 /** A hidden work name for operation `op` on `volume`. */
 function tempName(op: string, volume: string): string {
   return `.bv-${op}.${volume}.${randomHex(12)}`;
+}
+
+const RECEIVE_TEMP = /^\.bv-receive\.(\d+)\.\d+\.\d+$/;
+
+/**
+ * The process of a temporary received subvolume (`.bv-receive.<pid>.<n>.<k>`,
+ * btrfs receive()'s default names), or null for any other name.
+ */
+export function parseReceiveTemp(name: string): { pid: number } | null {
+  const m = RECEIVE_TEMP.exec(name);
+  return m ? { pid: Number(m[1]) } : null;
 }
 
 /** The volume a hidden work name belongs to, or null for any other name. */

@@ -27,6 +27,7 @@ export function openStore(config: Config, options: OpenOptions & { now?: () => D
     {
       volumesPath: config.volumesPath,
       snapshotsPath: config.snapshotsPath,
+      receivePaths: [config.testRemotePath],
       stateDir: stateDirOf(config),
       dtFormat: config.dtFormat,
       ...(now ? { now } : {}),

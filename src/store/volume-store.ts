@@ -14,7 +14,7 @@ import { compareCodePoints } from '../util/code-point.js';
 import { holdFileLock } from '../util/file-lock.js';
 import type { CreateOptions } from './create-options.js';
 import { StoreError } from './errors.js';
-import { Layout, parseTempName, type StorePaths } from './layout.js';
+import { Layout, parseReceiveTemp, parseTempName, type StorePaths } from './layout.js';
 import { VolumeLocks, type LockMode } from './locks.js';
 import { isMountId, MountTable, type MountCount } from './mounts.js';
 import {
@@ -178,6 +178,31 @@ export class VolumeStore {
         });
       } catch (err) {
         this.logger?.error(`cannot remove ${path}, left by an interrupted operation: ${(err as Error).message}; skipped`);
+      }
+    }
+    removed.push(...(await this.recoverReceives()));
+    return removed;
+  }
+
+  /** Partial received subvolumes of processes that are gone (a receive killed half-way). */
+  private async recoverReceives(): Promise<string[]> {
+    const removed: string[] = [];
+    const dirs = [this.layout.paths.snapshotsPath, ...(this.layout.paths.receivePaths ?? [])];
+    for (const dir of dirs) {
+      const names = await readdir(dir).catch((err: unknown) => {
+        if (code(err) === 'ENOENT') return [] as string[];
+        throw err;
+      });
+      for (const name of names) {
+        const temp = parseReceiveTemp(name);
+        if (!temp || isAlive(temp.pid)) continue; // a receive still running in that process
+        const path = join(dir, name);
+        try {
+          await btrfs.deleteSubvolume(path).catch(ignoreMissing);
+          removed.push(name);
+        } catch (err) {
+          this.logger?.error(`cannot remove ${path}, left by an interrupted receive: ${(err as Error).message}; skipped`);
+        }
       }
     }
     return removed;
@@ -567,6 +592,17 @@ async function forEachLimited<T>(items: readonly T[], limit: number, task: (item
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure) throw failure.error;
+}
+
+/** Whether process `pid` exists (EPERM: it does, not ours). */
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return code(err) === 'EPERM';
+  }
 }
 
 function ignoreMissing(err: unknown): void {
