@@ -34,7 +34,8 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['node-gyp-build'],
+  // ssh2 loads native crypto bindings (.node files) relative to itself: required from node_modules.
+  external: ['node-gyp-build', 'ssh2'],
   // The modules find the package root and package.json from import.meta.url;
   // the bundle sits at the same depth (dist/cli/) as dist/cli/main.js.
   define: { 'import.meta.url': '__bvImportMetaUrl' },

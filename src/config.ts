@@ -39,8 +39,10 @@ export interface Config {
   readonly dtFormat: string;
   /** LOGLEVEL, with WARN and FATAL mapped to WARNING and CRITICAL. */
   readonly logLevel: LogLevel;
-  /** SSH_PORT (plain environment variable): port for ssh/rsync to peers. */
+  /** SSH_PORT: port of the embedded SSH server, and of the peers unless a host names another; 0: no server. */
   readonly sshPort: number;
+  /** SSH_PATH: host key, client key (id_ed25519 or id_rsa), authorized_keys, known_hosts. */
+  readonly sshPath: string;
   /** The config.ini consulted, and whether it existed. */
   readonly configFile: { readonly path: string; readonly found: boolean };
   /** Non-fatal remarks worth logging at startup (unknown keys in config.ini). */
@@ -53,8 +55,10 @@ export interface ConfigVariable {
   readonly name: string;
   /** Environment variable that overrides it. */
   readonly env: string;
-  /** Whether config.ini is consulted (false for SSH_PORT, environment only). */
+  /** Whether config.ini is consulted. */
   readonly ini: boolean;
+  /** A plain environment variable also read (after BUTTERVOLUME_<name>), as the original's plugin sets it. */
+  readonly plainEnv?: string;
   /** Default, as text (`$RUNPATH` means the effective RUNPATH). */
   readonly default: string;
   /** The `Config` field it fills. */
@@ -67,8 +71,8 @@ const variable = (
   def: string,
   field: keyof Config,
   description: string,
-  ini = true,
-): ConfigVariable => Object.freeze({ name, env: ini ? `BUTTERVOLUME_${name}` : name, ini, default: def, field, description });
+  plainEnv?: string,
+): ConfigVariable => Object.freeze({ name, env: `BUTTERVOLUME_${name}`, ini: true, default: def, field, description, ...(plainEnv ? { plainEnv } : {}) });
 
 /** Every variable with its default, in the order they are resolved. */
 export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.freeze([
@@ -82,7 +86,8 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.freeze([
   variable('TIMER', '60', 'timerSeconds', 'seconds between two scheduler passes'),
   variable('DTFORMAT', '%Y-%m-%dT%H:%M:%S.%f', 'dtFormat', 'strftime format of the date in snapshot names'),
   variable('LOGLEVEL', 'INFO', 'logLevel', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (case-insensitive)'),
-  variable('SSH_PORT', '1122', 'sshPort', 'ssh port of the peers and of the sshd in the plugin image', false),
+  variable('SSH_PORT', '1122', 'sshPort', 'port of the embedded SSH server, and of peers unless a host says host:port (also the plain SSH_PORT variable, as the original plugin sets it)', 'SSH_PORT'),
+  variable('SSH_PATH', '/var/lib/buttervolume/ssh', 'sshPath', 'SSH material: host key, client key, authorized_keys, known_hosts'),
 ]);
 
 /** Default of a variable, from {@link CONFIG_VARIABLES} (single source of the defaults). */
@@ -158,20 +163,21 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       const known = CONFIG_VARIABLES.find((v) => v.name.toLowerCase() === key);
       const where = `${iniPath} line ${entry.line}`;
       if (!known) warnings.push(`${where}: unknown key ${JSON.stringify(key)} ignored`);
-      else if (!known.ini) warnings.push(`${where}: ${known.name} is read from the environment only; ignored`);
     }
   }
 
   const lookup = (name: string, fallback = defaultOf(name)): Raw => {
     const value = fromEnv(`BUTTERVOLUME_${name}`);
     if (value !== undefined) return { value, label: `BUTTERVOLUME_${name}`, source: 'environment' };
+    const plain = CONFIG_VARIABLES.find((v) => v.name === name)?.plainEnv;
+    const plainValue = plain === undefined ? undefined : fromEnv(plain);
+    if (plain !== undefined && plainValue !== undefined) return { value: plainValue, label: plain, source: 'environment' };
     const entry: IniEntry | undefined = ini?.get(name.toLowerCase());
     if (entry) return { value: entry.value, label: name, source: `${iniPath} line ${entry.line}` };
     return { value: fallback, label: name, source: 'default' };
   };
 
   const runPath = absolutePath(lookup('RUNPATH'));
-  const port = fromEnv('SSH_PORT');
 
   return Object.freeze({
     volumesPath: absolutePath(lookup('VOLUMES_PATH')),
@@ -185,12 +191,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     timerSeconds: timer(lookup('TIMER')),
     dtFormat: dtFormat(lookup('DTFORMAT')),
     logLevel: logLevel(lookup('LOGLEVEL')),
-    // Plain environment variable, never read from config.ini (as in the original).
-    sshPort: sshPort(
-      port === undefined
-        ? { value: defaultOf('SSH_PORT'), label: 'SSH_PORT', source: 'default' }
-        : { value: port, label: 'SSH_PORT', source: 'environment' },
-    ),
+    sshPort: sshPort(lookup('SSH_PORT')),
+    sshPath: absolutePath(lookup('SSH_PATH')),
     configFile: Object.freeze({ path: iniPath, found: ini !== undefined }),
     warnings: Object.freeze(warnings),
   });
@@ -261,10 +263,11 @@ function logLevel(raw: Raw): LogLevel {
   return level;
 }
 
+// 0 turns the embedded SSH server off (then every peer needs an explicit port).
 function sshPort(raw: Raw): number {
   const value = singleLine(raw);
   const port = /^[0-9]+$/.test(value) ? Number(value) : NaN;
-  if (!(port >= 1 && port <= 65535)) fail(raw, 'must be a port number from 1 to 65535');
+  if (!(port >= 0 && port <= 65535)) fail(raw, 'must be a port number from 1 to 65535 (0: no SSH server)');
   return port;
 }
 

@@ -2,6 +2,7 @@
 // first use only, so `--help`, `send` or a usage error never pay for them.
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { Replicator } from '../replication/replicator.js';
 import type { VolumeStore } from '../store/volume-store.js';
 import { UsageError } from './errors.js';
 import type { Output } from './output.js';
@@ -21,6 +22,8 @@ export interface CommandContext {
   config(): Promise<Config>;
   /** The volume store of the configuration, opened once (no recovery: that is the daemon's job). */
   store(): Promise<VolumeStore>;
+  /** Replication with peers (SSH_PORT, SSH_PATH of the configuration), made once. */
+  replicator(): Promise<Replicator>;
   /**
    * A logger on stderr: DEBUG with --debug; else LOGLEVEL for the daemon,
    * and at least WARNING for a command, whose result is on stdout.
@@ -34,12 +37,17 @@ export interface CommandContext {
 export function createContext(fields: { command: string; usage: string; options: ParsedOptions; out: Output }): CommandContext {
   let config: Promise<Config> | undefined;
   let store: Promise<VolumeStore> | undefined;
+  let replicator: Promise<Replicator> | undefined;
   const ctx: CommandContext = {
     ...fields,
     config: () =>
       (config ??= import('../config.js').then(({ loadConfig }) => loadConfig())),
     store: () =>
       (store ??= Promise.all([ctx.config(), import('../store/open.js')]).then(([c, { openStore }]) => openStore(c, { recover: false }))),
+    replicator: () =>
+      (replicator ??= Promise.all([ctx.config(), ctx.store(), ctx.logger(), import('../replication/replicator.js')]).then(
+        ([c, s, logger, { SshReplicator }]) => new SshReplicator({ config: c, store: s, logger }),
+      )),
     logger: async (use = 'command') => {
       const [{ logLevel }, { createLogger }] = await Promise.all([ctx.config(), import('../log.js')]);
       const quiet = use === 'command' && (logLevel === 'DEBUG' || logLevel === 'INFO');

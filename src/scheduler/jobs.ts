@@ -5,7 +5,7 @@
 // volume at once) and records the outcome.
 import type { Logger } from '../log.js';
 import type { VolumeStore } from '../store/volume-store.js';
-import type { Replicator } from './replicator.js';
+import type { Replicator } from '../replication/replicator.js';
 import { parseAction, type ScheduleEntry } from './schedule-file.js';
 import type { SchedulerState } from './state.js';
 import { resendable, superseded } from './unsent.js';

@@ -11,7 +11,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { VolumeStore } from '../store/volume-store.js';
 import { errorText, executeJob } from './jobs.js';
-import { unavailableReplicator, type Replicator } from './replicator.js';
+import { SshReplicator, type Replicator } from '../replication/replicator.js';
 import { ScheduleFile, type ScheduleEntry, type ScheduleLine } from './schedule-file.js';
 import { SchedulerState, VOLUME_BUSY, isDue, jobKey, type JobRecord } from './state.js';
 
@@ -20,7 +20,7 @@ export interface SchedulerContext {
   config: Config;
   store: VolumeStore;
   logger: Logger;
-  /** Default: {@link unavailableReplicator} (replication comes with a later issue). */
+  /** Default: an {@link SshReplicator} of `config` (tests pass their own peer). */
   replicator?: Replicator;
   /** Default: a fresh `SchedulerState.of(config)` (records come from the state file). */
   state?: SchedulerState;
@@ -117,7 +117,7 @@ async function runJob(ctx: SchedulerContext, state: SchedulerState, entry: Sched
     if (!isDue(previous?.lastRun, entry.timer, now)) {
       return { ...report, ran: false, ok: true, detail: 'already run by another buttervolume process' };
     }
-    const env = { store: ctx.store, logger, replicator: ctx.replicator ?? unavailableReplicator, state };
+    const env = { store: ctx.store, logger, replicator: ctx.replicator ?? new SshReplicator({ config: ctx.config, store: ctx.store, logger }), state };
     let result: JobReport;
     let unsent = previous?.unsent;
     try {

@@ -1,7 +1,8 @@
 // What a schedule line may say. The original accepted any name, action and
 // timer and silently ignored what it could not run (its PR #93); here each is
 // refused with a sentence saying what was expected. Pure: no I/O.
-import { validateHostName, validateVolumeName as validateStoreVolumeName } from '../store/names.js';
+import { parsePeer } from '../replication/peer.js';
+import { validateVolumeName as validateStoreVolumeName } from '../store/names.js';
 import { parsePurgePattern } from '../store/purge-plan.js';
 import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
@@ -54,12 +55,13 @@ export function validateVolumeName(name: string): void {
 }
 
 /**
- * Check a host of `replicate:`/`synchronize:` with the store's rule (the same
- * as for send markers `<volume>@<date>@<host>`, so a job accepted here can run).
+ * Check a host of `replicate:`/`synchronize:`: `name`, `name:port` or
+ * `user@name[:port]`, with the store's rule for the name (the host part of
+ * send markers `<volume>@<date>@<host>`), so a job accepted here can run.
  * @throws ScheduleError `ERR_INVALID_SCHEDULE`
  */
 export function validateHost(host: string): void {
-  check(() => validateHostName(host));
+  check(() => parsePeer(host, 22));
 }
 
 /**

@@ -12,6 +12,8 @@ import type { Logger } from '../log.js';
 import { ScheduleFile } from '../scheduler/schedule-file.js';
 import { openStore } from '../store/open.js';
 import type { VolumeStore } from '../store/volume-store.js';
+import type { Replicator } from '../replication/replicator.js';
+import type { SshServer } from '../replication/server.js';
 import { createApp } from './app.js';
 import { DaemonError } from './errors.js';
 import { WorkGate } from './gate.js';
@@ -28,7 +30,7 @@ export interface DaemonOptions {
   /** Aborting it closes the daemon, like close(). */
   signal?: AbortSignal;
   /** Called once listening; what it returns is stopped at close (the scheduler hooks in here). */
-  onStarted?: (store: VolumeStore) => Stoppable | void | Promise<Stoppable | void>;
+  onStarted?: (store: VolumeStore, replicator: Replicator) => Stoppable | void | Promise<Stoppable | void>;
   /** How long close() lets in-flight requests finish before cutting connections (ms, default 60 s). */
   drainTimeout?: number;
   /** Largest request body in bytes (default 1 MiB). */
@@ -63,6 +65,32 @@ async function checkStorePaths(config: Config): Promise<void> {
 }
 
 /**
+ * The embedded SSH server for replication (none with SSH_PORT 0). Its keys
+ * are made at the first start. A port that cannot be had is logged at ERROR
+ * and the daemon serves Docker anyway: volumes matter more than replication.
+ */
+async function startSsh(config: Config, store: VolumeStore, logger: Logger): Promise<SshServer | undefined> {
+  if (config.sshPort === 0) {
+    logger.info('No SSH server (SSH_PORT is 0): this host does not accept replication');
+    return undefined;
+  }
+  const [{ startSshServer }, { ReplicationService }, { clientKey }] = await Promise.all([
+    import('../replication/server.js'),
+    import('../replication/service.js'),
+    import('../replication/keys.js'),
+  ]);
+  try {
+    await clientKey(config.sshPath); // made now, so `buttervolume ssh-key` has one to show
+    const server = await startSshServer({ port: config.sshPort, sshPath: config.sshPath, service: new ReplicationService(store, config, logger), logger });
+    logger.info(`Replication: SSH server on port ${server.port} (keys in ${config.sshPath})`);
+    return server;
+  } catch (err) {
+    logger.error(`Replication: no SSH server on port ${config.sshPort}: ${(err as Error).message}; this host does not accept replication until restarted`);
+    return undefined;
+  }
+}
+
+/**
  * Starts the plugin daemon on `config.socketPath` (mode 0660).
  * @throws DaemonError `ERR_NOT_BTRFS`, `ERR_STORE_PATH`, `ERR_ALREADY_RUNNING`, `ERR_SOCKET_PATH`
  *   (one-line messages meant for the operator).
@@ -83,17 +111,23 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   }
   // Set once close() is called: answers then ask clients to close their connection.
   let stopping: Promise<void> | undefined;
-  const app = createApp({ store, schedule: new ScheduleFile(config.schedulePath), logger, gate: new WorkGate() }, {
+  const { SshReplicator } = await import('../replication/replicator.js');
+  const replicator = new SshReplicator({ config, store, logger });
+  const app = createApp({ store, schedule: new ScheduleFile(config.schedulePath), logger, gate: new WorkGate(), replicator }, {
     closing: () => stopping !== undefined,
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
   const server = createServer(app.callback());
   server.on('error', (err) => logger.error(`server error: ${err.message}`));
+  let ssh: SshServer | undefined;
   try {
     const recovered = await store.recover();
     if (recovered.length > 0) logger.warning(`Removed what interrupted operations left behind: ${recovered.join(', ')}`);
+    // Before the socket: once the daemon answers, its keys exist and peers can reach it.
+    ssh = await startSsh(config, store, logger);
     await listenUnix(server, address);
   } catch (err) {
+    await ssh?.close();
     store.close();
     throw err;
   }
@@ -110,9 +144,9 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
 
   let hook: Stoppable | void = undefined;
   try {
-    hook = await options.onStarted?.(store);
+    hook = await options.onStarted?.(store, replicator);
   } catch (err) {
-    await stopServer();
+    await Promise.all([stopServer(), ssh?.close()]);
     store.close();
     throw err;
   }
@@ -120,7 +154,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   const shutdown = async (): Promise<void> => {
     logger.info('Stopping: finishing the requests in progress...');
     const stopHook = Promise.resolve(hook?.stop()).catch((err: Error) => logger.error(`stopping the scheduler failed: ${err.message}`));
-    await Promise.all([stopServer(), stopHook]);
+    await Promise.all([stopServer(), stopHook, ssh?.close()]);
     // libuv unlinks the socket as the server closes; make sure, without
     // removing a socket that another daemon may have created since.
     const now = await stat(address).catch(() => undefined);

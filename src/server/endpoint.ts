@@ -2,6 +2,7 @@
 // request's JSON body to the answer's fields. The app adds `"Err": ""` on
 // success and maps every thrown error to `{"Err": ...}` in one place.
 import type { Logger } from '../log.js';
+import type { Replicator } from '../replication/replicator.js';
 import type { ScheduleFile } from '../scheduler/schedule-file.js';
 import type { VolumeStore } from '../store/volume-store.js';
 import type { JsonObject } from './body.js';
@@ -14,6 +15,8 @@ export interface PluginContext {
   logger: Logger;
   /** Admission of heavy (ioctl-bound) requests: see gate.ts. */
   gate: WorkGate;
+  /** Send, receive and sync with peers. */
+  replicator: Replicator;
 }
 
 /** One request, as a handler sees it. */

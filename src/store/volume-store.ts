@@ -208,6 +208,11 @@ export class VolumeStore {
     return removed;
   }
 
+  /** Runs `fn` holding the lock of `volume` (for operations built outside the store: replication). */
+  withVolumeLock<T>(volume: string, mode: LockMode, fn: () => Promise<T>): Promise<T> {
+    return this.locks.with(validateVolumeName(volume), mode, fn);
+  }
+
   // ---- volumes ---------------------------------------------------------------
 
   /** Whether volume `name` exists (a subvolume in VOLUMES_PATH). */

@@ -94,11 +94,18 @@ t.test('the managed plugin: build, enable, volumes, snapshot/restore/clone, dock
   // --- the root filesystem: Node.js, the package, and nothing else that runs
   const rootfs = join(e.dataRoot, 'plugins', id, 'rootfs');
   const elves = elfFiles(rootfs);
+  const programs = elves.filter((f) => !/^(lib|lib64|usr\/lib)\/.*\.so(\.\d+)*$/.test(f));
   t.same(
-    elves.filter((f) => !/^(lib|lib64|usr\/lib)\/.*\.so(\.\d+)*$/.test(f)),
-    ['opt/buttervolume/build/Release/buttervolume.node', 'usr/local/bin/node'],
-    'the only programs are node and the addon (plus shared libraries)',
+    programs.filter((f) => !/^opt\/buttervolume\/(build\/Release|prebuilds\/linux-x64)\/buttervolume\.node$/.test(f)),
+    [
+      // ssh2's native crypto (replication) and the CPU probe it uses.
+      'opt/buttervolume/node_modules/cpu-features/build/Release/cpufeatures.node',
+      'opt/buttervolume/node_modules/ssh2/lib/protocol/crypto/build/Release/sshcrypto.node',
+      'usr/local/bin/node',
+    ],
+    'the only programs are node, the addon and ssh2\'s crypto (plus shared libraries)',
   );
+  t.equal(programs.filter((f) => f.endsWith('/buttervolume.node')).length, 1, 'one addon');
   t.ok(elves.some((f) => f.endsWith('/libc.so.6')), 'with the C library they need');
   for (const forbidden of ['bin/sh', 'usr/bin/btrfs', 'sbin/btrfs', 'usr/sbin/sshd', 'usr/bin/ssh', 'usr/bin/rsync', 'usr/bin/npm', 'usr/local/bin/npm', 'usr/bin/gcc']) {
     t.notOk(existsSync(join(rootfs, forbidden)), `no ${forbidden}`);

@@ -10,6 +10,7 @@ import t from 'tap';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { runSchedulerPass } from '../../src/scheduler/pass.js';
 import type { VolumeStore } from '../../src/store/volume-store.js';
+import type { SendResult } from '../../src/replication/replicator.js';
 import { FakeReplicator, eventually, gate, installation, volumeWithFoobar } from './fixtures/installation.js';
 
 process.env.TZ = 'UTC';
@@ -49,10 +50,10 @@ function recorded(store: VolumeStore, spans: Span[], stretchMs = 0): VolumeStore
 /** A replicator whose sends are recorded as spans too. */
 class RecordingReplicator extends FakeReplicator {
   spans: Span[] = [];
-  override async send(snapshot: string, host: string): Promise<void> {
+  override async send(snapshot: string, host: string): Promise<SendResult> {
     const start = performance.now();
     try {
-      await super.send(snapshot, host);
+      return await super.send(snapshot, host);
     } finally {
       this.spans.push({ volume: snapshot.slice(0, snapshot.indexOf('@')), op: 'send', start, end: performance.now() });
     }

@@ -48,6 +48,7 @@ t.test('defaults of the original, paths without trailing slash, frozen', async (
       dtFormat: '%Y-%m-%dT%H:%M:%S.%f',
       logLevel: 'INFO',
       sshPort: 1122,
+      sshPath: '/var/lib/buttervolume/ssh',
       configFile: { path: missing, found: false },
       warnings: [],
     },
@@ -63,15 +64,15 @@ t.test('CONFIG_VARIABLES documents the defaults loadConfig uses', async (t) => {
   const config = loadConfig({ env: {}, iniPath: missing });
   t.same(
     CONFIG_VARIABLES.map((v) => v.name),
-    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT'],
+    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH'],
   );
   for (const v of CONFIG_VARIABLES) {
     const expected = v.default.replace('$RUNPATH', '/run/docker').replace(/(.)\/$/, '$1');
     t.equal(String(config[v.field as keyof Config]), expected, `${v.name} default`);
   }
   t.equal(CONFIG_VARIABLES.find((v) => v.name === 'TIMER')!.env, 'BUTTERVOLUME_TIMER');
-  t.equal(CONFIG_VARIABLES.find((v) => v.name === 'SSH_PORT')!.env, 'SSH_PORT');
-  t.equal(CONFIG_VARIABLES.find((v) => v.name === 'SSH_PORT')!.ini, false);
+  t.equal(CONFIG_VARIABLES.find((v) => v.name === 'SSH_PORT')!.env, 'BUTTERVOLUME_SSH_PORT');
+  t.equal(CONFIG_VARIABLES.find((v) => v.name === 'SSH_PORT')!.plainEnv, 'SSH_PORT');
   t.equal(DEFAULT_CONFIG_FILE, '/etc/buttervolume/config.ini');
 });
 
@@ -144,15 +145,22 @@ t.test('a single % in DTFORMAT is taken literally (the original refused it)', as
   t.equal(loadConfig({ env: { BUTTERVOLUME_DTFORMAT: '%%Y%Y%m%d%H%M%S' }, iniPath }).dtFormat, '%%Y%Y%m%d%H%M%S', 'no interpolation of the environment');
 });
 
-t.test('unknown keys and env-only keys in config.ini are warned about', async (t) => {
+t.test('unknown keys in config.ini are warned about', async (t) => {
   const iniPath = ini('[DEFAULT]\nVOLUME_PATH = /typo\nSSH_PORT = 22\n');
   const config = loadConfig({ env: {}, iniPath });
-  t.same(config.warnings, [
-    `${iniPath} line 2: unknown key "volume_path" ignored`,
-    `${iniPath} line 3: SSH_PORT is read from the environment only; ignored`,
-  ]);
-  t.equal(config.sshPort, 1122);
+  t.same(config.warnings, [`${iniPath} line 2: unknown key "volume_path" ignored`]);
   t.ok(Object.isFrozen(config.warnings));
+});
+
+t.test('SSH_PORT: BUTTERVOLUME_SSH_PORT, then SSH_PORT (the plugin setting), then config.ini, then 1122', async (t) => {
+  const iniPath = ini('[DEFAULT]\nSSH_PORT = 22\nSSH_PATH = /ini/ssh\n');
+  t.equal(loadConfig({ env: {}, iniPath }).sshPort, 22, 'config.ini');
+  t.equal(loadConfig({ env: { SSH_PORT: '2222' }, iniPath }).sshPort, 2222, 'the plain variable the original plugin sets');
+  t.equal(loadConfig({ env: { SSH_PORT: '2222', BUTTERVOLUME_SSH_PORT: '3333' }, iniPath }).sshPort, 3333);
+  t.equal(loadConfig({ env: {}, iniPath }).sshPath, '/ini/ssh');
+  t.equal(loadConfig({ env: { BUTTERVOLUME_SSH_PATH: '/env/ssh/' }, iniPath }).sshPath, '/env/ssh');
+  t.throws(() => loadConfig({ env: { SSH_PORT: 'x' }, iniPath }), { message: 'SSH_PORT="x" (environment): must be a port number from 1 to 65535 (0: no SSH server)' });
+  t.equal(loadConfig({ env: { SSH_PORT: '0' }, iniPath }).sshPort, 0, '0 turns the server off');
 });
 
 t.test('malformed or unreadable config.ini', async (t) => {
@@ -209,9 +217,9 @@ t.test('invalid values: one line naming the variable, its source and the problem
     [...env('BUTTERVOLUME_DTFORMAT', '%Y-%m-%d %I:%M:%S'), 'it does not show AM/PM (%H, or %I with %p), so two snapshots taken a second apart could get the same name'],
     [...env('BUTTERVOLUME_DRIVERNAME', 'my plugin'), 'must be a plugin reference such as anybox/buttervolume:latest (no spaces, no leading "-")'],
     [...env('BUTTERVOLUME_DRIVERNAME', '-x'), 'must be a plugin reference such as anybox/buttervolume:latest (no spaces, no leading "-")'],
-    [...env('SSH_PORT', '0'), 'must be a port number from 1 to 65535'],
-    [...env('SSH_PORT', '70000'), 'must be a port number from 1 to 65535'],
-    [...env('SSH_PORT', 'ssh'), 'must be a port number from 1 to 65535'],
+    [...env('SSH_PORT', '-1'), 'must be a port number from 1 to 65535 (0: no SSH server)'],
+    [...env('SSH_PORT', '70000'), 'must be a port number from 1 to 65535 (0: no SSH server)'],
+    [...env('SSH_PORT', 'ssh'), 'must be a port number from 1 to 65535 (0: no SSH server)'],
   ];
   for (const name of ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'RUNPATH', 'SOCKET']) {
     cases.push([...env(`BUTTERVOLUME_${name}`, 'var/lib/x'), 'must be an absolute path (starting with /)']);

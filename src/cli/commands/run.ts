@@ -36,8 +36,8 @@ export async function run(ctx: CommandContext): Promise<void> {
   try {
     const daemon = await runDaemon(config, {
       logger,
-      onStarted: (store) => {
-        const scheduler = new Scheduler({ config, store, logger });
+      onStarted: (store, replicator) => {
+        const scheduler = new Scheduler({ config, store, logger, replicator });
         logger.info(`Starting scheduler job every ${config.timerSeconds}s`);
         scheduler.start();
         return scheduler;

@@ -1,10 +1,10 @@
 // The original buttervolume's extension endpoints for snapshots: same paths,
-// methods, request and answer fields. Fields other than those listed are
-// refused. Send and Sync are validated, then refused: replication comes later.
-import { validateHostName, validateSnapshotName, validateVolumeName } from '../../store/names.js';
+// methods, request and answer fields (and more answer fields). Fields other
+// than those listed are refused. Send, Receive and Sync go to the replicator.
+import { ReplicationError } from '../../replication/protocol.js';
+import { validateSnapshotName, validateVolumeName } from '../../store/names.js';
 import type { JsonObject } from '../body.js';
 import type { Endpoint, PluginContext } from '../endpoint.js';
-import { RequestError } from '../errors.js';
 import { optionalBoolean, optionalDate, optionalString, requiredString, stringList } from '../fields.js';
 
 const post = ['POST'] as const;
@@ -13,13 +13,6 @@ const getOrPost = ['GET', 'POST'] as const;
 
 /** The volume a snapshot name belongs to: the gate's key (the store validates the name). */
 const volumeOf = (name: string): string => name.split('@')[0]!;
-
-function notAvailable(endpoint: string): never {
-  throw new RequestError(
-    'ERR_NOT_AVAILABLE',
-    `${endpoint}: replication is not available in this version of buttervolume (the request is valid; nothing was done)`,
-  );
-}
 
 async function listSnapshots(volume: string | undefined, { store }: PluginContext): Promise<JsonObject> {
   return { Snapshots: await store.snapshots(volume) };
@@ -100,25 +93,54 @@ export const snapshotEndpoints: readonly Endpoint[] = [
     },
   },
   {
+    // Host: name, name:port or user@name[:port]; Test: into the peer's TEST_REMOTE_PATH (the original's tests).
     path: '/VolumeDriver.Snapshot.Send',
     methods: post,
     fields: ['Name', 'Host', 'Test'],
-    async handle({ body }) {
-      validateSnapshotName(requiredString(body, 'Name'));
-      validateHostName(requiredString(body, 'Host'));
-      optionalBoolean(body, 'Test');
-      return notAvailable('VolumeDriver.Snapshot.Send');
+    async handle({ body }, { replicator }) {
+      const name = validateSnapshotName(requiredString(body, 'Name'));
+      const host = requiredString(body, 'Host');
+      const test = optionalBoolean(body, 'Test');
+      const result = await replicator.send(name, host, { test });
+      return { Snapshot: result.snapshot, Host: result.host, Transferred: result.transferred, Parent: result.parent, Bytes: result.bytes, Marker: result.marker };
     },
   },
   {
+    // Pull (failover): the newest snapshot of Name that Host holds and this host lacks.
+    path: '/VolumeDriver.Snapshot.Receive',
+    methods: post,
+    fields: ['Name', 'Host', 'Test'],
+    async handle({ body }, { replicator }) {
+      const name = validateVolumeName(requiredString(body, 'Name'));
+      const host = requiredString(body, 'Host');
+      const result = await replicator.receive(host, name, { test: optionalBoolean(body, 'Test') });
+      return { Snapshot: result.fetched, Newest: result.newest, Parent: result.parent, Host: result.host };
+    },
+  },
+  {
+    // A local snapshot of each volume first (for recovery, as the original), then a pull of the
+    // files of each host's live volume; every host is tried, the failures are named in Err.
     path: '/VolumeDriver.Volume.Sync',
     methods: post,
     fields: ['Volumes', 'Hosts', 'Test'],
-    async handle({ body }) {
-      stringList(body, 'Volumes').forEach((v) => validateVolumeName(v));
-      stringList(body, 'Hosts').forEach((h) => validateHostName(h));
-      optionalBoolean(body, 'Test');
-      return notAvailable('VolumeDriver.Volume.Sync');
+    async handle({ body }, { store, replicator }) {
+      const volumes = stringList(body, 'Volumes').map((v) => validateVolumeName(v));
+      const hosts = stringList(body, 'Hosts');
+      const test = optionalBoolean(body, 'Test');
+      const errors: string[] = [];
+      const results: JsonObject[] = [];
+      for (const volume of volumes) {
+        const snapshot = await store.snapshot(volume);
+        try {
+          const r = await replicator.sync(volume, hosts, { test });
+          results.push({ Volume: volume, Snapshot: snapshot, Hosts: r.hosts });
+        } catch (err) {
+          errors.push((err as Error).message);
+          results.push({ Volume: volume, Snapshot: snapshot });
+        }
+      }
+      if (errors.length > 0) throw new ReplicationError('ERR_SYNC_FAILED', errors.join('\n'));
+      return { Synced: results };
     },
   },
 ];

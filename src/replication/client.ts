@@ -1,0 +1,149 @@
+// The SSH client side (ssh2 Client): one connection to a peer, checked
+// against known_hosts (a new peer is recorded and logged, a changed key is
+// refused naming the file and line), authenticated with this host's client
+// key, and channels opened on the "buttervolume" subsystem for requests.
+import type { Duplex } from 'node:stream';
+
+import ssh2 from 'ssh2';
+
+import type { Logger } from '../log.js';
+import { checkHostKey, clientKey, recordHostKey, SshKeyError, knownHostsName, type HostKeyVerdict } from './keys.js';
+import type { Peer } from './peer.js';
+import { PROTOCOL_VERSION, ReplicationError, SUBSYSTEM, answerError, readLine, writeLine, type RequestBody } from './protocol.js';
+
+const { Client } = ssh2;
+
+export interface ConnectOptions {
+  sshPath: string;
+  logger: Pick<Logger, 'info' | 'warning' | 'debug'>;
+  /** SSH compression (zlib@openssh.com). Default false. */
+  compress?: boolean;
+  /** Give up connecting after this many ms (default 20 s). */
+  timeoutMs?: number;
+}
+
+/** A channel with the answer that opened it. */
+export interface Opened {
+  channel: ssh2.ClientChannel;
+  answer: Record<string, unknown>;
+}
+
+/** An open connection to a peer. */
+export class PeerConnection {
+  private constructor(
+    readonly peer: Peer,
+    private readonly client: ssh2.Client,
+  ) {}
+
+  /**
+   * Connects and authenticates.
+   * @throws ReplicationError `ERR_PEER_UNREACHABLE` (cannot connect: never "it has nothing"),
+   *   `ERR_PEER_AUTH` (our key is not in its authorized_keys); SshKeyError `ERR_HOST_KEY_CHANGED`.
+   */
+  static async connect(peer: Peer, options: ConnectOptions): Promise<PeerConnection> {
+    const key = await clientKey(options.sshPath);
+    const client = new Client();
+    let verdict: HostKeyVerdict | undefined;
+    let verifyError: Error | undefined;
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error) => {
+        client.removeAllListeners('ready');
+        client.end();
+        reject(err);
+      };
+      client.once('ready', () => {
+        client.removeListener('error', onError);
+        client.on('error', (err) => options.logger.debug(`ssh ${peer.label}: ${err.message}`));
+        resolve();
+      });
+      const onError = (err: Error & { level?: string; code?: string }) => {
+        if (verdict?.kind === 'changed') {
+          return fail(
+            new SshKeyError(
+              'ERR_HOST_KEY_CHANGED',
+              `the host key of ${knownHostsName(peer)} is not the one recorded in ${verdict.file} line ${verdict.line}: refused (if the peer was reinstalled, delete that line)`,
+            ),
+          );
+        }
+        if (verifyError) return fail(verifyError);
+        if (err.level === 'client-authentication') {
+          return fail(new ReplicationError('ERR_PEER_AUTH', `${peer.label}: refused our key (${key.path}.pub): add it to ${peer.label}'s authorized_keys (buttervolume ssh-key prints it)`));
+        }
+        const code = err.code ?? (err.level === 'client-timeout' ? 'ETIMEDOUT' : undefined);
+        fail(new ReplicationError('ERR_PEER_UNREACHABLE', `cannot reach ${peer.label} (${peer.host} port ${peer.port}): ${code ? `${code}: ` : ''}${err.message}`, { cause: err }));
+      };
+      client.on('error', onError);
+      client.connect({
+        host: peer.host,
+        port: peer.port,
+        username: peer.user,
+        privateKey: key.privateKey,
+        readyTimeout: options.timeoutMs ?? 20_000,
+        keepaliveInterval: 5000,
+        keepaliveCountMax: 6,
+        ...(options.compress ? { algorithms: { compress: ['zlib@openssh.com', 'zlib', 'none'] } } : {}),
+        hostVerifier: (hostKey: Buffer, verify: (ok: boolean) => void) => {
+          checkHostKey(options.sshPath, peer, hostKey)
+            .then(async (v) => {
+              verdict = v;
+              if (v.kind === 'new') {
+                await recordHostKey(options.sshPath, peer, hostKey);
+                options.logger.info(`recorded the host key of ${knownHostsName(peer)} in ${options.sshPath}/known_hosts (first contact)`);
+              }
+              verify(v.kind !== 'changed');
+            })
+            .catch((err: Error) => {
+              verifyError = err;
+              verify(false);
+            });
+        },
+      });
+    });
+    return new PeerConnection(peer, client);
+  }
+
+  /**
+   * Opens a request channel, sends `request` and reads the first answer line.
+   * @throws ReplicationError with the peer's code when it refuses.
+   */
+  async open(request: RequestBody): Promise<Opened> {
+    const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
+      this.client.subsys(SUBSYSTEM, (err, ch) => (err ? reject(new ReplicationError('ERR_PEER_FAILED', `${this.peer.label}: cannot open a channel: ${err.message}`)) : resolve(ch)));
+    });
+    writeLine(channel, { v: PROTOCOL_VERSION, ...request });
+    const answer = (await readLine(channel).catch((err: Error) => {
+      channel.destroy();
+      throw new ReplicationError('ERR_PEER_FAILED', `${this.peer.label}: no answer to ${request.op}: ${err.message}`);
+    })) as Record<string, unknown>;
+    const refused = answerError(answer, this.peer.label);
+    if (refused) {
+      channel.destroy();
+      throw refused;
+    }
+    return { channel, answer };
+  }
+
+  /** Reads the next answer line of `channel` (after data), as an error when it is one. */
+  async next(channel: Duplex, what: string): Promise<Record<string, unknown>> {
+    const answer = (await readLine(channel).catch((err: Error) => {
+      throw new ReplicationError('ERR_PEER_FAILED', `${this.peer.label}: no answer after ${what}: ${err.message}`);
+    })) as Record<string, unknown>;
+    const refused = answerError(answer, this.peer.label);
+    if (refused) throw refused;
+    return answer;
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}
+
+/** Runs `fn` on a connection to `peer`, closed afterwards whatever happens. */
+export async function withPeer<T>(peer: Peer, options: ConnectOptions, fn: (conn: PeerConnection) => Promise<T>): Promise<T> {
+  const conn = await PeerConnection.connect(peer, options);
+  try {
+    return await fn(conn);
+  } finally {
+    conn.close();
+  }
+}

@@ -1,0 +1,165 @@
+// The SSH material in SSH_PATH (/var/lib/buttervolume/ssh, the directory the
+// original's plugin mounted as /root/.ssh): this host's server key
+// (ssh_host_ed25519_key, made at first start), its client key (id_ed25519,
+// or id_rsa when that is what a user of the original has; made when
+// neither exists), the keys allowed to connect (authorized_keys, OpenSSH
+// format) and the peers' host keys (known_hosts: a new peer is recorded on
+// first use, a changed key is refused naming the file and line).
+import { createHmac } from 'node:crypto';
+import { chmod, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import ssh2 from 'ssh2';
+
+import { CodedError } from '../util/coded-error.js';
+import { nameErrorClass } from '../util/error-name.js';
+import type { Peer } from './peer.js';
+
+const { utils } = ssh2;
+
+/** A refusal of the SSH material: a changed host key, an unreadable key file. */
+export class SshKeyError extends CodedError<'ERR_HOST_KEY_CHANGED' | 'ERR_SSH_KEY'> {}
+
+nameErrorClass(SshKeyError, 'SshKeyError');
+
+export const HOST_KEY_FILE = 'ssh_host_ed25519_key';
+export const AUTHORIZED_KEYS_FILE = 'authorized_keys';
+export const KNOWN_HOSTS_FILE = 'known_hosts';
+
+const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Writes a new key pair without ever showing a half-written or world-readable private key. */
+async function createKeyPair(dir: string, name: string): Promise<{ private: string; public: string }> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const pair = utils.generateKeyPairSync('ed25519');
+  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+  await writeFile(tmp, pair.private, { mode: 0o600 });
+  await writeFile(join(dir, `${name}.pub`), `${pair.public} buttervolume\n`, { mode: 0o644 });
+  await rename(tmp, join(dir, name));
+  return pair;
+}
+
+function parsePrivate(text: string, path: string): ssh2.ParsedKey {
+  const key = utils.parseKey(text);
+  if (key instanceof Error || !key.isPrivateKey()) {
+    throw new SshKeyError('ERR_SSH_KEY', `${path} is not an unencrypted private key${key instanceof Error ? ` (${key.message})` : ''}`);
+  }
+  return key;
+}
+
+/** This host's server key, made (ed25519) on first use. */
+export async function hostKey(dir: string): Promise<string> {
+  const path = join(dir, HOST_KEY_FILE);
+  const text = (await readOptional(path)) ?? (await createKeyPair(dir, HOST_KEY_FILE)).private;
+  parsePrivate(text, path);
+  return text;
+}
+
+/** This host's client key: id_ed25519, else id_rsa, else a new id_ed25519. */
+export async function clientKey(dir: string): Promise<{ path: string; privateKey: string; publicLine: string }> {
+  for (const name of ['id_ed25519', 'id_rsa']) {
+    const path = join(dir, name);
+    const text = await readOptional(path);
+    if (text === undefined) continue;
+    const key = parsePrivate(text, path);
+    return { path, privateKey: text, publicLine: `${key.type} ${key.getPublicSSH().toString('base64')}` };
+  }
+  const pair = await createKeyPair(dir, 'id_ed25519');
+  const key = parsePrivate(pair.private, join(dir, 'id_ed25519'));
+  return { path: join(dir, 'id_ed25519'), privateKey: pair.private, publicLine: `${key.type} ${key.getPublicSSH().toString('base64')}` };
+}
+
+/** One usable line of authorized_keys. */
+export interface AuthorizedKey {
+  key: ssh2.ParsedKey;
+  line: number;
+  comment: string;
+}
+
+/**
+ * The keys of authorized_keys (a missing file allows nobody). Lines with
+ * options (`from=...`, `command=...`) are skipped and reported: ignoring a
+ * restriction would allow more than its author meant.
+ */
+export async function authorizedKeys(dir: string): Promise<{ keys: AuthorizedKey[]; problems: string[] }> {
+  const path = join(dir, AUTHORIZED_KEYS_FILE);
+  const text = (await readOptional(path)) ?? '';
+  const keys: AuthorizedKey[] = [];
+  const problems: string[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const [type, blob, ...comment] = line.split(/\s+/);
+    const key = utils.parseKey(`${type} ${blob}`);
+    if (key instanceof Error || !/^(ssh-|ecdsa-|sk-)/.test(type ?? '')) {
+      problems.push(`${path} line ${i + 1}: not a key or has options (options are not supported): ignored`);
+      return;
+    }
+    keys.push({ key, line: i + 1, comment: comment.join(' ') });
+  });
+  return { keys, problems };
+}
+
+/** The host pattern known_hosts uses for a peer: `name`, or `[name]:port` when not 22. */
+export function knownHostsName(peer: Pick<Peer, 'host' | 'port'>): string {
+  return peer.port === 22 ? peer.host : `[${peer.host}]:${peer.port}`;
+}
+
+// `|1|salt|hash`: HMAC-SHA1 of the name with the salt (OpenSSH's HashKnownHosts).
+function hashedMatches(pattern: string, name: string): boolean {
+  const m = /^\|1\|([^|]+)\|([^|]+)$/.exec(pattern);
+  if (!m) return false;
+  return createHmac('sha1', Buffer.from(m[1]!, 'base64')).update(name).digest('base64') === m[2];
+}
+
+function patternMatches(patterns: string, name: string): boolean {
+  return patterns.split(',').some((p) => p === name || hashedMatches(p, name));
+}
+
+/** What the known_hosts check decided. */
+export type HostKeyVerdict = { kind: 'known' } | { kind: 'new' } | { kind: 'changed'; file: string; line: number };
+
+/** Checks the host key `key` (SSH wire format) of `peer` against known_hosts. */
+export async function checkHostKey(dir: string, peer: Pick<Peer, 'host' | 'port'>, key: Buffer): Promise<HostKeyVerdict> {
+  const path = join(dir, KNOWN_HOSTS_FILE);
+  const parsed = utils.parseKey(key);
+  if (parsed instanceof Error) throw new SshKeyError('ERR_SSH_KEY', `the host key of ${knownHostsName(peer)} cannot be read: ${parsed.message}`);
+  const name = knownHostsName(peer);
+  const blob = key.toString('base64');
+  let changed: HostKeyVerdict | undefined;
+  for (const [i, raw] of ((await readOptional(path)) ?? '').split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith('@')) continue;
+    const [patterns, type, data] = line.split(/\s+/);
+    if (patterns === undefined || type === undefined || data === undefined || !patternMatches(patterns, name)) continue;
+    if (type !== parsed.type) continue; // another key type of the same host
+    if (data === blob) return { kind: 'known' };
+    changed ??= { kind: 'changed', file: path, line: i + 1 };
+  }
+  return changed ?? { kind: 'new' };
+}
+
+/** Appends the host key of `peer` to known_hosts (first contact). */
+export async function recordHostKey(dir: string, peer: Pick<Peer, 'host' | 'port'>, key: Buffer): Promise<void> {
+  const parsed = utils.parseKey(key);
+  if (parsed instanceof Error) return;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, KNOWN_HOSTS_FILE);
+  const handle = await open(path, 'a', 0o644);
+  try {
+    await handle.write(`${knownHostsName(peer)} ${parsed.type} ${key.toString('base64')}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await chmod(path, 0o644).catch(() => undefined);
+}

@@ -1,0 +1,173 @@
+// The plugin's own request protocol, spoken on an SSH channel opened as the
+// subsystem "buttervolume" (never a shell, never a command). The client
+// writes one JSON line, the request; the server answers one JSON line, then
+// depending on the request raw bytes follow:
+//   list     -> {"ok":true,"snapshots":[...]}
+//   receive  -> {"ok":true,"ready":true}, the client sends a btrfs send
+//               stream and closes its side, the server answers
+//               {"ok":true,"received":{...}} (or {"ok":false,...})
+//   send     -> {"ok":true}, then the raw stream; the server's last word
+//               (a JSON line) is on the channel's stderr
+//   tree     -> JSON lines, one per entry of the live volume, then {"end":true}
+//   files    -> per file: a JSON line, then chunks (u32 length + bytes),
+//               a 0 length, a JSON line saying whether it is complete
+// Versioned: a request names its version `v`; a server refuses a version it
+// does not speak, saying which it does.
+import type { Readable, Writable } from 'node:stream';
+
+import { CodedError } from '../util/coded-error.js';
+import { nameErrorClass } from '../util/error-name.js';
+
+export const SUBSYSTEM = 'buttervolume';
+export const PROTOCOL_VERSION = 1;
+/** Longest JSON line accepted (a files request lists paths). */
+export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+
+/** A refused or failed replication request; `code` is an `ERR_*` of ours or the peer's. */
+export class ReplicationError extends CodedError {}
+
+nameErrorClass(ReplicationError, 'ReplicationError');
+
+export type Request =
+  | { v: number; op: 'list'; volume: string; test: boolean }
+  | { v: number; op: 'receive'; volume: string; snapshot: string; test: boolean }
+  | { v: number; op: 'send'; volume: string; snapshot: string; parent: string | null; test: boolean }
+  | { v: number; op: 'tree'; volume: string; test: boolean }
+  | { v: number; op: 'files'; volume: string; paths: string[]; test: boolean };
+
+/** A request as the client writes it (the version is added on the way out). */
+export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'v'> : never) : never;
+
+/** What the server tells about one of its snapshots. */
+export interface RemoteSnapshot {
+  name: string;
+  uuid: string | null;
+  receivedUuid: string | null;
+  parentUuid: string | null;
+  ctransid: number;
+  stransid: number;
+  rtransid: number;
+  readonly: boolean;
+}
+
+/** One entry of a volume's tree (sync), as the server walks it. */
+export interface TreeEntry {
+  /** Relative to the volume's root; '' is the root itself. */
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Modification time, ns since the epoch, as a decimal string. */
+  mtime: string;
+  /** Inode number, to group hard links. */
+  ino: number;
+  nlink: number;
+  /** Symlink target. */
+  target?: string;
+}
+
+const OPS = new Set(['list', 'receive', 'send', 'tree', 'files']);
+
+function bad(message: string): never {
+  throw new ReplicationError('ERR_BAD_REQUEST', message);
+}
+
+function field<T>(obj: Record<string, unknown>, key: string, kind: string, optional = false): T {
+  const v = obj[key];
+  if (v === undefined && optional) return undefined as T;
+  if (kind === 'string[]') {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) bad(`${key} must be an array of strings`);
+  } else if (typeof v !== kind && !(optional && v === null)) {
+    bad(`${key} must be a ${kind}`);
+  }
+  return v as T;
+}
+
+/**
+ * Reads a request object. Names are checked by the service (the store's
+ * rules); here only its shape.
+ * @throws ReplicationError `ERR_BAD_REQUEST`, `ERR_PROTOCOL_VERSION`.
+ */
+export function parseRequest(value: unknown): Request {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('a request is a JSON object');
+  const obj = value as Record<string, unknown>;
+  const v = field<number>(obj, 'v', 'number');
+  if (v !== PROTOCOL_VERSION) throw new ReplicationError('ERR_PROTOCOL_VERSION', `protocol version ${String(v)} is not spoken here (this server speaks ${PROTOCOL_VERSION})`);
+  const op = field<string>(obj, 'op', 'string');
+  if (!OPS.has(op)) bad(`unknown request ${JSON.stringify(op)}`);
+  const volume = field<string>(obj, 'volume', 'string');
+  const test = field<boolean | undefined>(obj, 'test', 'boolean', true) ?? false;
+  const allowed: Record<string, string[]> = { list: [], receive: ['snapshot'], send: ['snapshot', 'parent'], tree: [], files: ['paths'] };
+  for (const key of Object.keys(obj)) {
+    if (!['v', 'op', 'volume', 'test', ...allowed[op]!].includes(key)) bad(`unknown field ${JSON.stringify(key)} in a ${op} request`);
+  }
+  switch (op) {
+    case 'list':
+    case 'tree':
+      return { v, op, volume, test };
+    case 'receive':
+      return { v, op, volume, snapshot: field<string>(obj, 'snapshot', 'string'), test };
+    case 'send':
+      return { v, op, volume, snapshot: field<string>(obj, 'snapshot', 'string'), parent: field<string | null>(obj, 'parent', 'string', true) ?? null, test };
+    default:
+      return { v, op: 'files', volume, paths: field<string[]>(obj, 'paths', 'string[]'), test };
+  }
+}
+
+/** Writes one JSON line. */
+export function writeLine(out: Writable, value: unknown): void {
+  out.write(`${JSON.stringify(value)}\n`);
+}
+
+/**
+ * Reads one JSON line from `input` and gives back what followed it (put back
+ * with unshift, so the caller reads on from there).
+ * @throws ReplicationError `ERR_BAD_REQUEST` (too long, not JSON), `ERR_PEER_CLOSED` (ended first).
+ */
+export function readLine(input: Readable, max = MAX_LINE_BYTES): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const done = (err: Error | null, value?: unknown) => {
+      input.off('data', onData).off('end', onEnd).off('error', onError).off('close', onEnd);
+      input.pause();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      const nl = chunk.indexOf(0x0a);
+      if (nl < 0) {
+        parts.push(chunk);
+        size += chunk.length;
+        if (size > max) done(new ReplicationError('ERR_BAD_REQUEST', `a line longer than ${max} bytes`));
+        return;
+      }
+      parts.push(chunk.subarray(0, nl));
+      const rest = chunk.subarray(nl + 1);
+      let value: unknown;
+      try {
+        value = JSON.parse(Buffer.concat(parts).toString('utf8'));
+      } catch {
+        return done(new ReplicationError('ERR_BAD_REQUEST', 'a line that is not JSON'));
+      }
+      input.off('data', onData);
+      input.pause();
+      if (rest.length > 0) input.unshift(rest);
+      done(null, value);
+    };
+    const onEnd = () => done(new ReplicationError('ERR_PEER_CLOSED', 'the peer closed the channel'));
+    const onError = (err: Error) => done(err);
+    input.on('data', onData).on('end', onEnd).on('error', onError).on('close', onEnd);
+    input.resume();
+  });
+}
+
+/** An answer's failure as an error on this side: the peer's code and words. */
+export function answerError(answer: unknown, peer: string): ReplicationError | null {
+  const a = answer as { ok?: unknown; error?: unknown; code?: unknown } | null;
+  if (a && a.ok === true) return null;
+  const message = typeof a?.error === 'string' ? a.error : 'an answer that is not one';
+  return new ReplicationError(typeof a?.code === 'string' ? a.code : 'ERR_PEER_FAILED', `${peer}: ${message}`);
+}

@@ -1,0 +1,70 @@
+// The one replication seam: send, receive (pull) and sync, over SSH with
+// ssh2, used alike by the plugin server's endpoints, the CLI and the
+// scheduler. Peers are `name`, `name:port` or `user@name[:port]`; the port
+// defaults to SSH_PORT and the keys are in SSH_PATH.
+import type { ConnectOptions } from './client.js';
+import type { ReplicationContext } from './context.js';
+import { parsePeer, type Peer } from './peer.js';
+import type { PullOptions, PullResult } from './pull.js';
+import type { SendOptions, SendResult } from './send.js';
+import type { SyncOptions, SyncResult } from './sync.js';
+
+export type { PullResult, SendResult, SyncResult };
+
+export interface TransportOptions {
+  /** SSH compression. */
+  compress?: boolean;
+}
+
+/** Sends snapshots to peers, pulls them back, synchronizes live volumes. */
+export interface Replicator {
+  /**
+   * Sends read-only snapshot `snapshot` to `host`, incrementally when the
+   * peer holds a faithful copy of an older one; writes the send marker
+   * `<snapshot>@<host>` (the scheduler and purge read them).
+   */
+  send(snapshot: string, host: string, options?: SendOptions & TransportOptions): Promise<SendResult>;
+  /** Fetches the newest snapshot of `volume` that `host` holds and we lack. */
+  receive(host: string, volume: string, options?: PullOptions & TransportOptions): Promise<PullResult>;
+  /**
+   * Pulls the files of the live `volume` of each of `hosts` into the local
+   * one (after a local snapshot, taken by the caller). Rejects, once every
+   * host was tried, naming each host that failed.
+   */
+  sync(volume: string, hosts: readonly string[], options?: SyncOptions & TransportOptions): Promise<SyncResult>;
+}
+
+/**
+ * The Replicator over SSH. ssh2 and the transfer code are loaded on first
+ * use: the daemon and the CLI's other commands do not pay for them.
+ */
+export class SshReplicator implements Replicator {
+  constructor(readonly ctx: ReplicationContext) {}
+
+  /** A peer spec read with this host's SSH_PORT as default port. */
+  peer(spec: string): Peer {
+    return parsePeer(spec, this.ctx.config.sshPort);
+  }
+
+  private connectOptions(options: TransportOptions): ConnectOptions {
+    return { sshPath: this.ctx.config.sshPath, logger: this.ctx.logger, ...(options.compress ? { compress: true } : {}) };
+  }
+
+  async send(snapshot: string, host: string, options: SendOptions & TransportOptions = {}): Promise<SendResult> {
+    const peer = this.peer(host);
+    const [{ withPeer }, { sendSnapshot }] = await Promise.all([import('./client.js'), import('./send.js')]);
+    return withPeer(peer, this.connectOptions(options), (conn) => sendSnapshot(this.ctx, conn, snapshot, options));
+  }
+
+  async receive(host: string, volume: string, options: PullOptions & TransportOptions = {}): Promise<PullResult> {
+    const peer = this.peer(host);
+    const [{ withPeer }, { pullVolume }] = await Promise.all([import('./client.js'), import('./pull.js')]);
+    return withPeer(peer, this.connectOptions(options), (conn) => pullVolume(this.ctx, conn, volume, options));
+  }
+
+  async sync(volume: string, hosts: readonly string[], options: SyncOptions & TransportOptions = {}): Promise<SyncResult> {
+    const peers = hosts.map((h) => this.peer(h));
+    const { syncVolume } = await import('./sync.js');
+    return syncVolume(this.ctx, volume, peers, this.connectOptions(options), options);
+  }
+}

@@ -1,0 +1,116 @@
+// The embedded SSH server of `buttervolume run` (ssh2 Server) on SSH_PORT:
+// public-key authentication only, against SSH_PATH/authorized_keys (read at
+// each connection: a key added takes effect without a restart); no shell,
+// no command, no pty, no forwarding: a session may only open the
+// "buttervolume" subsystem, whose requests the ReplicationService answers.
+import { timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+
+import ssh2 from 'ssh2';
+
+import type { Logger } from '../log.js';
+import { authorizedKeys, hostKey } from './keys.js';
+import { SUBSYSTEM } from './protocol.js';
+import type { ReplicationService, ServiceChannel } from './service.js';
+
+const { Server } = ssh2;
+
+export interface SshServerOptions {
+  port: number;
+  sshPath: string;
+  service: ReplicationService;
+  logger: Logger;
+  /** Address to listen on (default: every address, IPv6 and IPv4). */
+  host?: string;
+}
+
+/** A listening SSH server. */
+export interface SshServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+function sameKey(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Starts the server.
+ * @throws the listen error (EADDRINUSE...) or a key error, for the daemon to report.
+ */
+export async function startSshServer(options: SshServerOptions): Promise<SshServer> {
+  const { logger, service, sshPath } = options;
+  const server = new Server({ hostKeys: [await hostKey(sshPath)], ident: 'buttervolume' }, (client, info) => {
+    const who = `${info.ip}:${info.port}`;
+    let keys: Awaited<ReturnType<typeof authorizedKeys>>['keys'] | undefined;
+    client.on('authentication', async (ctx) => {
+      if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+      if (!keys) {
+        const read = await authorizedKeys(sshPath).catch((err: Error) => {
+          logger.error(`ssh: cannot read ${sshPath}/authorized_keys: ${err.message}`);
+          return { keys: [], problems: [] };
+        });
+        for (const p of read.problems) logger.warning(`ssh: ${p}`);
+        keys = read.keys;
+      }
+      const match = keys.find((k) => k.key.type === ctx.key.algo && sameKey(k.key.getPublicSSH(), ctx.key.data));
+      if (!match) {
+        logger.warning(`ssh ${who}: refused a ${ctx.key.algo} key of user ${ctx.username} that is not in ${sshPath}/authorized_keys`);
+        return ctx.reject(['publickey']);
+      }
+      // Without a signature the client only asks whether the key would do.
+      if (ctx.signature && match.key.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
+      ctx.accept();
+    });
+    client.on('ready', () => {
+      logger.debug(`ssh ${who}: authenticated`);
+      client.on('session', (accept) => {
+        const session = accept();
+        session.on('subsystem', (acceptSub, reject, request) => {
+          if (request.name !== SUBSYSTEM) return reject();
+          const channel = acceptSub() as unknown as ServiceChannel;
+          void service.handle(channel, who);
+        });
+        // Nothing else of a session is offered.
+        session.on('exec', (_accept, reject) => reject());
+        session.on('shell', (_accept, reject) => reject());
+        session.on('pty', (_accept, reject) => reject?.());
+        session.on('env', (_accept, reject) => reject?.());
+        session.on('sftp', (_accept, reject) => reject());
+        session.on('x11', (_accept, reject) => reject?.());
+        session.on('auth-agent', (_accept, reject) => reject?.());
+      });
+      client.on('tcpip', (_accept, reject) => reject());
+      client.on('openssh.streamlocal', (_accept, reject) => reject());
+      client.on('request', (_accept, reject) => reject?.());
+    });
+    client.on('error', (err) => logger.debug(`ssh ${who}: ${err.message}`));
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      // No IPv6 on this host (or in this network namespace): IPv4 only.
+      if (options.host === undefined && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) {
+        server.once('error', reject);
+        server.listen(options.port, '0.0.0.0', () => resolve());
+        return;
+      }
+      reject(err);
+    };
+    server.once('error', onError);
+    server.listen(options.port, options.host ?? '::', () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err: Error) => logger.error(`ssh server: ${err.message}`));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Connections in flight end with the process; do not wait for them.
+        setTimeout(resolve, 2000).unref();
+      }),
+  };
+}

@@ -1,0 +1,112 @@
+// The store's side of replication: what snapshots a directory holds (with
+// the identities send and receive match on), receiving one into it under the
+// name it must have, and the send markers `<snapshot>@<host>`. Used by the
+// replication service (the peer's requests) and the sender.
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+
+import * as btrfs from '../btrfs/index.js';
+import type { Logger } from '../log.js';
+import { compareCodePoints } from '../util/code-point.js';
+import { StoreError } from './errors.js';
+import { isSendMarker, validateSnapshotName, validateVolumeName } from './names.js';
+import type { VolumeStore } from './volume-store.js';
+
+/** A read-only snapshot and what send and receive match on. */
+export interface SnapshotIdentity {
+  name: string;
+  path: string;
+  uuid: string | null;
+  receivedUuid: string | null;
+  parentUuid: string | null;
+  ctransid: number;
+  stransid: number;
+  rtransid: number;
+  otime: Date;
+  readonly: boolean;
+}
+
+/** The subvolumes `<volume>@...` of `dir` (markers included), oldest first by name. */
+export async function snapshotsIn(dir: string, volume: string): Promise<SnapshotIdentity[]> {
+  validateVolumeName(volume);
+  const prefix = `${volume}@`;
+  const entries = await btrfs.listSubvolumes(dir).catch((err: unknown) => {
+    if ((err as { code?: string }).code === 'ENOENT') return [];
+    throw err;
+  });
+  return entries
+    .filter((e) => e.name.startsWith(prefix))
+    .map((e) => ({
+      name: e.name,
+      path: e.path,
+      uuid: e.uuid,
+      receivedUuid: e.receivedUuid,
+      parentUuid: e.parentUuid,
+      ctransid: e.ctransid,
+      stransid: e.stransid,
+      rtransid: e.rtransid,
+      otime: e.otime,
+      readonly: e.readonly,
+    }))
+    .sort((a, b) => compareCodePoints(a.name, b.name));
+}
+
+/**
+ * Receives one snapshot of `volume` named `name` from `input` into `dir`
+ * (SNAPSHOTS_PATH, or TEST_REMOTE_PATH for a test request), under the
+ * volume's shared lock. The stream must carry exactly that one snapshot:
+ * anything else is deleted again and refused. Parents and clone sources
+ * come from `dir` only.
+ * @throws StoreError `ERR_INVALID_SNAPSHOT_NAME`, `ERR_RECEIVE_UNEXPECTED`;
+ *   what receive() throws (EEXIST when the name is taken...).
+ */
+export async function receiveSnapshot(
+  store: VolumeStore,
+  dir: string,
+  volume: string,
+  name: string,
+  input: Readable,
+): Promise<btrfs.ReceiveResult> {
+  validateVolumeName(volume);
+  validateSnapshotName(name);
+  if (!name.startsWith(`${volume}@`) || isSendMarker(name)) {
+    throw new StoreError('ERR_INVALID_SNAPSHOT_NAME', `${name} is not a snapshot of ${volume}`);
+  }
+  return store.withVolumeLock(volume, 'shared', async () => {
+    const result = await btrfs.receive(dir, input);
+    const unexpected = result.subvolumes.filter((s) => s.name !== name);
+    if (unexpected.length > 0 || result.subvolumes.length !== 1) {
+      for (const s of result.subvolumes) await btrfs.deleteSubvolume(s.path).catch(() => undefined);
+      throw new StoreError('ERR_RECEIVE_UNEXPECTED', `the stream held ${result.subvolumes.map((s) => s.name).join(', ')}, not just ${name}: deleted`);
+    }
+    return result;
+  });
+}
+
+/**
+ * Records that `snapshot` was sent to the host labelled `label`: the
+ * original's marker `<snapshot>@<label>`, a read-only snapshot of it (purge
+ * keeps the newest marker of each host and its snapshot, so the next send
+ * stays incremental). Older markers of that host for the volume go (the
+ * original meant to delete them and did not). Idempotent.
+ * @throws StoreError `ERR_INVALID_SNAPSHOT_NAME` (the marker's name would be over 255 bytes).
+ */
+export async function markSent(store: VolumeStore, snapshot: string, label: string, logger?: Pick<Logger, 'warning'>): Promise<string> {
+  validateSnapshotName(snapshot);
+  const marker = validateSnapshotName(`${snapshot}@${label}`);
+  const volume = snapshot.slice(0, snapshot.indexOf('@'));
+  return store.withVolumeLock(volume, 'shared', async () => {
+    const dir = store.layout.paths.snapshotsPath;
+    try {
+      await btrfs.snapshot(join(dir, snapshot), join(dir, marker), { readonly: true });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+    }
+    for (const old of await snapshotsIn(dir, volume)) {
+      if (!isSendMarker(old.name) || old.name === marker || !old.name.endsWith(`@${label}`)) continue;
+      if (old.name.slice(old.name.lastIndexOf('@') + 1) !== label) continue;
+      await btrfs.deleteSubvolume(old.path).catch((err: Error) => logger?.warning(`cannot delete the old marker ${old.name}: ${err.message}`));
+    }
+    return marker;
+  });
+}
