@@ -81,7 +81,11 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'scheduled',
     params: ['[list|pause|resume|run]'],
-    options: [JSON_OPTION, { ...NOW_OPTION, description: `with run: ${NOW_OPTION.description}` }],
+    options: [
+      JSON_OPTION,
+      { ...NOW_OPTION, description: `with run: ${NOW_OPTION.description}` },
+      { flags: '--test', description: "with run: replicate and synchronize with the peers' TEST_REMOTE_PATH (the original's test mode)" },
+    ],
     summary: 'list the scheduled jobs, pause or resume the whole schedule, or run one pass now',
     details: [
       'list (the default) prints one line per job: <action> <timer> <volume> , then (paused) for a paused job.',

@@ -80,7 +80,7 @@ export class PeerConnection {
         privateKey: key.privateKey,
         readyTimeout: options.timeoutMs ?? 20_000,
         keepaliveInterval: 5000,
-        keepaliveCountMax: 6,
+        keepaliveCountMax: 3,
         ...(options.compress ? { algorithms: { compress: ['zlib@openssh.com', 'zlib', 'none'] } } : {}),
         hostVerifier: (hostKey: Buffer, verify: (ok: boolean) => void) => {
           checkHostKey(options.sshPath, peer, hostKey)

@@ -52,7 +52,8 @@ export class SshReplicator implements Replicator {
 
   async send(snapshot: string, host: string, options: SendOptions & TransportOptions = {}): Promise<SendResult> {
     const peer = this.peer(host);
-    const [{ withPeer }, { sendSnapshot }] = await Promise.all([import('./client.js'), import('./send.js')]);
+    const [{ withPeer }, { localSide, sendSnapshot }] = await Promise.all([import('./client.js'), import('./send.js')]);
+    await localSide(this.ctx, snapshot, peer.label); // local mistakes before any connection
     return withPeer(peer, this.connectOptions(options), (conn) => sendSnapshot(this.ctx, conn, snapshot, options));
   }
 

@@ -66,17 +66,26 @@ export function chooseParent(snapshot: SnapshotIdentity, local: readonly Snapsho
   return best;
 }
 
-/** Sends `snapshot` over `conn` (see the module comment). */
-export async function sendSnapshot(ctx: ReplicationContext, conn: PeerConnection, snapshot: string, options: SendOptions = {}): Promise<SendResult> {
+/**
+ * The local side of a send, checked before any connection: the snapshot and
+ * its volume's other snapshots; the marker's name must fit.
+ * @throws StoreError `ERR_INVALID_SNAPSHOT_NAME`, `ERR_SNAPSHOT_NOT_FOUND`.
+ */
+export async function localSide(ctx: ReplicationContext, snapshot: string, label: string): Promise<{ self: SnapshotIdentity; local: SnapshotIdentity[] }> {
   validateSnapshotName(snapshot);
   if (isSendMarker(snapshot)) throw new StoreError('ERR_INVALID_SNAPSHOT_NAME', `${snapshot} is a send marker, not a snapshot`);
-  const volume = snapshot.slice(0, snapshot.indexOf('@'));
-  const label = conn.peer.label;
-  // The marker's name must fit before anything is sent.
   validateSnapshotName(`${snapshot}@${label}`);
-  const local = await snapshotsIn(ctx.store.layout.paths.snapshotsPath, volume);
+  const local = await snapshotsIn(ctx.store.layout.paths.snapshotsPath, snapshot.slice(0, snapshot.indexOf('@')));
   const self = local.find((s) => s.name === snapshot);
   if (!self || !self.readonly) throw new StoreError('ERR_SNAPSHOT_NOT_FOUND', `No such snapshot: ${snapshot}`);
+  return { self, local };
+}
+
+/** Sends `snapshot` over `conn` (see the module comment). */
+export async function sendSnapshot(ctx: ReplicationContext, conn: PeerConnection, snapshot: string, options: SendOptions = {}): Promise<SendResult> {
+  const label = conn.peer.label;
+  const volume = snapshot.slice(0, snapshot.indexOf('@'));
+  const { self, local } = await localSide(ctx, snapshot, label);
   const test = options.test ?? false;
   const { answer } = await conn.open({ op: 'list', volume, test });
   const remote = (answer.snapshots ?? []) as RemoteSnapshot[];

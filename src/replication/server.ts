@@ -40,7 +40,10 @@ function sameKey(a: Buffer, b: Buffer): boolean {
  */
 export async function startSshServer(options: SshServerOptions): Promise<SshServer> {
   const { logger, service, sshPath } = options;
-  const server = new Server({ hostKeys: [await hostKey(sshPath)], ident: 'buttervolume' }, (client, info) => {
+  // Keepalives find a peer whose link died (no FIN ever comes) within ~20 s,
+  // so its half-received snapshot is deleted instead of waiting forever.
+  const config = { hostKeys: [await hostKey(sshPath)], ident: 'buttervolume', keepaliveInterval: 5000, keepaliveCountMax: 3 };
+  const server = new Server(config as ConstructorParameters<typeof Server>[0], (client, info) => {
     const who = `${info.ip}:${info.port}`;
     let keys: Awaited<ReturnType<typeof authorizedKeys>>['keys'] | undefined;
     client.on('authentication', async (ctx) => {

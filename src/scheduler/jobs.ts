@@ -16,6 +16,8 @@ export interface JobEnv {
   logger: Logger;
   replicator: Replicator;
   state: SchedulerState;
+  /** Replicate into the peers' TEST_REMOTE_PATH (the original's test mode). */
+  test?: boolean;
 }
 
 /** How a job went; an exception thrown by {@link executeJob} is a failure too. */
@@ -59,7 +61,7 @@ export async function executeJob(env: JobEnv, entry: ScheduleEntry, now: Date, u
       const snapshot = await state.local.run(() => store.snapshot(entry.name));
       const hosts = [...action.hosts];
       try {
-        await state.remote.run(() => env.replicator.sync(entry.name, hosts));
+        await state.remote.run(() => env.replicator.sync(entry.name, hosts, { test: env.test ?? false }));
       } catch (err) {
         return { ok: false, detail: `took ${snapshot}`, error: `synchronize from ${hosts.join(', ')} failed: ${errorText(err)}` };
       }
@@ -86,7 +88,7 @@ async function replicate(env: JobEnv, volume: string, host: string, previous: st
   // `snapshot` job or of a user that it merely sent.
   const mine = !reused || snapshot === previous;
   try {
-    await state.remote.run(() => env.replicator.send(snapshot, host));
+    await state.remote.run(() => env.replicator.send(snapshot, host, { test: env.test ?? false }));
   } catch (err) {
     return {
       ok: false,

@@ -22,6 +22,8 @@ export interface SchedulerContext {
   logger: Logger;
   /** Default: an {@link SshReplicator} of `config` (tests pass their own peer). */
   replicator?: Replicator;
+  /** replicate/synchronize into the peers' TEST_REMOTE_PATH (the original's test mode). */
+  test?: boolean;
   /** Default: a fresh `SchedulerState.of(config)` (records come from the state file). */
   state?: SchedulerState;
 }
@@ -117,7 +119,7 @@ async function runJob(ctx: SchedulerContext, state: SchedulerState, entry: Sched
     if (!isDue(previous?.lastRun, entry.timer, now)) {
       return { ...report, ran: false, ok: true, detail: 'already run by another buttervolume process' };
     }
-    const env = { store: ctx.store, logger, replicator: ctx.replicator ?? new SshReplicator({ config: ctx.config, store: ctx.store, logger }), state };
+    const env = { store: ctx.store, logger, replicator: ctx.replicator ?? new SshReplicator({ config: ctx.config, store: ctx.store, logger }), state, test: ctx.test ?? false };
     let result: JobReport;
     let unsent = previous?.unsent;
     try {

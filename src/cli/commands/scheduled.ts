@@ -13,6 +13,7 @@ const ACTIONS = ['list', 'pause', 'resume', 'run'];
 export async function run(ctx: CommandContext, [action = 'list']: readonly string[]): Promise<void> {
   if (!ACTIONS.includes(action)) throw ctx.usageError(`unknown action ${JSON.stringify(action)}: expected list, pause, resume or run`);
   if (action !== 'run' && ctx.options['now'] !== undefined) throw ctx.usageError('--now goes with run only');
+  if (action !== 'run' && ctx.options['test'] !== undefined) throw ctx.usageError('--test goes with run only');
   const now = nowOption(ctx); // checked before anything is read
   const config = await ctx.config();
   const file = new ScheduleFile(config.schedulePath);
@@ -50,7 +51,7 @@ async function runPass(ctx: CommandContext, now: Date | undefined): Promise<void
     import('../../store/open.js'),
   ]);
   const store = await openStore(config);
-  const report = await runSchedulerPass({ config, store, logger }, now ? { now } : {});
+  const report = await runSchedulerPass({ config, store, logger, test: ctx.options['test'] === true }, now ? { now } : {});
   if (report.paused) process.stderr.write('buttervolume: scheduled: the schedule is globally paused: no job ran\n');
   // An invalid line did not run, and is not ok: the job it meant never runs.
   const state = (job: (typeof report.jobs)[number]) => (job.ok ? (job.ran ? 'ok' : 'skipped') : job.ran ? 'failed' : 'invalid');
