@@ -28,10 +28,11 @@ function invalid(spec: string, why: string): never {
 const USER_RE = /^[a-z_][a-z0-9_.-]{0,31}$/i;
 
 /**
- * Reads a peer spec.
+ * Checks a peer spec's syntax without a default port: what the CLI can say
+ * before the configuration is read.
  * @throws StoreError `ERR_INVALID_HOST` saying what is wrong.
  */
-export function parsePeer(spec: unknown, defaultPort: number): Peer {
+export function checkPeerSpec(spec: unknown): { user: string; host: string; port: number | undefined } {
   if (typeof spec !== 'string' || spec === '') invalid(String(spec), 'expected name, name:port, user@name or user@name:port');
   let rest = spec;
   let user = 'root';
@@ -43,7 +44,7 @@ export function parsePeer(spec: unknown, defaultPort: number): Peer {
     if (rest.includes('@')) invalid(spec, 'more than one "@"');
   }
   let host = rest;
-  let port = defaultPort;
+  let port: number | undefined;
   const bracket = /^\[([^\]]+)\](?::(.*))?$/.exec(rest);
   if (bracket) {
     host = bracket[1]!;
@@ -54,14 +55,26 @@ export function parsePeer(spec: unknown, defaultPort: number): Peer {
     host = rest.slice(0, colon);
     port = portOf(spec, rest.slice(colon + 1));
   }
-  if (port === 0) invalid(spec, 'no port: give name:port (SSH_PORT is 0 here, so there is no default)');
-  try {
-    validateHostName(host);
-  } catch (err) {
-    invalid(spec, (err as Error).message.replace(/^host "[^"]*" /, ''));
+  if (host === spec) validateHostName(host); // its own message names the spec already
+  else {
+    try {
+      validateHostName(host);
+    } catch (err) {
+      invalid(spec, (err as Error).message.replace(/^host /, ''));
+    }
   }
+  return { user, host, port };
+}
+
+/**
+ * Reads a peer spec; `defaultPort` (SSH_PORT) when it names none.
+ * @throws StoreError `ERR_INVALID_HOST` saying what is wrong.
+ */
+export function parsePeer(spec: unknown, defaultPort: number): Peer {
+  const { user, host, port = defaultPort } = checkPeerSpec(spec);
+  if (port === 0) invalid(spec as string, 'no port: give name:port (SSH_PORT is 0 here, so there is no default)');
   const shown = isIPv6(host) ? `[${host}]` : host;
-  return { spec, user, host, port, label: port === defaultPort ? shown : `${shown}:${port}` };
+  return { spec: spec as string, user, host, port, label: port === defaultPort ? shown : `${shown}:${port}` };
 }
 
 function portOf(spec: string, text: string): number {

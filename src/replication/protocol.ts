@@ -17,6 +17,7 @@ import type { Readable, Writable } from 'node:stream';
 
 import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
+import { printable } from '../util/untrusted-text.js';
 
 export const SUBSYSTEM = 'buttervolume';
 export const PROTOCOL_VERSION = 1;
@@ -164,10 +165,16 @@ export function readLine(input: Readable, max = MAX_LINE_BYTES): Promise<unknown
   });
 }
 
-/** An answer's failure as an error on this side: the peer's code and words. */
+const PEER_CODE_RE = /^ERR_[A-Z0-9_]{1,60}$/;
+
+/**
+ * An answer's failure as an error on this side: the peer's code (when it is
+ * one of the ERR_* form) and its words, made printable (the peer is untrusted).
+ */
 export function answerError(answer: unknown, peer: string): ReplicationError | null {
   const a = answer as { ok?: unknown; error?: unknown; code?: unknown } | null;
   if (a && a.ok === true) return null;
-  const message = typeof a?.error === 'string' ? a.error : 'an answer that is not one';
-  return new ReplicationError(typeof a?.code === 'string' ? a.code : 'ERR_PEER_FAILED', `${peer}: ${message}`);
+  const message = typeof a?.error === 'string' ? printable(a.error) : 'an answer that is not one';
+  const code = typeof a?.code === 'string' && PEER_CODE_RE.test(a.code) ? a.code : 'ERR_PEER_FAILED';
+  return new ReplicationError(code, `${peer}: ${message}`);
 }

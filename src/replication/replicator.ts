@@ -9,7 +9,7 @@ import type { PullOptions, PullResult } from './pull.js';
 import type { SendOptions, SendResult } from './send.js';
 import type { SyncOptions, SyncResult } from './sync.js';
 
-export type { PullResult, SendResult, SyncResult };
+export type { Peer, PullResult, SendResult, SyncResult };
 
 export interface TransportOptions {
   /** SSH compression. */
@@ -18,6 +18,12 @@ export interface TransportOptions {
 
 /** Sends snapshots to peers, pulls them back, synchronizes live volumes. */
 export interface Replicator {
+  /**
+   * Reads a peer spec with this host's SSH_PORT as default port: callers check
+   * every host before doing anything (a sync snapshots first).
+   * @throws StoreError `ERR_INVALID_HOST`.
+   */
+  peer(spec: string): Peer;
   /**
    * Sends read-only snapshot `snapshot` to `host`, incrementally when the
    * peer holds a faithful copy of an older one; writes the send marker

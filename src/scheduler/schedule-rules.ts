@@ -1,7 +1,7 @@
 // What a schedule line may say. The original accepted any name, action and
 // timer and silently ignored what it could not run (its PR #93); here each is
 // refused with a sentence saying what was expected. Pure: no I/O.
-import { parsePeer } from '../replication/peer.js';
+import { checkPeerSpec } from '../replication/peer.js';
 import { validateVolumeName as validateStoreVolumeName } from '../store/names.js';
 import { parsePurgePattern } from '../store/purge-plan.js';
 import { CodedError } from '../util/coded-error.js';
@@ -61,7 +61,7 @@ export function validateVolumeName(name: string): void {
  * @throws ScheduleError `ERR_INVALID_SCHEDULE`
  */
 export function validateHost(host: string): void {
-  check(() => parsePeer(host, 22));
+  check(() => checkPeerSpec(host));
 }
 
 /**

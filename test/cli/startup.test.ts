@@ -60,7 +60,7 @@ t.test('scheduled run loads the scheduler runtime and the store from dist (one c
   t.same(heavy(mods), []);
 });
 
-t.test('--version, usage errors and send work with a broken configuration and no store', async (t) => {
+t.test('--version and usage errors work with a broken configuration and no store', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'bv-cli-broken-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const broken = join(dir, 'config.ini');
@@ -71,10 +71,13 @@ t.test('--version, usage errors and send work with a broken configuration and no
   t.match(version.stdout, /^buttervolume \d+\.\d+\.\d+/);
   const usage = await runCli(['snapshot'], env);
   t.equal(usage.code, 2, 'a usage error, not a configuration error');
+  const badHost = await runCli(['send', 'a@b@h', 'v@x'], env);
+  t.equal(badHost.code, 1);
+  t.match(badHost.stderr, /host "a@b@h": more than one "@"/, 'arguments are checked before the configuration is read');
+  t.notMatch(badHost.stderr, /config|btrfs/i);
   const send = await runCli(['send', 'h', 'v@x'], env);
   t.equal(send.code, 1);
-  t.match(send.stderr, /replication is not available/);
-  t.notMatch(send.stderr, /config|btrfs/i);
+  t.match(send.stderr, /^buttervolume: send: config file .* line 1: /, 'a real send needs the configuration and says which line is wrong');
   const help = await runCli(['--help'], env);
   t.equal(help.code, 0);
   t.match(help.stdout, /buttervolume snapshot/);

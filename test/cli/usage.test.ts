@@ -1,6 +1,6 @@
 // The command line itself: version, help, usage errors (exit 2 with the
 // command's usage line), configuration errors, --debug, and send/sync,
-// which check their arguments and then say replication is not available.
+// which check their arguments before touching the configuration or the store.
 // None of these touch a store: the variables point at paths that must stay
 // untouched.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -90,17 +90,23 @@ t.test('usage errors: one line naming the problem, the usage line, exit status 2
   t.notOk(existsSync(env.BUTTERVOLUME_SCHEDULE), 'no schedule was written');
 });
 
-t.test('send and sync check their arguments, then fail: replication is not available', async (t) => {
+t.test('send and sync check their arguments before opening the store', async (t) => {
+  // Valid arguments go on to open the store, which is not on btrfs here
+  // (and is kept apart from the paths the other tests want untouched).
+  const elsewhere = { ...env, BUTTERVOLUME_VOLUMES_PATH: join(dir, 'send', 'volumes'), BUTTERVOLUME_SNAPSHOTS_PATH: join(dir, 'send', 'snapshots') };
+  const notBtrfs = `not a btrfs filesystem: ${elsewhere.BUTTERVOLUME_VOLUMES_PATH}`;
   const cases: Array<[string[], string]> = [
-    [['send', 'node2', 'db@2024-01-10T12:00:00.000000'], 'buttervolume: send: replication is not available in this version\n'],
-    [['send', 'root@node2', 'db@2024-01-10T12:00:00.000000'], 'buttervolume: send: host "root@node2" contains "@": give the host only, without a user\n'],
+    [['send', 'node2', 'db@2024-01-10T12:00:00.000000'], `buttervolume: send: ${notBtrfs}\n`],
+    [['send', 'root@node2:2222', 'db@2024-01-10T12:00:00.000000'], `buttervolume: send: ${notBtrfs}\n`],
+    [['send', 'a@b@node2', 'db@2024-01-10T12:00:00.000000'], 'buttervolume: send: host "a@b@node2": more than one "@"\n'],
+    [['send', 'node2:99999', 'db@2024-01-10T12:00:00.000000'], 'buttervolume: send: host "node2:99999": port "99999" must be a number from 1 to 65535\n'],
     [['send', 'node2', 'db'], 'buttervolume: send: snapshot name "db" has no "@" (expected <volume>@<date>)\n'],
-    [['sync', 'db', 'node2', 'node3'], 'buttervolume: sync: replication is not available in this version\n'],
+    [['sync', 'db', 'node2', 'node3'], `buttervolume: sync: ${notBtrfs}\n`],
     [['sync', 'db@x', 'node2'], 'buttervolume: sync: volume name "db@x" contains "@", which separates a volume from its snapshot date\n'],
     [['sync', 'db', 'node2', 'bad_host!'], 'buttervolume: sync: host "bad_host!" is not a DNS name or an IP address: label "bad_host!" must be 1 to 63 letters, digits, "_" or inner "-"\n'],
   ];
   for (const [args, stderr] of cases) {
-    const r = await bv(...args);
+    const r = await runCli(args, elsewhere);
     t.same([r.code, r.stdout, r.stderr], [1, '', stderr], args.join(' '));
   }
 });

@@ -101,6 +101,7 @@ export const snapshotEndpoints: readonly Endpoint[] = [
       const name = validateSnapshotName(requiredString(body, 'Name'));
       const host = requiredString(body, 'Host');
       const test = optionalBoolean(body, 'Test');
+      replicator.peer(host);
       const result = await replicator.send(name, host, { test });
       return { Snapshot: result.snapshot, Host: result.host, Transferred: result.transferred, Parent: result.parent, Bytes: result.bytes, Marker: result.marker };
     },
@@ -113,6 +114,7 @@ export const snapshotEndpoints: readonly Endpoint[] = [
     async handle({ body }, { replicator }) {
       const name = validateVolumeName(requiredString(body, 'Name'));
       const host = requiredString(body, 'Host');
+      replicator.peer(host);
       const result = await replicator.receive(host, name, { test: optionalBoolean(body, 'Test') });
       return { Snapshot: result.fetched, Newest: result.newest, Parent: result.parent, Host: result.host };
     },
@@ -127,6 +129,7 @@ export const snapshotEndpoints: readonly Endpoint[] = [
       const volumes = stringList(body, 'Volumes').map((v) => validateVolumeName(v));
       const hosts = stringList(body, 'Hosts');
       const test = optionalBoolean(body, 'Test');
+      hosts.forEach((h) => replicator.peer(h)); // every host checked before the first snapshot
       const errors: string[] = [];
       const results: JsonObject[] = [];
       for (const volume of volumes) {
