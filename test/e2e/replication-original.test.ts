@@ -38,7 +38,7 @@ t.test('the endpoints refuse bad requests clearly', async (t) => {
   const n = nodes[0]!;
   const cases: Array<[string, unknown, RegExp]> = [
     ['/VolumeDriver.Snapshot.Send', { Name: 'db', Host: 'h' }, /snapshot name "db" has no "@"/],
-    ['/VolumeDriver.Snapshot.Send', { Name: 'db@1', Host: 'h h' }, /^host "h h": /],
+    ['/VolumeDriver.Snapshot.Send', { Name: 'db@1', Host: 'h h' }, /^host "h h" is not a DNS name/],
     ['/VolumeDriver.Snapshot.Send', { Name: 'db@1', Host: 'h', Test: 'yes' }, /Test must be true or false/],
     ['/VolumeDriver.Snapshot.Send', { Name: 'db@1', Host: 'localhost', Tset: true }, /unknown field "Tset"/],
     ['/VolumeDriver.Snapshot.Send', { Name: 'db@1', Host: 'localhost' }, /No such snapshot: db@1/],
