@@ -4,13 +4,15 @@
 // no command, no pty, no forwarding: a session may only open the
 // "buttervolume" subsystem, whose requests the ReplicationService answers.
 import { timingSafeEqual } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 
 import ssh2 from 'ssh2';
 
 import type { Logger } from '../log.js';
+import { printable } from '../util/untrusted-text.js';
 import { authorizedKeys, hostKey } from './keys.js';
 import { SUBSYSTEM } from './protocol.js';
+import { connectionKey, StrangerGate } from './stranger-gate.js';
 import type { ReplicationService, ServiceChannel } from './service.js';
 
 const { Server } = ssh2;
@@ -22,7 +24,14 @@ export interface SshServerOptions {
   logger: Logger;
   /** Address to listen on (default: every address, IPv6 and IPv4). */
   host?: string;
+  /** A connection not authenticated within this is closed (default 30 s, OpenSSH's LoginGraceTime is 120 s). */
+  loginGraceMs?: number;
+  /** Connections not yet authenticated beyond this are closed at once (default 32, OpenSSH's MaxStartups is 10). */
+  maxUnauthenticated?: number;
 }
+
+/** Failed authentication attempts before a connection is closed (OpenSSH's MaxAuthTries). */
+const MAX_AUTH_TRIES = 6;
 
 /** A listening SSH server. */
 export interface SshServer {
@@ -39,15 +48,27 @@ function sameKey(a: Buffer, b: Buffer): boolean {
  * @throws the listen error (EADDRINUSE...) or a key error, for the daemon to report.
  */
 export async function startSshServer(options: SshServerOptions): Promise<SshServer> {
-  const { logger, service, sshPath } = options;
+  const { logger, service, sshPath, loginGraceMs = 30_000, maxUnauthenticated = 32 } = options;
+  const gate = new StrangerGate({ loginGraceMs, maxWaiting: maxUnauthenticated, logger });
   // Keepalives find a peer whose link died (no FIN ever comes) within ~20 s,
   // so its half-received snapshot is deleted instead of waiting forever.
   const config = { hostKeys: [await hostKey(sshPath)], ident: 'buttervolume', keepaliveInterval: 5000, keepaliveCountMax: 3 };
-  const server = new Server(config as ConstructorParameters<typeof Server>[0], (client, info) => {
+  const ssh = new Server(config as ConstructorParameters<typeof Server>[0], (client, info) => {
     const who = `${info.ip}:${info.port}`;
     let keys: Awaited<ReturnType<typeof authorizedKeys>>['keys'] | undefined;
+    let failures = 0;
+    const refuse = (ctx: { reject(methods: ssh2.AuthenticationType[]): void }) => {
+      failures += 1;
+      if (failures >= MAX_AUTH_TRIES) {
+        logger.warning(`ssh ${who}: ${failures} failed authentications: closed`);
+        client.end();
+        return;
+      }
+      ctx.reject(['publickey']);
+    };
     client.on('authentication', async (ctx) => {
-      if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+      // "none" is how a client asks which methods exist: not a failure.
+      if (ctx.method !== 'publickey') return ctx.method === 'none' ? ctx.reject(['publickey']) : refuse(ctx);
       if (!keys) {
         const read = await authorizedKeys(sshPath).catch((err: Error) => {
           logger.error(`ssh: cannot read ${sshPath}/authorized_keys: ${err.message}`);
@@ -58,14 +79,15 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
       }
       const match = keys.find((k) => k.key.type === ctx.key.algo && sameKey(k.key.getPublicSSH(), ctx.key.data));
       if (!match) {
-        logger.warning(`ssh ${who}: refused a ${ctx.key.algo} key of user ${ctx.username} that is not in ${sshPath}/authorized_keys`);
-        return ctx.reject(['publickey']);
+        logger.warning(`ssh ${who}: refused a ${ctx.key.algo} key of user ${printable(ctx.username, 64)} that is not in ${sshPath}/authorized_keys`);
+        return refuse(ctx);
       }
       // Without a signature the client only asks whether the key would do.
-      if (ctx.signature && match.key.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
+      if (ctx.signature && match.key.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return refuse(ctx);
       ctx.accept();
     });
     client.on('ready', () => {
+      gate.authenticated(connectionKey(info.ip, info.port));
       logger.debug(`ssh ${who}: authenticated`);
       client.on('session', (accept) => {
         const session = accept();
@@ -88,6 +110,10 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
       client.on('request', (_accept, reject) => reject?.());
     });
     client.on('error', (err) => logger.debug(`ssh ${who}: ${err.message}`));
+  });
+  // ssh2 does not listen itself: our TCP server admits each connection through the gate first.
+  const server = createServer((socket) => {
+    if (gate.admit(socket)) ssh.injectSocket(socket);
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
