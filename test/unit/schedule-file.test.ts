@@ -98,17 +98,18 @@ t.test('invalid timers, actions and names are refused with ERR_INVALID_SCHEDULE'
     ['replicate:bad host', '60', /host "bad host" is not a DNS name/],
     ['replicate:', '60', /invalid action "replicate:": replicate needs a host/],
     ['replicate', '60', /replicate needs a host/],
-    ['replicate:root@node2', '60', /host "root@node2" contains "@": give the host only, without a user/],
     ['replicate:-oProxyCommand=x', '60', /label "-oProxyCommand=x"/],
     ['replicate:node_2;rm', '60', /not a DNS name/],
     ['replicate:999.1.1.1', '60', /neither a valid IPv4 address nor a DNS name/],
-    ['replicate:[::1]', '60', /not a DNS name/],
-    ['replicate:fe80::1%eth0', '60', /not a DNS name/],
+    ['replicate:[::1', '60', /not a DNS name/],
+    ['replicate:fe80::1%eth0', '60', /port "1%eth0" must be a number/],
+    ['replicate:bob@@node2', '60', /more than one "@"/],
+    ['replicate:-x@node2', '60', /user "-x" is not a user name/],
     ['replicate:node-', '60', /label "node-"/],
     [`replicate:${'a'.repeat(254)}`, '60', /254 characters long, the limit is 253/],
     ['replicate:a..b', '60', /label ""/],
     ['synchronize:', '60', /synchronize needs hosts/],
-    ['synchronize:a,,b', '60', /host is empty/],
+    ['synchronize:a,,b', '60', /host "": expected name, name:port/],
     ['synchronize:a,b c', '60', /host "b c"/],
     ['snapshot', '60', /volume name "a@b" contains "@"/, 'a@b'],
     ['snapshot', '60', /volume name "a b" contains " ": only letters, digits/, 'a b'],
@@ -147,6 +148,8 @@ t.test('accepted actions, parsed', async (t) => {
   t.same(parseAction('replicate:10.0.0.1'), { kind: 'replicate', host: '10.0.0.1' });
   t.same(parseAction('replicate:fe80::1'), { kind: 'replicate', host: 'fe80::1' });
   t.same(parseAction('replicate:localhost'), { kind: 'replicate', host: 'localhost' });
+  t.same(parseAction('replicate:root@node2'), { kind: 'replicate', host: 'root@node2' }, 'a user, as ssh took it');
+  t.same(parseAction('replicate:[::1]:2222'), { kind: 'replicate', host: '[::1]:2222' }, 'an IPv6 literal with a port');
   t.same(parseAction('purge:4h:1d:2w:2y'), { kind: 'purge', pattern: '4h:1d:2w:2y' });
   t.same(parseAction('synchronize:node2,node3'), { kind: 'synchronize', hosts: ['node2', 'node3'] });
   t.same(applyScheduleChange([], { name: 'a'.repeat(255), action: 'snapshot', timer: 1 }).length, 1, '255-byte name');
