@@ -235,8 +235,9 @@ export class VolumeStore {
 
   /** Every volume, by name. Entries that are not valid volume names are skipped. */
   async list(): Promise<VolumeSummary[]> {
-    const entries = await btrfs.listSubvolumes(this.layout.paths.volumesPath);
-    return entries.filter((e) => isVolumeName(e.name)).map((e) => ({ name: e.name, mountpoint: e.path }));
+    // Names only: as root one tree search, whatever the number of volumes.
+    const names = await btrfs.listSubvolumeNames(this.layout.paths.volumesPath);
+    return names.filter(isVolumeName).map((name) => ({ name, mountpoint: this.layout.volume(name) }));
   }
 
   /** The mountpoint of an existing volume. */
@@ -461,18 +462,15 @@ export class VolumeStore {
     }
   }
 
-  /** The snapshot names of `volume` that really are subvolumes (slower than snapshots()). */
+  /** The snapshot names of `volume` that really are subvolumes (one listing, names only). */
   private async snapshotSubvolumes(volume: string): Promise<string[]> {
-    const prefix = `${volume}@`;
-    const entries = await btrfs.listSubvolumes(this.layout.paths.snapshotsPath);
-    return entries.map((e) => e.name).filter((n) => n.startsWith(prefix));
+    return btrfs.listSubvolumeNames(this.layout.paths.snapshotsPath, { prefix: `${volume}@` });
   }
 
-  /** The read-only snapshots `<volume>@...` (markers included): what Get counts. */
+  /** The read-only snapshots `<volume>@...` (markers not counted): what Get counts. Other volumes' are not read. */
   private async readonlySnapshots(volume: string): Promise<string[]> {
-    const prefix = `${volume}@`;
-    const entries = await btrfs.listSubvolumes(this.layout.paths.snapshotsPath);
-    return entries.filter((e) => e.readonly && e.name.startsWith(prefix) && !isSendMarker(e.name)).map((e) => e.name);
+    const entries = await btrfs.listSubvolumes(this.layout.paths.snapshotsPath, { prefix: `${volume}@` });
+    return entries.filter((e) => e.readonly && !isSendMarker(e.name)).map((e) => e.name);
   }
 
   private async newestSnapshotOf(volume: string): Promise<string> {
