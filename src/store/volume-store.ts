@@ -237,7 +237,10 @@ export class VolumeStore {
   async list(): Promise<VolumeSummary[]> {
     // Names only: as root one tree search, whatever the number of volumes.
     const names = await btrfs.listSubvolumeNames(this.layout.paths.volumesPath);
-    return names.filter(isVolumeName).map((name) => ({ name, mountpoint: this.layout.volume(name) }));
+    // A volume name has no "/" and is never "." or "..": layout.volume(name)
+    // is a concatenation (path.join per volume was a tenth of List's time).
+    const dir = join(this.layout.paths.volumesPath, '/');
+    return names.filter(isVolumeName).map((name) => ({ name, mountpoint: dir + name }));
   }
 
   /** The mountpoint of an existing volume. */
