@@ -23,11 +23,12 @@
 // usage: node bench/plugin.mjs [--volumes N] [--cycles N] [--rounds R] [--warmup N] [--seconds S] [--only 1,2,3,4]
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, promisify } from 'node:util';
 
@@ -178,15 +179,64 @@ const daemonCpuMs = () => {
   const fields = readFileSync(`/proc/${daemon.pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks (USER_HZ = 100)
 };
-const rssMiB = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${daemon.pid}/status`, 'utf8'))[1]) / 1024;
 const pct = (list, p) => [...list].sort((a, b) => a - b)[Math.min(list.length - 1, Math.floor((p / 100) * list.length))];
 const results = [];
 const verdict = (ok) => (ok ? 'PASS' : 'MISS');
 
-// V8's memory reducer runs some 8 s after the last activity: RSS is read once it settled.
-const SETTLE_MS = 12_000;
-if (sections.has(4)) await sleep(SETTLE_MS);
-const rssIdle = rssMiB();
+// The floors of section 4: Node serving one request on a unix socket with
+// node:http alone, and with what the daemon is built on (Koa, @koa/router,
+// the addon), started now so that they settle while the daemon does.
+const floorCode = {
+  'node:http': `require('node:http').createServer((q, s) => { q.resume(); q.on('end', () => s.end('{"Err":""}')); }).listen(SOCK)`,
+  'Koa + @koa/router + addon': `require(ADDON); const Koa = require('koa'); const { Router } = require('@koa/router'); const app = new Koa(); const r = new Router(); r.post('/Plugin.Activate', (ctx) => { ctx.type = 'json'; ctx.body = '{"Err":""}'; }); app.use(r.routes()); require('node:http').createServer(app.callback()).listen(SOCK)`,
+};
+const floors = [];
+if (sections.has(4)) {
+  const addonFile = [new URL('../build/Release/buttervolume.node', import.meta.url), new URL(`../prebuilds/${process.platform}-${process.arch}/buttervolume.node`, import.meta.url)]
+    .map((u) => u.pathname)
+    .find((f) => existsSync(f));
+  for (const [name, code] of Object.entries(floorCode)) {
+    const sock = join(runPath, `floor-${floors.length}.sock`);
+    const child = spawn(process.execPath, ['-e', code.replace('SOCK', JSON.stringify(sock)).replace('ADDON', JSON.stringify(addonFile))], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: 'inherit',
+    });
+    children.push(child);
+    for (let i = 0; ; i++) {
+      try {
+        await new Promise((resolve, reject) => {
+          const req = request({ socketPath: sock, path: '/Plugin.Activate', method: 'POST' }, (res) => res.resume().on('end', resolve));
+          req.on('error', reject);
+          req.end('{}');
+        });
+        break;
+      } catch (err) {
+        if (i > 200) throw new Error(`the floor ${name} did not start: ${err.message}`);
+        await sleep(25);
+      }
+    }
+    floors.push([name, child]);
+  }
+}
+
+// V8's memory reducer runs some 8 s after the last activity, sometimes only
+// after 20 s: RSS is read once it settled (unchanged for 6 s, at most 40 s).
+const SETTLE_MS = 10_000;
+const rssOf = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+async function settledRss(pid) {
+  await sleep(SETTLE_MS);
+  const reads = [rssOf(pid)];
+  while (reads.length < 16 && !(reads.length >= 4 && reads.slice(-4).every((r) => Math.abs(r - reads.at(-1)) < 0.15))) {
+    await sleep(2000);
+    reads.push(rssOf(pid));
+  }
+  return reads.at(-1);
+}
+const [rssIdle, ...floorValues] = sections.has(4) ? await Promise.all([daemon.pid, ...floors.map(([, c]) => c.pid)].map(settledRss)) : [0];
+const floorRss = floors.map(([name, child], i) => {
+  child.kill('SIGKILL');
+  return [name, floorValues[i]];
+});
 
 // ---- 1. List ------------------------------------------------------------------
 if (sections.has(1)) {
@@ -424,14 +474,15 @@ if (sections.has(4)) {
     for (let i = 0; i < n; i++) await calls[i % calls.length]();
   };
   await mix(10_000);
-  await sleep(SETTLE_MS);
-  const after10k = rssMiB();
+  const after10k = await settledRss(daemon.pid);
   await mix(10_000);
-  await sleep(SETTLE_MS);
-  const after20k = rssMiB();
+  const after20k = await settledRss(daemon.pid);
   const flat = after20k - after10k < 5;
-  console.log(`\n4. daemon RSS, MiB (each read after ${SETTLE_MS / 1000} s idle)`);
+  console.log(`\n4. daemon RSS, MiB (each read once settled: unchanged for 6 s after ${SETTLE_MS / 1000} s idle)`);
   console.log(`   idle after start       ${fmt(rssIdle)}   (target <= 50) ${verdict(rssIdle <= 50)}`);
+  for (const [name, rss] of floorRss) {
+    console.log(`   floor, ${`${name}:`.padEnd(27)}${fmt(rss)}   (started like the daemon, one request, settled alike; the daemon ${rssIdle - rss >= 0 ? '+' : ''}${(rssIdle - rss).toFixed(1)})`);
+  }
   console.log(`   after 10,000 requests  ${fmt(after10k)}`);
   console.log(`   after 20,000 requests  ${fmt(after20k)}   (flat: +${(after20k - after10k).toFixed(1)} MiB over the second 10,000) ${verdict(flat)}`);
   results.push(['RSS idle', rssIdle <= 50], ['RSS flat', flat]);
