@@ -4,7 +4,6 @@
 // volume are serialised across processes by VolumeLocks: exclusive for what
 // replaces or deletes the volume (create, remove, restore), shared for the
 // rest (snapshot, mount, clone source, purge).
-import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -12,6 +11,7 @@ import * as btrfs from '../btrfs/index.js';
 import type { Logger } from '../log.js';
 import { compareCodePoints } from '../util/code-point.js';
 import { holdFileLock } from '../util/file-lock.js';
+import { mkdir, readdir, rm } from '../util/fs-async.js';
 import type { CreateOptions } from './create-options.js';
 import { StoreError } from './errors.js';
 import { Layout, parseTempName, type StorePaths } from './layout.js';
