@@ -8,17 +8,21 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** A loop-mounted btrfs of @sizeGiB for the bench; unmounted by cleanup() and on exit. */
-export function scratchBtrfs(sizeGiB = 4) {
+/**
+ * A loop-mounted btrfs of @sizeGiB for the bench; unmounted by cleanup() and
+ * on exit. Options: `imageDir` (where the sparse image lives, default the
+ * tmpdir), `mkfsArgs` and `mountOptions` (extra arguments).
+ */
+export function scratchBtrfs(sizeGiB = 4, { imageDir = tmpdir(), mkfsArgs = [], mountOptions = [] } = {}) {
   if (process.getuid() !== 0) throw new Error('benchmarks need root (loop mount, btrfs ioctls)');
-  const dir = mkdtempSync(join(tmpdir(), 'bv-bench-'));
+  const dir = mkdtempSync(join(imageDir, 'bv-bench-'));
   const image = join(dir, 'fs.img');
   const mnt = join(dir, 'mnt');
   mkdirSync(mnt);
   writeFileSync(image, '');
   truncateSync(image, sizeGiB * 1024 ** 3);
-  execFileSync('mkfs.btrfs', ['-q', image]);
-  execFileSync('mount', ['-o', 'loop', image, mnt]);
+  execFileSync('mkfs.btrfs', ['-q', ...mkfsArgs, image]);
+  execFileSync('mount', ['-o', ['loop', ...mountOptions].join(','), image, mnt]);
   let done = false;
   const cleanup = () => {
     if (done) return;

@@ -1,9 +1,44 @@
 #!/usr/bin/env node
 'use strict';
 // CommonJS on purpose: see scripts/bundle-cli.mjs (start-up time).
+// Our global options take no value: the first word not starting with "-" is the command.
+const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 // The daemon gets more libuv threads than the default 4, so requests waiting
 // on the filesystem always find one while snapshots commit; this must be set
 // before the pool starts, which an ES module entry would be too late for.
-if (process.argv[2] === 'run') process.env.UV_THREADPOOL_SIZE ??= '8';
-const { handleError, main } = require('../dist/cli/main.cjs');
+if (command === 'run') process.env.UV_THREADPOOL_SIZE ??= '8';
+const bundle = require('node:path').join(__dirname, '..', 'dist', 'cli', 'main.cjs');
+// `run` and `scheduled` import ES modules from dist/ (import() needs Node's own loader); they start seldom.
+const { handleError, main } = command === 'run' || command === 'scheduled' ? require(bundle) : loadBundle(bundle);
 main(process.argv).catch(handleError);
+
+/**
+ * require(file), handing V8 the code cache scripts/bundle-cli.mjs wrote
+ * beside it (file.cache: the bundle's first line, then the cache), so that
+ * the bundle is not parsed and compiled at each start. Without a cache of
+ * this very bundle, or when V8 refuses it (another Node), a plain require.
+ */
+function loadBundle(file) {
+  const fs = require('node:fs');
+  let cache;
+  let source;
+  try {
+    cache = fs.readFileSync(`${file}.cache`);
+    source = fs.readFileSync(file, 'utf8');
+  } catch {
+    return require(file);
+  }
+  const id = source.slice(0, source.indexOf('\n') + 1);
+  if (!id.startsWith('// bundle ') || !cache.subarray(0, id.length).equals(Buffer.from(id))) return require(file);
+  const Module = require('node:module');
+  const script = new (require('node:vm').Script)(Module.wrap(source), { filename: file, cachedData: cache.subarray(id.length) });
+  if (script.cachedDataRejected) return require(file);
+  const dir = require('node:path').dirname(file);
+  const mod = new Module(file, module);
+  mod.filename = file;
+  mod.paths = Module._nodeModulePaths(dir);
+  require.cache[file] = mod;
+  script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, dir);
+  mod.loaded = true;
+  return mod.exports;
+}

@@ -166,6 +166,125 @@ uint32_t root_dir_generation(int fd, uint64_t id, const std::string& path) {
   return gen;
 }
 
+bool has_prefix(const std::string& name, const std::string& prefix) {
+  return name.compare(0, prefix.size(), prefix) == 0;
+}
+
+// The directory being listed: the subvolume holding it and its inode.
+struct ListedDir {
+  uint64_t tree;
+  uint64_t ino;
+};
+
+SubvolInfo info_from_root(const RootRef& ref, const RootItemInfo& item) {
+  SubvolInfo info;
+  info.id = ref.child_id;
+  info.parent_id = ref.parent_id;
+  info.dir_id = ref.dir_id;
+  info.generation = item.generation;
+  info.flags = item.flags;
+  std::memcpy(info.uuid, item.uuid.data(), 16);
+  std::memcpy(info.parent_uuid, item.parent_uuid.data(), 16);
+  std::memcpy(info.received_uuid, item.received_uuid.data(), 16);
+  info.ctransid = item.ctransid;
+  info.otransid = item.otransid;
+  info.stransid = item.stransid;
+  info.rtransid = item.rtransid;
+  info.ctime = {item.ctime_sec, item.ctime_nsec};
+  info.otime = {item.otime_sec, item.otime_nsec};
+  info.stime = {item.stime_sec, item.stime_nsec};
+  info.rtime = {item.rtime_sec, item.rtime_nsec};
+  return info;
+}
+
+// From the root tree (CAP_SYS_ADMIN): where the subvolumes of @where.tree
+// sit (ROOT_REF: directory and name, the name being the entry's in that
+// directory, renames included), then what they are (ROOT_ITEM), in batches.
+// Sorted by name on the way: each entry is written once, at its place.
+std::vector<ListedSubvol> list_privileged(int dirfd, const ListedDir& where, const ListQuery& query,
+                                         const std::string& dir) {
+  std::vector<RootRef> refs = root_refs_of(dirfd, where.tree, dir);
+  refs.erase(std::remove_if(refs.begin(), refs.end(),
+                            [&](const RootRef& r) { return r.dir_id != where.ino || !has_prefix(r.name, query.prefix); }),
+             refs.end());
+  std::vector<uint64_t> ids;  // ROOT_REFs come sorted by child id
+  ids.reserve(refs.size());
+  for (const RootRef& r : refs) ids.push_back(r.child_id);
+  std::vector<uint32_t> by_name(refs.size());
+  for (uint32_t i = 0; i < by_name.size(); i++) by_name[i] = i;
+  std::sort(by_name.begin(), by_name.end(), [&](uint32_t a, uint32_t b) { return refs[a].name < refs[b].name; });
+  std::vector<uint32_t> place(refs.size());
+  for (uint32_t rank = 0; rank < by_name.size(); rank++) place[by_name[rank]] = rank;
+
+  std::vector<ListedSubvol> out(refs.size());  // id 0 marks a place left empty
+  if (query.names_only) {
+    for (size_t i = 0; i < refs.size(); i++) {
+      ListedSubvol& e = out[place[i]];
+      e.name = std::move(refs[i].name);
+      e.info.id = refs[i].child_id;
+      e.info.parent_id = refs[i].parent_id;
+      e.info.dir_id = refs[i].dir_id;
+    }
+    return out;
+  }
+  root_items_each(dirfd, ids, dir, [&](size_t i, const RootItemInfo& item) {
+    // refs == 0: deleted, the cleaner has not removed it yet (its ROOT_REF
+    // goes with the delete, but was read before).
+    if (item.refs == 0) return;
+    out[place[i]] = {std::move(refs[i].name), info_from_root(refs[i], item)};
+  });
+  out.erase(std::remove_if(out.begin(), out.end(), [](const ListedSubvol& e) { return e.info.id == 0; }), out.end());
+  return out;
+}
+
+// Entry by entry (no privilege): open each directory entry and ask
+// GET_SUBVOL_INFO; an entry counts when the subvolume it opens says it sits
+// in this directory under this very name (so neither a plain directory, nor
+// a subvolume reached through a mount point on another entry).
+std::vector<ListedSubvol> list_unprivileged(int dirfd, const ListedDir& where, const ListQuery& query,
+                                           const std::string& dir) {
+  Fd scan_fd = fd_dup(dirfd, dir);
+  std::unique_ptr<DIR, int (*)(DIR*)> scan(::fdopendir(scan_fd.get()), ::closedir);
+  if (!scan) throw_errno("fdopendir", dir);
+  scan_fd.release();  // owned by the DIR now
+
+  std::vector<ListedSubvol> out;
+  for (;;) {
+    errno = 0;
+    struct dirent* entry = ::readdir(scan.get());
+    if (entry == nullptr) {
+      if (errno != 0) throw_errno("readdir", dir);
+      break;
+    }
+    if (entry->d_type != DT_DIR && entry->d_type != DT_UNKNOWN) continue;
+    std::string name(entry->d_name);
+    if (name == "." || name == ".." || !has_prefix(name, query.prefix)) continue;
+    int cfd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (cfd < 0) {
+      // Gone since readdir, or not a directory after all: not ours to report.
+      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue;
+      throw_errno("open", path_join(dir, name));
+    }
+    Fd child(cfd);
+    btrfs_ioctl_get_subvol_info_args args{};
+    if (::ioctl(child.get(), BTRFS_IOC_GET_SUBVOL_INFO, &args) < 0) {
+      // ENOENT: deleted between open and ioctl. ENOTTY: another filesystem
+      // is mounted on the entry. Either way no subvolume of ours is there.
+      if (errno == ENOENT || errno == ENOTTY) continue;
+      throw_errno("BTRFS_IOC_GET_SUBVOL_INFO", path_join(dir, name));
+    }
+    SubvolInfo info = info_from_args(args);
+    // A plain directory reports the subvolume that holds it, i.e. dir's own;
+    // a subvolume root reports itself with dir as its place in the parent.
+    if (info.id == where.tree || info.parent_id != where.tree || info.dir_id != where.ino) continue;
+    args.name[sizeof(args.name) - 1] = '\0';
+    if (name != args.name) continue;
+    out.push_back({std::move(name), info});
+  }
+  std::sort(out.begin(), out.end(), [](const ListedSubvol& a, const ListedSubvol& b) { return a.name < b.name; });
+  return out;
+}
+
 }  // namespace
 
 bool subvolume_is_root_at(int dirfd, const std::string& name, const std::string& path) {
@@ -283,53 +402,24 @@ SubvolInfo subvolume_info(const std::string& path) {
   return subvolume_info_fd(fd.get(), path);
 }
 
-std::vector<ListedSubvol> subvolume_list_fd(int dirfd, const std::string& dir) {
+std::vector<ListedSubvol> subvolume_list_fd(int dirfd, const std::string& dir, const ListQuery& query) {
   if (!fs_is_btrfs_fd(dirfd, dir)) throw_error(ENOTTY, "BTRFS_IOC_GET_SUBVOL_INFO", dir);
   struct stat dst;
   if (::fstat(dirfd, &dst) < 0) throw_errno("fstat", dir);
-  const uint64_t dir_tree = subvolume_info_fd(dirfd, dir).id;
-
-  Fd scan_fd = fd_dup(dirfd, dir);
-  std::unique_ptr<DIR, int (*)(DIR*)> scan(::fdopendir(scan_fd.get()), ::closedir);
-  if (!scan) throw_errno("fdopendir", dir);
-  scan_fd.release();  // owned by the DIR now
-
-  std::vector<ListedSubvol> out;
-  for (;;) {
-    errno = 0;
-    struct dirent* entry = ::readdir(scan.get());
-    if (entry == nullptr) {
-      if (errno != 0) throw_errno("readdir", dir);
-      break;
-    }
-    if (entry->d_type != DT_DIR && entry->d_type != DT_UNKNOWN) continue;
-    std::string name(entry->d_name);
-    if (name == "." || name == "..") continue;
-    int cfd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (cfd < 0) {
-      // Gone since readdir, or not a directory after all: not ours to report.
-      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue;
-      throw_errno("open", path_join(dir, name));
-    }
-    Fd child(cfd);
-    btrfs_ioctl_get_subvol_info_args args{};
-    if (::ioctl(child.get(), BTRFS_IOC_GET_SUBVOL_INFO, &args) < 0) {
-      if (errno == ENOENT) continue;  // deleted between open and ioctl: no longer there
-      throw_errno("BTRFS_IOC_GET_SUBVOL_INFO", path_join(dir, name));
-    }
-    SubvolInfo info = info_from_args(args);
-    // A plain directory reports the subvolume that holds it, i.e. dir's own;
-    // a subvolume root reports itself with dir as its place in the parent.
-    if (info.id == dir_tree || info.parent_id != dir_tree || info.dir_id != dst.st_ino) continue;
-    out.push_back({std::move(name), info});
+  const ListedDir where{subvolume_id_fd(dirfd, dir), dst.st_ino};
+  if (query.mode == ListMode::Unprivileged) return list_unprivileged(dirfd, where, query, dir);
+  try {
+    return list_privileged(dirfd, where, query, dir);
+  } catch (const SysError& e) {
+    // The one place the way is chosen: the root tree needs CAP_SYS_ADMIN.
+    if (query.mode == ListMode::Privileged || e.err != EPERM || e.syscall != "BTRFS_IOC_TREE_SEARCH_V2") throw;
   }
-  std::sort(out.begin(), out.end(), [](const ListedSubvol& a, const ListedSubvol& b) { return a.name < b.name; });
-  return out;
+  return list_unprivileged(dirfd, where, query, dir);
 }
 
-std::vector<ListedSubvol> subvolume_list(const std::string& dir) {
+std::vector<ListedSubvol> subvolume_list(const std::string& dir, const ListQuery& query) {
   Fd fd = dir_open(dir);
-  return subvolume_list_fd(fd.get(), dir);
+  return subvolume_list_fd(fd.get(), dir, query);
 }
 
 std::vector<NestedSubvol> subvolume_nested_fd(int fd, const std::string& path) {

@@ -94,13 +94,41 @@ SubvolInfo subvolume_info_fd(int fd, const std::string& path);
 /** subvolume_info() - the same for entry @path; EINVAL unless it is a subvolume root. */
 SubvolInfo subvolume_info(const std::string& path);
 
+/** How subvolume_list_fd() reads: the root tree when allowed, else entry by entry; or one of them only. */
+enum class ListMode : uint8_t {
+  Auto,          // Privileged; Unprivileged when TREE_SEARCH is refused (EPERM)
+  Privileged,    // tree search only (tests): EPERM without CAP_SYS_ADMIN
+  Unprivileged,  // open + GET_SUBVOL_INFO of each entry only (tests)
+};
+
+/** What subvolume_list_fd() lists. */
+struct ListQuery {
+  ListMode mode = ListMode::Auto;
+  /** Only the entries whose name starts with this (the others are not even opened or read). */
+  std::string prefix;
+  /** Names, id, parent_id and dir_id only: from the tree, no ROOT_ITEM is read (the other fields stay 0). */
+  bool names_only = false;
+};
+
 /**
  * subvolume_list_fd() - the subvolumes directly inside directory @dirfd,
- * sorted by name. Entries that vanish while listing are skipped; symlinks
- * and plain directories are not listed.
+ * sorted by name, each under its name in @dirfd; symlinks and plain
+ * directories are not listed, nor subvolumes deeper down.
+ *
+ * With CAP_SYS_ADMIN (ListMode::Auto as root), from the root tree in a few
+ * batched TREE_SEARCH_V2 calls: the ROOT_REFs of @dirfd's subvolume whose
+ * directory is @dirfd (names), then the ROOT_ITEMs of those subvolumes; no
+ * entry is opened. Otherwise (EPERM), one open + GET_SUBVOL_INFO per entry,
+ * an entry listed only when it is a subvolume whose place (parent, directory,
+ * name) is that entry. Both give the same facts, except: ctransid and ctime
+ * of a subvolume changed since the last transaction commit are the committed
+ * ones from the tree, the newer in-memory ones from GET_SUBVOL_INFO; and a
+ * subvolume hidden under a mount point is listed from the tree only.
+ * Subvolumes deleted meanwhile are skipped (also deleted ones the cleaner
+ * has not removed yet).
  */
-std::vector<ListedSubvol> subvolume_list_fd(int dirfd, const std::string& dir);
-std::vector<ListedSubvol> subvolume_list(const std::string& dir);
+std::vector<ListedSubvol> subvolume_list_fd(int dirfd, const std::string& dir, const ListQuery& query = {});
+std::vector<ListedSubvol> subvolume_list(const std::string& dir, const ListQuery& query = {});
 
 /**
  * subvolume_nested_fd() - every subvolume below the subvolume whose root is

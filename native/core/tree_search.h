@@ -68,6 +68,20 @@ struct RootItemInfo {
 /** root_item_of() - the ROOT_ITEM of subvolume @id, or nullopt when there is none. */
 std::optional<RootItemInfo> root_item_of(int fd, uint64_t id, const std::string& path);
 
+/**
+ * root_items_each() - call @visit(i, item) for the ROOT_ITEM of each
+ * subvolume ids[i] (@ids ascending, no duplicates), in order, in few
+ * batched searches instead of one per id: ids near each other share one
+ * search of the key range between them. An id without a ROOT_ITEM is
+ * skipped. Note: a ROOT_ITEM in the tree is the one of the last commit plus
+ * what was written since (flags, received UUID: those ioctls write it at
+ * once); ctransid and ctime of a subvolume changed since the last commit are
+ * still the committed ones, where GET_SUBVOL_INFO reads the kernel's
+ * in-memory copy.
+ */
+void root_items_each(int fd, const std::vector<uint64_t>& ids, const std::string& path,
+                     const std::function<void(size_t, const RootItemInfo&)>& visit);
+
 /** Which UUID a UUID-tree lookup matches: the subvolume's own or its received UUID. */
 enum class UuidKind : uint8_t { Subvol = 251, ReceivedSubvol = 252 };
 

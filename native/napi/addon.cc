@@ -62,19 +62,46 @@ Napi::Value SubvolumeInfo(const Napi::CallbackInfo& info) {
       [](Napi::Env env, core::SubvolInfo& v) -> Napi::Value { return info_to_js(env, v); });
 }
 
+// (dir, mode, prefix) of the two listings: mode 0 chooses (the tree search
+// as root), 1 forces the tree search, 2 the entry-by-entry way (1 and 2 are
+// for tests); only names starting with prefix.
+core::ListQuery list_query(const Napi::CallbackInfo& info, bool names_only) {
+  core::ListQuery query;
+  query.names_only = names_only;
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsString()) {
+    throw Napi::TypeError::New(info.Env(), "expected (dir, mode, prefix)");
+  }
+  uint32_t mode = info[1].As<Napi::Number>().Uint32Value();
+  if (mode > 2) throw Napi::TypeError::New(info.Env(), "mode must be 0, 1 or 2");
+  query.mode = static_cast<core::ListMode>(mode);
+  query.prefix = info[2].As<Napi::String>().Utf8Value();
+  return query;
+}
+
 Napi::Value ListSubvolumes(const Napi::CallbackInfo& info) {
   std::string dir = path_arg(info, 0, "dir");
-  using List = std::vector<core::ListedSubvol>;
-  return PromiseWorker<List>::Run(
-      info.Env(), "buttervolume:listSubvolumes", [dir] { return core::subvolume_list(dir); },
-      [](Napi::Env env, List& list) -> Napi::Value {
-        Napi::Array out = Napi::Array::New(env, list.size());
-        for (size_t i = 0; i < list.size(); i++) {
-          Napi::Object o = info_to_js(env, list[i].info);
-          o.Set("name", Napi::String::New(env, list[i].name));
-          out.Set(static_cast<uint32_t>(i), o);
+  core::ListQuery query = list_query(info, false);
+  return PromiseWorker<PackedList>::Run(
+      info.Env(), "buttervolume:listSubvolumes", [dir, query] { return pack_list(core::subvolume_list(dir, query)); },
+      [](Napi::Env env, PackedList& packed) -> Napi::Value { return packed_list_to_js(env, packed); });
+}
+
+// The names only, as one Buffer of names separated by "/" (which no name holds).
+Napi::Value ListSubvolumeNames(const Napi::CallbackInfo& info) {
+  std::string dir = path_arg(info, 0, "dir");
+  core::ListQuery query = list_query(info, true);
+  return PromiseWorker<std::string>::Run(
+      info.Env(), "buttervolume:listSubvolumeNames",
+      [dir, query] {
+        std::string names;
+        for (const core::ListedSubvol& e : core::subvolume_list(dir, query)) {
+          if (!names.empty()) names += '/';
+          names += e.name;
         }
-        return out;
+        return names;
+      },
+      [](Napi::Env env, std::string& names) -> Napi::Value {
+        return Napi::Buffer<char>::Copy(env, names.data(), names.size());
       });
 }
 
@@ -195,6 +222,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                InstanceValue("deleteSubvolume", Napi::Function::New(env, DeleteSubvolume, "deleteSubvolume")),
                InstanceValue("subvolumeInfo", Napi::Function::New(env, SubvolumeInfo, "subvolumeInfo")),
                InstanceValue("listSubvolumes", Napi::Function::New(env, ListSubvolumes, "listSubvolumes")),
+               InstanceValue("listSubvolumeNames", Napi::Function::New(env, ListSubvolumeNames, "listSubvolumeNames")),
                InstanceValue("nestedSubvolumes", Napi::Function::New(env, NestedSubvolumes, "nestedSubvolumes")),
                InstanceValue("getReadonly", Napi::Function::New(env, GetReadonly, "getReadonly")),
                InstanceValue("setReadonly", Napi::Function::New(env, SetReadonly, "setReadonly")),

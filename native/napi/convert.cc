@@ -1,26 +1,44 @@
 #include "convert.h"
 
-#include <cstdio>
+#include <cmath>
+#include <cstring>
+#include <limits>
 
 namespace bv::napi {
 
 namespace {
 
-Napi::Value uuid_to_js(Napi::Env env, const uint8_t (&uuid)[16]) {
+// 8-4-4-4-12 lowercase hex; false (nothing written) for the nil UUID.
+bool format_uuid(const uint8_t (&uuid)[16], char (&text)[36]) {
   bool zero = true;
   for (uint8_t b : uuid) zero = zero && b == 0;
-  if (zero) return env.Null();
-  char text[37];
-  std::snprintf(text, sizeof(text),
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                uuid[0], uuid[1], uuid[2], uuid[3], uuid[4], uuid[5], uuid[6], uuid[7], uuid[8],
-                uuid[9], uuid[10], uuid[11], uuid[12], uuid[13], uuid[14], uuid[15]);
-  return Napi::String::New(env, text);
+  if (zero) return false;
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t at = 0;
+  for (size_t i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) text[at++] = '-';
+    text[at++] = kHex[uuid[i] >> 4];
+    text[at++] = kHex[uuid[i] & 15];
+  }
+  return true;
+}
+
+Napi::Value uuid_to_js(Napi::Env env, const uint8_t (&uuid)[16]) {
+  char text[36];
+  if (!format_uuid(uuid, text)) return env.Null();
+  return Napi::String::New(env, text, sizeof(text));
+}
+
+// Milliseconds since the epoch, as a Date holds them; NaN when never set.
+double time_ms(const core::Timespec& t) {
+  if (t.sec == 0 && t.nsec == 0) return std::numeric_limits<double>::quiet_NaN();
+  return static_cast<double>(t.sec) * 1000.0 + t.nsec / 1e6;
 }
 
 Napi::Value time_to_js(Napi::Env env, const core::Timespec& t) {
-  if (t.sec == 0 && t.nsec == 0) return env.Null();  // never set (stime/rtime of a local subvolume)
-  return Napi::Date::New(env, static_cast<double>(t.sec) * 1000.0 + t.nsec / 1e6);
+  double ms = time_ms(t);
+  if (std::isnan(ms)) return env.Null();  // never set (stime/rtime of a local subvolume)
+  return Napi::Date::New(env, ms);
 }
 
 Napi::Number u64(Napi::Env env, uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
@@ -64,6 +82,60 @@ Napi::Object info_to_js(Napi::Env env, const core::SubvolInfo& info) {
   o.Set("rtime", time_to_js(env, info.rtime));
   o.Set("readonly", Napi::Boolean::New(env, (info.flags & 1) != 0));  // BTRFS_ROOT_SUBVOL_RDONLY
   return o;
+}
+
+PackedList pack_list(const std::vector<core::ListedSubvol>& list) {
+  PackedList p;
+  p.numbers.resize(kListStride * list.size());
+  size_t text_size = 0;
+  for (const core::ListedSubvol& e : list) text_size += e.name.size() + 3 * 36;
+  p.text.reserve(text_size);
+  const uint8_t(*previous_parent)[16] = nullptr;
+  for (size_t i = 0; i < list.size(); i++) {
+    const core::SubvolInfo& v = list[i].info;
+    p.text += list[i].name;
+    const size_t name_end = p.text.size();
+    int mask = 0;
+    const uint8_t(*uuids[3])[16] = {&v.uuid, &v.parent_uuid, &v.received_uuid};
+    for (int k = 0; k < 3; k++) {
+      // Snapshots of one volume, listed side by side, share their parent UUID: sent once.
+      if (k == 1 && previous_parent != nullptr && std::memcmp(*previous_parent, v.parent_uuid, 16) == 0) {
+        mask |= kSameParentUuid;
+        continue;
+      }
+      char text[36];
+      if (!format_uuid(*uuids[k], text)) continue;
+      p.text.append(text, sizeof(text));
+      mask |= 1 << k;
+    }
+    previous_parent = (mask & (2 | kSameParentUuid)) != 0 ? &v.parent_uuid : nullptr;
+    double* o = p.numbers.data() + kListStride * i;
+    o[0] = static_cast<double>(v.id);
+    o[1] = static_cast<double>(v.parent_id);
+    o[2] = static_cast<double>(v.dir_id);
+    o[3] = static_cast<double>(v.generation);
+    o[4] = static_cast<double>(v.ctransid);
+    o[5] = static_cast<double>(v.otransid);
+    o[6] = static_cast<double>(v.stransid);
+    o[7] = static_cast<double>(v.rtransid);
+    o[8] = time_ms(v.ctime);
+    o[9] = time_ms(v.otime);
+    o[10] = time_ms(v.stime);
+    o[11] = time_ms(v.rtime);
+    o[12] = (v.flags & 1) != 0 ? 1 : 0;  // BTRFS_ROOT_SUBVOL_RDONLY
+    o[13] = static_cast<double>(name_end);
+    o[14] = mask;
+  }
+  return p;
+}
+
+Napi::Object packed_list_to_js(Napi::Env env, const PackedList& packed) {
+  Napi::Float64Array numbers = Napi::Float64Array::New(env, packed.numbers.size());
+  if (!packed.numbers.empty()) std::memcpy(numbers.Data(), packed.numbers.data(), packed.numbers.size() * sizeof(double));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("numbers", numbers);
+  out.Set("text", Napi::Buffer<char>::Copy(env, packed.text.data(), packed.text.size()));
+  return out;
 }
 
 }  // namespace bv::napi

@@ -17,6 +17,20 @@ export interface NativeLockHandle {
   release(): void;
 }
 
+/**
+ * A listing packed in two columns (native/napi/convert.h: PackedList):
+ * numbers[15i..15i+14] = id, parentId, dirId, generation, ctransid,
+ * otransid, stransid, rtransid, ctime, otime, stime, rtime (ms, NaN when
+ * unset), readonly (0/1), where the name ends in `text`, which UUIDs follow
+ * it (bit 0 uuid, 1 parent, 2 received; 36 latin1 characters each; bit 3:
+ * the parent UUID is entry i-1's, not repeated). Entry i's name starts where
+ * entry i-1's text ended.
+ */
+export interface NativeSubvolumeList {
+  numbers: Float64Array;
+  text: Buffer;
+}
+
 /** The addon's exports. Arguments are validated by the TS layer before they get here. */
 export interface NativeBinding {
   readonly sourceHash: string;
@@ -26,7 +40,10 @@ export interface NativeBinding {
   snapshot(source: string, dest: string, readonly: boolean): Promise<void>;
   deleteSubvolume(path: string, recursive: boolean): Promise<void>;
   subvolumeInfo(path: string): Promise<SubvolumeInfo>;
-  listSubvolumes(dir: string): Promise<Array<SubvolumeInfo & { name: string }>>;
+  /** mode: 0 as allowed (tree search as root), 1 tree search only, 2 entry by entry only; names starting with prefix. */
+  listSubvolumes(dir: string, mode: 0 | 1 | 2, prefix: string): Promise<NativeSubvolumeList>;
+  /** The names of listSubvolumes(), separated by "/". */
+  listSubvolumeNames(dir: string, mode: 0 | 1 | 2, prefix: string): Promise<Buffer>;
   nestedSubvolumes(path: string): Promise<NestedSubvolume[]>;
   getReadonly(path: string): Promise<boolean>;
   setReadonly(path: string, readonly: boolean): Promise<void>;

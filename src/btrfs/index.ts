@@ -8,6 +8,7 @@ export {
   createSubvolume,
   deleteSubvolume,
   isSubvolume,
+  listSubvolumeNames,
   listSubvolumes,
   nestedSubvolumes,
   snapshot,

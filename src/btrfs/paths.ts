@@ -1,9 +1,12 @@
-import { statfs } from 'node:fs/promises';
+import { statfs as statfsCallback } from 'node:fs';
+import { promisify } from 'node:util';
 
 import { checkPath } from './args.js';
 import { native } from './binding.js';
 
 const BTRFS_SUPER_MAGIC = 0x9123683e;
+// Not node:fs/promises: it loads some 25 internal modules the CLI's short commands never need.
+const statfs = promisify(statfsCallback);
 
 /**
  * Whether `path` is on a btrfs filesystem (statfs magic).

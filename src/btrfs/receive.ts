@@ -3,8 +3,8 @@
 // input is written into a pipe the receiver reads: its backpressure is the
 // pipe's. Destroying or erroring the input aborts the receive, and the
 // partial subvolume is deleted.
-import { Socket } from 'node:net';
 import { basename, join } from 'node:path';
+// node:net is taken when a receive starts, not imported: see send.ts.
 import type { Readable } from 'node:stream';
 
 import { checkOptions, checkPath } from './args.js';
@@ -44,6 +44,7 @@ export async function receive(destDir: string, input: Readable, options?: Receiv
   }
   if (typeof input?.pipe !== 'function') throw Object.assign(new TypeError('input must be a Readable stream'), { code: 'ERR_INVALID_ARG_TYPE' });
   const job = native.receive(dest, allowed, prefix, opts.forceDecompress ?? false);
+  const { Socket } = process.getBuiltinModule('node:net');
   const sink = new Socket({ fd: job.fd, readable: false, writable: true });
   let inputError: Error | undefined;
   const abort = (err?: Error) => {

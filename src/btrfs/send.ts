@@ -4,8 +4,10 @@
 // only once the ioctl has returned successfully; a failure destroys it with
 // the BtrfsError. Destroying it closes the pipe, the kernel's next write
 // fails with EPIPE and the thread ends.
-import { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+// node:net and node:stream are taken when a send starts, not imported: this
+// module is part of the package's index, and the CLI's short commands (one
+// bundle) and the daemon's start need neither.
+import type { Readable } from 'node:stream';
 
 import { checkOptions, checkPath } from './args.js';
 import { native } from './binding.js';
@@ -45,6 +47,8 @@ export function send(snapshotPath: string, options?: SendOptions): Readable {
 
 /** A Readable over the pipe `fd` that ends only once `done` resolved. */
 function streamOf(fd: number, done: Promise<void>): Readable {
+  const { Socket } = process.getBuiltinModule('node:net');
+  const { Readable } = process.getBuiltinModule('node:stream');
   const pipe = new Socket({ fd, readable: true, writable: false });
   let destroyed = false;
   let drained = false;

@@ -41,6 +41,11 @@ export interface ListedSubvolume extends SubvolumeInfo {
   path: string;
 }
 
+export interface ListSubvolumesOptions {
+  /** Only the subvolumes whose name starts with this (the others are not read). Default "" (all). */
+  prefix?: string;
+}
+
 /** A subvolume below another one, at any depth (see nestedSubvolumes()). */
 export interface NestedSubvolume {
   id: number;

@@ -9,7 +9,7 @@ import { cac, type CAC } from 'cac';
 
 import { createContext, type ParsedOptions } from './context.js';
 import { reportError, UsageError } from './errors.js';
-import { createOutput } from './output.js';
+import { createOutput, handleStdoutErrors, writeStdout } from './output.js';
 import { cacParam, COMMANDS, findCommand, PROGRAM_USAGE, usageOf, type CommandSpec } from './spec.js';
 
 export { handleError } from './errors.js';
@@ -53,7 +53,7 @@ function usageProblem(message: string, spec: CommandSpec, given: number): string
 // error of the command. Anything escaping the command's promise (a bug, in
 // a callback) is still one line, not Node's default trace, and exit 1.
 function guardProcess(debug: boolean, command: () => string | undefined): void {
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  handleStdoutErrors((err) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     process.exitCode = reportError(err, { command: command(), debug });
   });
@@ -93,12 +93,12 @@ async function dispatch(argv: string[], named: (command: string) => void): Promi
   const options: ParsedOptions = cli.options;
   const spec = cli.matchedCommand ? findCommand(cli.matchedCommand.name) : undefined;
   if (options['version']) {
-    process.stdout.write(`buttervolume ${version()}\n`);
+    writeStdout(`buttervolume ${version()}\n`);
     return 0;
   }
   if (options['help']) {
     const { commandHelp, programHelp } = await import('./help.js');
-    process.stdout.write(spec ? commandHelp(spec) : programHelp(version()));
+    writeStdout(spec ? commandHelp(spec) : programHelp(version()));
     return 0;
   }
   if (!spec) {
@@ -107,7 +107,7 @@ async function dispatch(argv: string[], named: (command: string) => void): Promi
     const unknown = Object.keys(options).find((o) => !GLOBAL_OPTION_NAMES.has(o));
     if (unknown) throw new UsageError(`unknown option ${unknown.length > 1 ? '--' : '-'}${unknown}`, PROGRAM_USAGE);
     const { programHelp } = await import('./help.js');
-    process.stdout.write(programHelp(version()));
+    writeStdout(programHelp(version()));
     return 0;
   }
   named(spec.name);

@@ -9,7 +9,7 @@ import type Koa from 'koa';
 import { DEFAULT_BODY_LIMIT, readJsonBody } from './body.js';
 import type { Endpoint, PluginContext } from './endpoint.js';
 import { onlyFields } from './fields.js';
-import { fallback, respond } from './middleware.js';
+import { answerJson, fallback, respond } from './middleware.js';
 import { dockerEndpoints } from './routes/docker.js';
 import { scheduleEndpoints } from './routes/schedule.js';
 import { snapshotEndpoints } from './routes/snapshots.js';
@@ -43,7 +43,7 @@ export function createApp(context: PluginContext, options: AppOptions = {}): Koa
       if (endpoint.fields) onlyFields(body, endpoint.fields);
       const params = (ctx as unknown as { params?: Record<string, string> }).params ?? {};
       const answer = await endpoint.handle({ body, params }, context);
-      ctx.body = { Err: '', ...answer };
+      answerJson(ctx, { Err: '', ...answer });
     };
     for (const method of endpoint.methods) {
       if (method === 'GET') router.get(endpoint.path, route);

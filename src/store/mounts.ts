@@ -15,9 +15,9 @@
 // never read as "nothing is mounted": a volume whose entry is unreadable,
 // or every volume when the file is, is in an UNKNOWN state until the next
 // reboot, and the store refuses to restore or remove it meanwhile.
-import { readFile } from 'node:fs/promises';
 
 import { isMissing, writeFileAtomic } from '../util/atomic-file.js';
+import { readFile } from '../util/fs-async.js';
 import { StoreError } from './errors.js';
 import { validateVolumeName } from './names.js';
 

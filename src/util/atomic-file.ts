@@ -1,20 +1,21 @@
 // Files that are never seen half-written: a crash leaves the old content or
 // the new one, never a mix or nothing.
-import { randomHex } from './random-hex.js';
-import { mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+
+import { close, fchmod, fsync, mkdir, open, realpath, rename, rm, stat, writeFile } from './fs-async.js';
+import { randomHex } from './random-hex.js';
 
 export const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
 // Some filesystems refuse fsync on a directory (EINVAL): the rename is then as durable as it gets.
 export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+  const fd = await open(dir, 'r');
   try {
-    await handle.sync();
+    await fsync(fd);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
   } finally {
-    await handle.close();
+    await close(fd);
   }
 }
 
@@ -42,13 +43,13 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o644):
   }
   const tmp = join(dir, `.${basename(target)}.${process.pid}.${randomHex(12)}.tmp`);
   try {
-    const handle = await open(tmp, 'wx', mode);
+    const fd = await open(tmp, 'wx', mode);
     try {
-      await handle.writeFile(text, 'utf8');
-      if (keepMode !== undefined) await handle.chmod(keepMode);
-      await handle.sync();
+      await writeFile(fd, text, 'utf8');
+      if (keepMode !== undefined) await fchmod(fd, keepMode);
+      await fsync(fd);
     } finally {
-      await handle.close();
+      await close(fd);
     }
     await rename(tmp, target);
   } catch (err) {

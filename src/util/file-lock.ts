@@ -4,11 +4,11 @@
 // no polling between our own callers); the holder of the local lock then
 // takes the flock, waiting for other processes up to a timeout. The lock
 // file's directory is created on first use (and again after a failure).
-import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { lock as flock, type Lock } from '../btrfs/index.js';
 import { CodedError } from './coded-error.js';
+import { mkdir } from './fs-async.js';
 import { nameErrorClass } from './error-name.js';
 
 export type LockMode = 'shared' | 'exclusive';

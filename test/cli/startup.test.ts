@@ -33,8 +33,39 @@ function modulesOf(args: string[], env: Record<string, string>): string[] {
   }
 }
 
+const BUILTINS_HOOK = fileURLToPath(new URL('./fixtures/trace-builtins.cjs', import.meta.url));
+
+/**
+ * The Node built-in modules `buttervolume <args>` loaded beyond those of
+ * `node -e 0`. Started through `env -u NODE_OPTIONS`: tap's process
+ * tracking puts its hooks into every child's NODE_OPTIONS, and they load
+ * streams, net, crypto... of their own.
+ */
+function builtinsOf(args: string[], env: Record<string, string>): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'bv-cli-trace-'));
+  try {
+    const run = (argv: string[]): string[] => {
+      const file = join(dir, 'builtins');
+      const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, '-r', BUILTINS_HOOK, ...argv], {
+        env: { PATH: process.env.PATH!, ...env, TRACE_BUILTINS_FILE: file },
+        encoding: 'utf8',
+      });
+      if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
+      return readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    };
+    const floor = new Set(run(['-e', '0']));
+    return run([BIN, ...args]).filter((m) => !floor.has(m));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const ours = (mods: string[]) => mods.filter((m) => m.startsWith('dist/') && m !== 'dist/cli/main.cjs');
 const heavy = (mods: string[]) => mods.filter((m) => /node_modules\/(koa|@koa|ssh2)/.test(m));
+// Node built-ins a short command has no use for, each a few ms of start-up:
+// streams (process.stdout, send/receive), fs/promises, the network, crypto.
+const UNNEEDED_BUILTINS = ['net', 'stream', 'tty', 'fs/promises', 'http', 'crypto', 'zlib', 'child_process', 'readline'];
+const unneeded = (builtins: string[]) => builtins.filter((m) => UNNEEDED_BUILTINS.includes(m));
 
 t.test('snapshot runs from the bundle alone', async (t) => {
   const f = await cliFixture(t);
@@ -44,7 +75,16 @@ t.test('snapshot runs from the bundle alone', async (t) => {
   t.ok(mods.includes('dist/cli/main.cjs'), 'and its bundle');
   t.same(ours(mods), [], 'no ES module of ours');
   t.same(heavy(mods), [], 'no server dependency');
+  t.same(unneeded(builtinsOf(['snapshot', 'v'], f.env)), [], 'no built-in it does not use (streams, fs/promises, net...)');
   t.match((await f.store.snapshots('v'))[0], /^v@/, 'and the snapshot was taken');
+});
+
+t.test('--version and snapshots load no built-in they do not use either', async (t) => {
+  const f = await cliFixture(t);
+  await f.volume('v');
+  await f.store.snapshot('v');
+  t.same(unneeded(builtinsOf(['--version'], f.env)), []);
+  t.same(unneeded(builtinsOf(['snapshots', 'v'], f.env)), []);
 });
 
 t.test('scheduled (list) reads the schedule without the scheduler runtime', async (t) => {

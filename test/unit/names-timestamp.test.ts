@@ -10,6 +10,7 @@ import {
   validateVolumeName,
 } from '../../src/store/names.js';
 import {
+  checkDtformat,
   DEFAULT_DTFORMAT,
   formatTimestamp,
   parseTimestamp,
@@ -125,6 +126,7 @@ t.test('DTFORMAT errors and validation', async (t) => {
   t.throws(() => formatTimestamp(new Date(NaN), F), TypeError);
   t.equal(parseTimestamp('2024 2024', '%Y %Y'), null, 'a repeated directive never parses (Python: regex error)');
   t.equal(validateDtformat(F), F);
+  t.equal(checkDtformat(F), F, 'the default passes the whole check (validateDtformat takes it on trust)');
   t.equal(validateDtformat('%Y%m%d-%H%M%S'), '%Y%m%d-%H%M%S');
   for (const [bad, why] of [['', /non-empty/], ['%Y/%m/%d', /"\/" cannot appear/], ['%Y@%m', /"@" cannot appear/],
     ['%Y-%m-%d%z', /does not parse back/], ['%Y %Z', /does not parse back/], ['%Y %Y', /does not parse back/], ['%c', /not supported/]] as const) {
