@@ -39,6 +39,8 @@ export interface NativeBinding {
   renameNoReplace(from: string, to: string): Promise<void>;
   renameExchange(a: string, b: string): Promise<void>;
   tryLock(path: string, shared: boolean): NativeLockHandle | null;
+  openBeneath(dir: number | string, path: string, how: 'read' | 'directory' | 'create', mode: number): Promise<number>;
+  setTimesAt(dirfd: number, name: string, atimeNs: bigint | null, mtimeNs: bigint | null): Promise<void>;
   send(snapshot: string, parent: string | null, cloneSources: string[], protocol: number, compressed: boolean, noData: boolean): { fd: number; done: Promise<void> };
   receive(destDir: string, allowedDirs: string[], tempPrefix: string, forceDecompress: boolean): {
     fd: number;

@@ -1,0 +1,21 @@
+// Entries beneath a directory (see core/beneath.h), for JS code that works on
+// a tree it does not trust: the fds it gets are plain fds, for node:fs.
+#pragma once
+
+#include <napi.h>
+
+namespace bv::napi {
+
+/**
+ * openBeneath(dir: fd | path, path, how: 'read' | 'directory' | 'create',
+ * mode) -> Promise<fd>: the caller owns (and closes) the fd.
+ */
+Napi::Value OpenBeneath(const Napi::CallbackInfo& info);
+
+/**
+ * setTimesAt(dirfd, name, atimeNs: bigint | null, mtimeNs: bigint | null)
+ * -> Promise<void>: name "" is dirfd itself; null leaves a time unchanged.
+ */
+Napi::Value SetTimesAt(const Napi::CallbackInfo& info);
+
+}  // namespace bv::napi
