@@ -1,7 +1,8 @@
 // sync <volume> <host>...: the original's rsync pull (archive mode, no
 // --delete) without rsync. For each host in turn, its live volume's tree is
 // read (a "tree" request) and compared with the local live volume as it
-// arrives: a file missing here or newer (mtime) there is fetched, in batches
+// arrives: a file missing here or newer (mtime) there is fetched (or as old
+// but of another size: rsync's quick check on a tie), in batches
 // ("files" requests, large files streamed in chunks), and written under a
 // temporary name in its directory, its owner, mode and mtime set, then
 // renamed over the old one: a reader sees the old file or the new one, never
@@ -18,7 +19,7 @@
 // /proc/self/fd/<dirfd>/<name>, never followed; a planted `a -> /etc` makes
 // the peer's `a/passwd` a conflict, not a write to /etc/passwd.
 import type { BigIntStats } from 'node:fs';
-import { lchown, link, lstat, mkdir, rename, symlink, unlink } from 'node:fs/promises';
+import { lchown, link, lstat, mkdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
 
 import * as btrfs from '../btrfs/index.js';
 import { StoreError } from '../store/errors.js';
@@ -141,6 +142,19 @@ function checkHeader(value: unknown, path: string, peer: string): FileHeader {
   const ok = h.ok === true && isInt(h.mode, 0, 0xffffffff) && isInt(h.uid, 0, 0xffffffff) && isInt(h.gid, 0, 0xffffffff) && typeof h.mtime === 'string' && NS.test(h.mtime);
   if (!ok) throw protocol(peer, `a file header that is not one: ${JSON.stringify(value).slice(0, 200)}`);
   return h as FileHeader;
+}
+
+/**
+ * Whether the remote entry is to replace the local one of the same type: it
+ * is newer (mtime, to the ns), or as old but not the same by rsync's quick
+ * check (another size; for a symlink, another target). File times have the
+ * granularity of the kernel's tick: two files written within a few ms of
+ * each other have the same mtime.
+ */
+function newer(e: TreeEntry, local: BigIntStats & { target?: string }): boolean {
+  const theirs = BigInt(e.mtime);
+  if (theirs !== local.mtimeNs) return theirs > local.mtimeNs;
+  return e.type === 'file' ? BigInt(e.size) !== local.size : e.target !== local.target;
 }
 
 const split = (path: string): [string, string] => {
@@ -338,13 +352,16 @@ class HostSync {
       return this.skip(e.path, `its directory is not a directory here (${errCode(err)})`);
     }
     try {
-      const local = await lstat(at(dirfd, name), { bigint: true }).catch((err: unknown) => {
+      const local: (BigIntStats & { target?: string }) | null = await lstat(at(dirfd, name), { bigint: true }).catch((err: unknown) => {
         if (errCode(err) === 'ENOENT') return null;
         throw err;
       });
+      if (local?.isSymbolicLink() && e.type === 'symlink' && BigInt(e.mtime) === local.mtimeNs) {
+        local.target = await readlink(at(dirfd, name)).catch(() => undefined);
+      }
       if (e.type === 'dir') await this.visitDir(e, dirfd, name, local);
       else if (local && (e.type === 'file' ? !local.isFile() : !local.isSymbolicLink())) this.conflict(e, local);
-      else if (local && !(BigInt(e.mtime) > local.mtimeNs)) this.counts.kept++;
+      else if (local && !newer(e, local)) this.counts.kept++;
       else if (e.type === 'file') this.want(e, local !== null);
       else {
         await this.room();
