@@ -1,12 +1,17 @@
 #include "beneath.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>  // RENAME_NOREPLACE
 #include <linux/openat2.h>
+#include <stdio.h>  // renameat2
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "path.h"
 #include "sys_error.h"
@@ -124,6 +129,176 @@ void entry_set_times_at(int dirfd, const std::string& name, std::optional<TimeNs
 
 void fd_set_times(int fd, std::optional<TimeNs> atime, std::optional<TimeNs> mtime, const std::string& shown) {
   entry_set_times_at(fd, "", atime, mtime, shown);
+}
+
+namespace {
+
+bool one_component(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
+}
+
+std::string random_suffix() {
+  unsigned char bytes[8];
+  if (::getrandom(bytes, sizeof(bytes), GRND_NONBLOCK) != static_cast<ssize_t>(sizeof(bytes))) {
+    static unsigned long counter = 0;
+    unsigned long v = (static_cast<unsigned long>(::getpid()) << 32) ^ ++counter;
+    std::memcpy(bytes, &v, sizeof(bytes));
+  }
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+ino_t file_write_at(int dirfd, const std::string& name, const std::string& data, const FileMeta& meta, bool replace,
+                    const std::string& temp_prefix, const std::string& shown) {
+  if (!one_component(name) || temp_prefix.find('/') != std::string::npos) throw_error(EINVAL, "openat", shown);
+  std::string temp;
+  int fd = -1;
+  for (int attempt = 0; fd < 0; attempt++) {
+    temp = temp_prefix + random_suffix();
+    fd = ::openat(dirfd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno != EEXIST || attempt >= 8)) throw_errno("openat", shown);
+  }
+  Fd file(fd);
+  auto fail = [&](const char* syscall) {
+    int err = errno;
+    file.reset();
+    ::unlinkat(dirfd, temp.c_str(), 0);
+    throw_error(err, syscall, shown);
+  };
+  for (size_t at = 0; at < data.size();) {
+    ssize_t n = ::write(fd, data.data() + at, data.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("write");
+    at += static_cast<size_t>(n);
+  }
+  if (::fchown(fd, meta.uid, meta.gid) < 0) fail("fchown");
+  if (::fchmod(fd, meta.mode & 07777) < 0) fail("fchmod");
+  struct timespec times[2] = {to_timespec(std::nullopt), to_timespec(meta.mtime)};
+  if (::futimens(fd, times) < 0) fail("utimensat");
+  struct stat st;
+  if (::fstat(fd, &st) < 0) fail("fstat");
+  if (::close(file.release()) < 0) {
+    int err = errno;
+    ::unlinkat(dirfd, temp.c_str(), 0);
+    throw_error(err, "close", shown);
+  }
+  if (::renameat2(dirfd, temp.c_str(), dirfd, name.c_str(), replace ? 0 : RENAME_NOREPLACE) < 0) {
+    int err = errno;
+    ::unlinkat(dirfd, temp.c_str(), 0);
+    throw_error(err, "renameat2", shown);
+  }
+  return st.st_ino;
+}
+
+namespace {
+
+EntryStat stat_of(const struct stat& st) {
+  EntryStat e;
+  e.mode = st.st_mode;
+  e.uid = st.st_uid;
+  e.gid = st.st_gid;
+  e.size = static_cast<uint64_t>(st.st_size);
+  e.dev = st.st_dev;
+  e.ino = st.st_ino;
+  e.nlink = st.st_nlink;
+  e.mtime = static_cast<TimeNs>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  e.ctime = static_cast<TimeNs>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return e;
+}
+
+// Errors of an entry that went away or changed between getdents and fstatat/readlinkat.
+bool entry_gone(int err) { return err == ENOENT || err == ENOTDIR || err == EINVAL; }
+
+}  // namespace
+
+DirListing dir_list_beneath_at(int dirfd, const std::string& path, const std::string& shown) {
+  Fd dir = entry_open_beneath_at(dirfd, path, BeneathOpen::directory, 0, shown);
+  DirListing out;
+  struct stat st;
+  if (::fstat(dir.get(), &st) < 0) throw_errno("fstat", shown);
+  out.self = stat_of(st);
+  // fdopendir owns the fd it is given: a duplicate, so that `dir` stays ours for fstatat.
+  int copy = ::fcntl(dir.get(), F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) throw_errno("fcntl", shown);
+  DIR* stream = ::fdopendir(copy);
+  if (stream == nullptr) {
+    int err = errno;
+    ::close(copy);
+    throw_error(err, "getdents", shown);
+  }
+  struct Closer {
+    DIR* d;
+    ~Closer() { ::closedir(d); }
+  } closer{stream};
+  for (;;) {
+    errno = 0;
+    struct dirent* ent = ::readdir(stream);
+    if (ent == nullptr) {
+      if (errno != 0) throw_errno("getdents", shown);
+      break;
+    }
+    std::string name(ent->d_name);
+    if (name == "." || name == "..") continue;
+    ListedEntry e;
+    if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (entry_gone(errno)) continue;
+      throw_errno("fstatat", path_join(shown, name));
+    }
+    e.stat = stat_of(st);
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = ::readlinkat(dir.get(), name.c_str(), target, sizeof(target));
+      if (n < 0) {
+        if (entry_gone(errno)) continue;
+        throw_errno("readlinkat", path_join(shown, name));
+      }
+      e.target.assign(target, static_cast<size_t>(n));
+    }
+    e.name = std::move(name);
+    out.entries.push_back(std::move(e));
+  }
+  return out;
+}
+
+FileRead file_read_beneath_at(int dirfd, const std::string& path, size_t max, const std::string& shown) {
+  Fd file = entry_open_beneath_at(dirfd, path, BeneathOpen::read, 0, shown);
+  FileRead out;
+  struct stat st;
+  if (::fstat(file.get(), &st) < 0) throw_errno("fstat", shown);
+  out.stat = stat_of(st);
+  // One byte more than its size, so that a file read whole is seen to end.
+  size_t want = st.st_size >= 0 && static_cast<uint64_t>(st.st_size) < max ? static_cast<size_t>(st.st_size) + 1 : max;
+  out.data.resize(want);
+  size_t got = 0;
+  bool end = false;
+  while (got < want) {
+    ssize_t n = ::read(file.get(), &out.data[got], want - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("read", shown);
+    if (n == 0) {
+      end = true;
+      break;
+    }
+    got += static_cast<size_t>(n);
+  }
+  out.data.resize(got);
+  if (!end) {
+    out.fd = file.release();
+    return out;
+  }
+  struct stat after;
+  if (::fstat(file.get(), &after) < 0) throw_errno("fstat", shown);
+  EntryStat a = stat_of(after);
+  out.eof = true;
+  out.complete = a.mtime == out.stat.mtime && a.ctime == out.stat.ctime && a.size == got;
+  return out;
 }
 
 }  // namespace bv::core

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <sys/types.h>
 
@@ -60,5 +61,82 @@ void entry_set_times_at(int dirfd, const std::string& name, std::optional<TimeNs
 
 /** fd_set_times() - entry_set_times_at(@fd, ""): the times of the open file or directory @fd. */
 void fd_set_times(int fd, std::optional<TimeNs> atime, std::optional<TimeNs> mtime, const std::string& shown);
+
+/** What lstat says of an entry (the fields sync uses). */
+struct EntryStat {
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint64_t nlink = 0;
+  TimeNs mtime = 0;
+  TimeNs ctime = 0;
+};
+
+/** An entry of a directory listing. */
+struct ListedEntry {
+  std::string name;    // bytes as on disk (not necessarily UTF-8)
+  EntryStat stat;      // lstat: a symlink's own
+  std::string target;  // a symlink's target (bytes)
+};
+
+/** A directory and what it holds. */
+struct DirListing {
+  EntryStat self;
+  std::vector<ListedEntry> entries;  // without "." and ".."; an entry gone meanwhile is left out
+};
+
+/**
+ * dir_list_beneath_at() - open directory @path beneath @dirfd (as
+ * entry_open_beneath_at(directory)), fstat it, and list it: each entry's
+ * lstat (never followed) and, for a symlink, its target; nothing is opened
+ * but the directory. One call for what would be a syscall per entry in JS.
+ * Throws SysError ("openat2", "fstat", "getdents").
+ */
+DirListing dir_list_beneath_at(int dirfd, const std::string& path, const std::string& shown);
+
+/** A file read by file_read_beneath_at(). */
+struct FileRead {
+  EntryStat stat;      // fstat of the file opened, before reading
+  std::string data;    // its first bytes, at most @max (all of it when eof)
+  bool eof = false;    // data is the whole file: the fd is closed
+  bool complete = false;  // eof, and the file did not change while read (mtime, ctime, size)
+  int fd = -1;         // not eof: the fd, open after data, for the caller to read on and close
+};
+
+/**
+ * file_read_beneath_at() - open regular file @path beneath @dirfd (as
+ * entry_open_beneath_at(read): never a FIFO or a device, never through a
+ * symlink), fstat it and read up to @max bytes (up to its size + 1 when
+ * that is less); when that reaches its end, fstat it again to tell whether
+ * it changed, and close it. Throws SysError ("openat2", "fstat", "read").
+ */
+FileRead file_read_beneath_at(int dirfd, const std::string& path, size_t max, const std::string& shown);
+
+/** The owner, mode and mtime file_write_at() gives a file. */
+struct FileMeta {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  mode_t mode = 0600;  // permission bits (07777)
+  TimeNs mtime = 0;
+};
+
+/**
+ * file_write_at() - atomically make entry @name (one component) of directory
+ * @dirfd a regular file holding @data with @meta: written to a new temporary
+ * name @temp_prefix<random> in @dirfd (O_CREAT | O_EXCL, mode 0600), its
+ * owner, mode (after the owner: chown clears setuid) and mtime set, closed,
+ * then renamed to @name - over what is there when @replace (a directory
+ * there fails, EISDIR or ENOTEMPTY), else only if nothing is (EEXIST). A
+ * reader sees the old entry or the whole new file, never a part of it. Nothing
+ * is resolved but @name and the temporary name in @dirfd, neither followed.
+ * On failure the temporary file is removed. Returns the new file's inode.
+ * Throws SysError (syscall "openat", "write", "fchown", "fchmod", "utimensat",
+ * "close" or "renameat2"; path @shown).
+ */
+ino_t file_write_at(int dirfd, const std::string& name, const std::string& data, const FileMeta& meta, bool replace,
+                    const std::string& temp_prefix, const std::string& shown);
 
 }  // namespace bv::core

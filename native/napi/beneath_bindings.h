@@ -18,4 +18,17 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo& info);
  */
 Napi::Value SetTimesAt(const Napi::CallbackInfo& info);
 
+/**
+ * writeFileAt(dirfd, name, data: Buffer, uid, gid, mode, mtimeNs: bigint,
+ * replace, tempPrefix) -> Promise<bigint> (the new file's inode): see
+ * core::file_write_at.
+ */
+Napi::Value WriteFileAt(const Napi::CallbackInfo& info);
+
+/** listBeneath(dir: fd | path, path) -> Promise<{ self, entries }>: see core::dir_list_beneath_at. */
+Napi::Value ListBeneath(const Napi::CallbackInfo& info);
+
+/** readFileBeneath(dir: fd | path, path, max) -> Promise<{ stat, data, eof, complete, fd }>: see core::file_read_beneath_at. */
+Napi::Value ReadFileBeneath(const Napi::CallbackInfo& info);
+
 }  // namespace bv::napi

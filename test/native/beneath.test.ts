@@ -1,8 +1,9 @@
-// openBeneath and setTimesAt: entries of a tree a container controls, opened
-// from a directory without ever leaving it or following a symlink, and
-// without ever opening a FIFO or a device.
+// openBeneath, setTimesAt, listBeneath, readFileBeneath and writeFileAt:
+// entries of a tree a container controls, reached from a directory without
+// ever leaving it or following a symlink, and without ever opening a FIFO or
+// a device.
 import { execFileSync } from 'node:child_process';
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 
@@ -185,6 +186,95 @@ t.test('setTimesAt: to the nanosecond, a symlink itself, the fd itself', async (
   }
   await t.rejects(btrfs.setTimesAt(dir, 'missing', { mtime }), { code: 'ENOENT', path: join(root, 'missing') });
   closeSync(dir);
+});
+
+t.test('listBeneath: one call for a directory and its entries, never following', async (t) => {
+  const root = join(mnt, 'list');
+  mkdirSync(join(root, 'd', 'sub'), { recursive: true });
+  writeFileSync(join(root, 'd', 'f'), 'abc');
+  symlinkSync('/etc', join(root, 'd', 'etc'));
+  execFileSync('mkfifo', [join(root, 'd', 'fifo')]);
+  writeFileSync(Buffer.from(`${root}/d/bad-\xff`, 'latin1'), '');
+  symlinkSync(join(root, 'd'), join(root, 'dlink'));
+  const { self, entries } = await btrfs.listBeneath(root, 'd');
+  t.equal(self.ino, statSync(join(root, 'd')).ino);
+  const byName = new Map(entries.map((e) => [e.name.toString('latin1'), e]));
+  t.same([...byName.keys()].sort(), ['bad-\xff', 'etc', 'f', 'fifo', 'sub']);
+  const f = byName.get('f')!;
+  t.match(f, { size: 3, nlink: 1, uid: 0 });
+  t.equal(f.mtimeNs, statSync(join(root, 'd', 'f'), { bigint: true }).mtimeNs);
+  t.equal(typeof f.ctimeNs, 'bigint');
+  t.equal(byName.get('etc')!.mode & 0o170000, 0o120000, "a symlink's own lstat");
+  t.equal(byName.get('etc')!.target!.toString(), '/etc');
+  t.equal(byName.get('fifo')!.mode & 0o170000, 0o010000, 'a FIFO listed, not opened');
+  t.equal(byName.get('sub')!.mode & 0o170000, 0o040000);
+  t.equal(byName.get('f')!.target, undefined);
+  const dir = await btrfs.openBeneath(root, '', 'directory');
+  t.equal((await btrfs.listBeneath(dir, '')).entries.length, 2, 'the fd itself');
+  await t.rejects(btrfs.listBeneath(dir, 'dlink'), { code: 'ENOTDIR', syscall: 'openat2', path: join(root, 'dlink') }, 'not through a symlink');
+  await t.rejects(btrfs.listBeneath(dir, 'dlink/sub'), { code: 'ELOOP' });
+  await t.rejects(btrfs.listBeneath(dir, '../list'), { code: 'EXDEV' });
+  closeSync(dir);
+});
+
+t.test('readFileBeneath: a small file whole in one call, a big one left open', async (t) => {
+  const root = join(mnt, 'readfile');
+  mkdirSync(root);
+  writeFileSync(join(root, 'small'), 'small content');
+  writeFileSync(join(root, 'empty'), '');
+  writeFileSync(join(root, 'big'), Buffer.alloc(100_000, 9));
+  writeFileSync(join(root, 'exact'), Buffer.alloc(1000, 1));
+  execFileSync('mkfifo', [join(root, 'fifo')]);
+  symlinkSync('small', join(root, 'link'));
+  const small = await btrfs.readFileBeneath(root, 'small', { max: 1000 });
+  t.match(small, { eof: true, complete: true, fd: null });
+  t.equal(small.data.toString(), 'small content');
+  t.equal(small.stat.size, 13);
+  t.match(await btrfs.readFileBeneath(root, 'empty', { max: 1000 }), { eof: true, complete: true, fd: null, data: Buffer.alloc(0) });
+  const big = await btrfs.readFileBeneath(root, 'big', { max: 1000 });
+  t.match(big, { eof: false, complete: false });
+  t.equal(big.data.length, 1000);
+  t.type(big.fd, 'number');
+  t.equal(readAll(big.fd!).length, 99_000, 'the fd is open after the data');
+  closeSync(big.fd!);
+  const exact = await btrfs.readFileBeneath(root, 'exact', { max: 1000 });
+  t.match(exact, { eof: false }, 'exactly max: its end is not seen yet');
+  t.equal(readAll(exact.fd!).length, 0);
+  closeSync(exact.fd!);
+  await t.rejects(btrfs.readFileBeneath(root, 'fifo', { max: 10 }), { code: 'EINVAL' }, 'a FIFO is never opened');
+  await t.rejects(btrfs.readFileBeneath(root, 'link', { max: 10 }), { code: 'ELOOP' });
+  t.throws(() => btrfs.readFileBeneath(root, 'small', { max: 0 }), { code: 'ERR_INVALID_ARG_VALUE' });
+});
+
+t.test('writeFileAt: whole, with its metadata, renamed into place; never half, never over a directory', async (t) => {
+  const root = join(mnt, 'writefile');
+  mkdirSync(join(root, 'd', 'keep'), { recursive: true });
+  writeFileSync(join(root, 'd', 'keep', 'x'), 'x');
+  writeFileSync(join(root, 'd', 'old'), 'old');
+  const dir = await btrfs.openBeneath(root, 'd', 'directory');
+  const meta = { uid: 1234, gid: 4321, mode: 0o104755, mtime: 1_600_000_000_987_654_321n };
+  const ino = await btrfs.writeFileAt(dir, 'new', Buffer.from('new content'), meta, { replace: false, tempPrefix: '.t.' });
+  const st = statSync(join(root, 'd', 'new'), { bigint: true });
+  t.equal(st.ino, ino);
+  t.same([Number(st.uid), Number(st.gid), Number(st.mode) & 0o7777, st.mtimeNs], [1234, 4321, 0o4755, meta.mtime], 'owner, mode with setuid, mtime to the ns');
+  t.equal(readFileSync(join(root, 'd', 'new'), 'utf8'), 'new content');
+  await t.rejects(btrfs.writeFileAt(dir, 'old', Buffer.from('x'), meta, { replace: false, tempPrefix: '.t.' }), { code: 'EEXIST', syscall: 'renameat2' }, 'a new file never replaces');
+  t.equal(readFileSync(join(root, 'd', 'old'), 'utf8'), 'old');
+  await btrfs.writeFileAt(dir, 'old', Buffer.from('replaced'), meta, { replace: true, tempPrefix: '.t.' });
+  t.equal(readFileSync(join(root, 'd', 'old'), 'utf8'), 'replaced');
+  await t.rejects(btrfs.writeFileAt(dir, 'keep', Buffer.from('x'), meta, { replace: true, tempPrefix: '.t.' }), { code: 'EISDIR', syscall: 'renameat2' }, 'never over a directory');
+  t.equal(readFileSync(join(root, 'd', 'keep', 'x'), 'utf8'), 'x');
+  symlinkSync('/etc', join(root, 'd', 'sl'));
+  await btrfs.writeFileAt(dir, 'sl', Buffer.from('file now'), meta, { replace: true, tempPrefix: '.t.' });
+  t.equal(lstatSync(join(root, 'd', 'sl')).isFile(), true, 'a symlink is replaced, not written through');
+  for (const bad of ['a/b', '..', '.', '']) {
+    await t.rejects(btrfs.writeFileAt(dir, bad, Buffer.from('x'), meta, { replace: true, tempPrefix: '.t.' }), { code: 'EINVAL' }, `${JSON.stringify(bad)}: one component only`);
+  }
+  t.same(readdirSync(join(root, 'd')).filter((n) => n.startsWith('.t.')), [], 'no temporary file left, whatever failed');
+  closeSync(dir);
+  t.throws(() => btrfs.writeFileAt(dir, 'x', 'text' as never, meta, { replace: true, tempPrefix: '.t.' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => btrfs.writeFileAt(dir, 'x', Buffer.alloc(0), { ...meta, mtime: 1 as never }, { replace: true, tempPrefix: '.t.' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  t.throws(() => btrfs.writeFileAt(dir, 'x', Buffer.alloc(0), meta, { replace: true, tempPrefix: 'a/' }), { code: 'ERR_INVALID_ARG_VALUE' });
 });
 
 t.test('argument checks', async (t) => {
