@@ -18,8 +18,7 @@
 // symlink, no "..", no mount point on the path) and every entry is named as
 // /proc/self/fd/<dirfd>/<name>, never followed; a planted `a -> /etc` makes
 // the peer's `a/passwd` a conflict, not a write to /etc/passwd.
-import type { BigIntStats } from 'node:fs';
-import { lchown, link, lstat, mkdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
+import { lchown, link, lstat, mkdir, rename, symlink, unlink } from 'node:fs/promises';
 
 import * as btrfs from '../btrfs/index.js';
 import { StoreError } from '../store/errors.js';
@@ -28,7 +27,7 @@ import { Limiter } from '../scheduler/limiter.js';
 import { randomHex } from '../util/random-hex.js';
 import { withPeer, type ConnectOptions, type PeerConnection } from './client.js';
 import type { ReplicationContext } from './context.js';
-import { at, errCode, fdChmod, fdChown, fdClose, fdCloseQuietly, fdStat, fdWriteAll, kindOf } from './fd-ops.js';
+import { at, errCode, fdChmod, fdChown, fdClose, fdCloseQuietly, fdStat, fdWriteAll, kindOfMode } from './fd-ops.js';
 import { FrameReader } from './frames.js';
 import type { Peer } from './peer.js';
 import { MAX_CHUNK_BYTES, MAX_FILES_PER_REQUEST, ReplicationError, answerError, isTreePath, type FileHeader, type FileStatus, type TreeEntry } from './protocol.js';
@@ -92,6 +91,8 @@ const PENDING_BATCHES = 2;
 /** A file up to this size is held in memory and written by one of {@link WRITERS}; a bigger one is streamed to disk. */
 const SMALL_FILE_BYTES = 512 * 1024;
 const WRITERS = 16;
+/** Tree entries compared with the local volume at once. */
+const VISITS = 64;
 const MAX_SKIPS_LISTED = 100;
 /** Open directory fds kept for the entries that follow. */
 const DIR_CACHE = 64;
@@ -103,6 +104,14 @@ const LOCAL_CHANGED = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR', 'EEXIST',
 
 /** A local change that makes one entry a skip. */
 class Skip extends Error {}
+
+/** A rename into place refused because of what is there now: a skip (or the error itself). */
+function renameSkip(err: unknown): unknown {
+  const code = errCode(err);
+  if (code === 'EEXIST') return new Skip('created here during the sync: kept');
+  if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'ENOTDIR') return new Skip('a directory here now: kept');
+  return err;
+}
 
 function protocol(peer: string, what: string): ReplicationError {
   return new ReplicationError('ERR_PROTOCOL', `${peer}: ${what}`);
@@ -151,20 +160,48 @@ function checkHeader(value: unknown, path: string, peer: string): FileHeader {
  * granularity of the kernel's tick: two files written within a few ms of
  * each other have the same mtime.
  */
-function newer(e: TreeEntry, local: BigIntStats & { target?: string }): boolean {
+function newer(e: TreeEntry, local: Local): boolean {
   const theirs = BigInt(e.mtime);
   if (theirs !== local.mtimeNs) return theirs > local.mtimeNs;
-  return e.type === 'file' ? BigInt(e.size) !== local.size : e.target !== local.target;
+  return e.type === 'file' ? e.size !== local.size : e.target !== local.target;
 }
+
+/** What is here under a name, as far as sync needs it. */
+interface Local {
+  mode: number;
+  size: number;
+  mtimeNs: bigint;
+  /** A symlink's target (as UTF-8). */
+  target?: string;
+}
+
+const S_IFMT = 0o170000;
+const isType = (local: Local, type: 'file' | 'dir' | 'symlink'): boolean =>
+  (local.mode & S_IFMT) === { file: 0o100000, dir: 0o040000, symlink: 0o120000 }[type];
+
+/** A name of a local directory listing as a key: its bytes, whatever they are. */
+const key = (bytes: Buffer): string => bytes.toString('latin1');
+const keyOf = (name: string): string => key(Buffer.from(name, 'utf8'));
 
 const split = (path: string): [string, string] => {
   const slash = path.lastIndexOf('/');
   return slash < 0 ? ['', path] : [path.slice(0, slash), path.slice(slash + 1)];
 };
 
+/** Entry `name` of directory `dirfd` (lstat, not followed), or null when there is none. */
+async function lstatLocal(dirfd: number, name: string): Promise<Local | null> {
+  try {
+    const st = await lstat(at(dirfd, name), { bigint: true });
+    return { mode: Number(st.mode), size: Number(st.size), mtimeNs: st.mtimeNs };
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return null;
+    throw err;
+  }
+}
+
 /** Directory fds of the local volume by path, opened beneath its root, shared by the work in flight. */
 class DirCache {
-  readonly #entries = new Map<string, { fd: Promise<number>; users: number }>();
+  readonly #entries = new Map<string, { fd: Promise<number>; users: number; listing?: Promise<Map<string, Local>> }>();
 
   constructor(private readonly root: number) {}
 
@@ -176,7 +213,7 @@ class DirCache {
       this.#entries.set(path, e);
     } else {
       const fd = path === '' ? Promise.resolve(this.root) : btrfs.openBeneath(this.root, path, 'directory');
-      const entry = { fd, users: 0 };
+      const entry: { fd: Promise<number>; users: number; listing?: Promise<Map<string, Local>> } = { fd, users: 0 };
       e = entry;
       this.#entries.set(path, entry);
       fd.catch(() => {
@@ -190,6 +227,22 @@ class DirCache {
       e.users--;
       throw err;
     }
+  }
+
+  /**
+   * What directory `path` (held, fd `dirfd`) holds under `name`, from one
+   * listing of it taken when first asked (one call for the whole directory,
+   * not an lstat per name). What changes here afterwards is caught when the
+   * file is renamed into place (a new one never replaces anything).
+   */
+  async lookup(path: string, dirfd: number, name: string): Promise<Local | null> {
+    const e = this.#entries.get(path);
+    if (e) {
+      e.listing ??= btrfs.listBeneath(dirfd, '').then((l) => new Map(l.entries.map((x) => [key(x.name), { mode: x.mode, size: x.size, mtimeNs: x.mtimeNs, ...(x.target ? { target: x.target.toString('utf8') } : {}) }])));
+      const listing = await e.listing.catch(() => null);
+      if (listing) return listing.get(keyOf(name)) ?? null;
+    }
+    return lstatLocal(dirfd, name);
   }
 
   release(path: string): void {
@@ -246,6 +299,10 @@ class HostSync {
   private failure: unknown;
   private readonly writers = new Limiter(WRITERS);
   private readonly inflight = new Set<Promise<void>>();
+  /** Tree entries being looked at. */
+  private readonly visiting = new Set<Promise<void>>();
+  /** Per remote directory, its visit: what is in it waits for it. */
+  private readonly ready = new Map<string, Promise<void>>();
 
   constructor(
     private readonly ctx: ReplicationContext,
@@ -322,11 +379,25 @@ class HostSync {
     try {
       for (;;) {
         const line = (await reader.line()) as Record<string, unknown> | null;
-        if (line && line.end === true) return;
+        if (line && line.end === true) break;
         if (line && line.ok === false) throw answerError(line, this.label)!;
-        await this.visit(checkEntry(line, this.label));
+        const e = checkEntry(line, this.label);
+        if (e.path === '') continue; // the volume's root: here already, its metadata left as it is
+        // Entries are looked at VISITS at a time; each waits for its directory's own visit
+        // (created, found, or skipped), which came before it in the tree.
+        while (this.visiting.size >= VISITS) await Promise.race(this.visiting);
+        const parent = this.ready.get(split(e.path)[0]) ?? Promise.resolve();
+        const p: Promise<void> = parent
+          .then(() => this.visit(e))
+          .catch((err: unknown) => this.fail(err))
+          .finally(() => this.visiting.delete(p));
+        this.visiting.add(p);
+        if (e.type === 'dir') this.ready.set(e.path, p);
+        if (this.queued.length >= PENDING_BATCHES) await this.drain(PENDING_BATCHES - 1);
         this.check();
       }
+      while (this.visiting.size > 0) await Promise.allSettled([...this.visiting]);
+      this.check();
     } finally {
       await reader.close();
       channel.close();
@@ -334,7 +405,6 @@ class HostSync {
   }
 
   private async visit(e: TreeEntry): Promise<void> {
-    if (e.path === '') return; // the volume's root: here already, its metadata left as it is
     const [parent, name] = split(e.path);
     if (this.skippedDirs.has(parent)) {
       if (e.type === 'dir') this.skippedDirs.add(e.path);
@@ -352,15 +422,10 @@ class HostSync {
       return this.skip(e.path, `its directory is not a directory here (${errCode(err)})`);
     }
     try {
-      const local: (BigIntStats & { target?: string }) | null = await lstat(at(dirfd, name), { bigint: true }).catch((err: unknown) => {
-        if (errCode(err) === 'ENOENT') return null;
-        throw err;
-      });
-      if (local?.isSymbolicLink() && e.type === 'symlink' && BigInt(e.mtime) === local.mtimeNs) {
-        local.target = await readlink(at(dirfd, name)).catch(() => undefined);
-      }
+      // A directory's entry comes long after its siblings (its parent's listing may be gone): lstat.
+      const local = e.type === 'dir' ? await lstatLocal(dirfd, name) : await this.dirs.lookup(parent, dirfd, name);
       if (e.type === 'dir') await this.visitDir(e, dirfd, name, local);
-      else if (local && (e.type === 'file' ? !local.isFile() : !local.isSymbolicLink())) this.conflict(e, local);
+      else if (local && !isType(local, e.type)) this.conflict(e, local);
       else if (local && !newer(e, local)) this.counts.kept++;
       else if (e.type === 'file') this.want(e, local !== null);
       else {
@@ -370,17 +435,16 @@ class HostSync {
     } finally {
       this.dirs.release(parent);
     }
-    if (this.queued.length >= PENDING_BATCHES) await this.drain(PENDING_BATCHES - 1);
   }
 
-  private conflict(e: TreeEntry, local: BigIntStats): void {
+  private conflict(e: TreeEntry, local: Local): void {
     const theirs = e.type === 'dir' ? 'directory' : e.type;
-    this.skip(e.path, `a ${theirs} on ${this.label}, a ${kindOf(local)} here: kept`);
+    this.skip(e.path, `a ${theirs} on ${this.label}, a ${kindOfMode(local.mode)} here: kept`);
   }
 
-  private async visitDir(e: TreeEntry, dirfd: number, name: string, local: BigIntStats | null): Promise<void> {
+  private async visitDir(e: TreeEntry, dirfd: number, name: string, local: Local | null): Promise<void> {
     if (local) {
-      if (local.isDirectory()) return;
+      if (isType(local, 'dir')) return;
       this.skippedDirs.add(e.path);
       return this.conflict(e, local);
     }
@@ -495,21 +559,29 @@ class HostSync {
           else throw err;
         });
       } else {
-        const data = parts;
+        const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
         await this.room();
-        this.spawn(item.path, async () => {
-          const file = await this.openTemp(item.path);
-          try {
-            for (const p of data) await file.write(p);
-          } catch (err) {
-            await file.discard();
-            throw err;
-          }
-          await this.place(item, header, file);
-        });
+        this.spawn(item.path, () => this.writeSmall(item, header, data));
       }
     } finally {
       if (big) await big.discard();
+    }
+  }
+
+  /** A file received whole: written, its metadata set and renamed into place in one native call. */
+  private async writeSmall(item: Wanted, header: FileHeader & { ok: true }, data: Buffer): Promise<void> {
+    const [parent, name] = split(item.path);
+    const dirfd = await this.dirs.acquire(parent);
+    try {
+      const ino = await btrfs
+        .writeFileAt(dirfd, name, data, { uid: header.uid, gid: header.gid, mode: header.mode, mtime: BigInt(header.mtime) }, { replace: item.replace, tempPrefix: SYNC_TEMP_PREFIX })
+        .catch((err: unknown) => {
+          throw (err as { syscall?: string }).syscall === 'renameat2' ? renameSkip(err) : err;
+        });
+      if (item.group) item.group.ino = ino;
+      this.counts.copied++;
+    } finally {
+      this.dirs.release(parent);
     }
   }
 
@@ -556,10 +628,7 @@ class HostSync {
       if (replace) await rename(at(dirfd, tmp), at(dirfd, name));
       else await btrfs.renameNoReplace(at(dirfd, tmp), at(dirfd, name));
     } catch (err) {
-      const code = errCode(err);
-      if (code === 'EEXIST') throw new Skip('created here during the sync: kept');
-      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'ENOTDIR') throw new Skip('a directory here now: kept');
-      throw err;
+      throw renameSkip(err);
     }
   }
 
