@@ -5,6 +5,7 @@
       "sources": [
         "native/core/sys_error.cc",
         "native/core/path.cc",
+        "native/core/beneath.cc",
         "native/core/tree_search.cc",
         "native/core/filesystem.cc",
         "native/core/subvolume.cc",
@@ -19,6 +20,7 @@
         "native/core/receive.cc",
         "native/core/send.cc",
         "native/napi/addon.cc",
+        "native/napi/beneath_bindings.cc",
         "native/napi/convert.cc",
         "native/napi/errors.cc",
         "native/napi/lock_handle.cc",

@@ -11,6 +11,7 @@
 #include "../core/lock.h"
 #include "../core/rename.h"
 #include "../core/subvolume.h"
+#include "beneath_bindings.h"
 #include "convert.h"
 #include "errors.h"
 #include "lock_handle.h"
@@ -235,6 +236,11 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                InstanceValue("renameNoReplace", Napi::Function::New(env, RenameNoReplace, "renameNoReplace")),
                InstanceValue("renameExchange", Napi::Function::New(env, RenameExchange, "renameExchange")),
                InstanceValue("tryLock", Napi::Function::New(env, TryLock, "tryLock")),
+               InstanceValue("openBeneath", Napi::Function::New(env, OpenBeneath, "openBeneath")),
+               InstanceValue("setTimesAt", Napi::Function::New(env, SetTimesAt, "setTimesAt")),
+               InstanceValue("writeFileAt", Napi::Function::New(env, WriteFileAt, "writeFileAt")),
+               InstanceValue("listBeneath", Napi::Function::New(env, ListBeneath, "listBeneath")),
+               InstanceValue("readFileBeneath", Napi::Function::New(env, ReadFileBeneath, "readFileBeneath")),
                InstanceValue("dumpSendStream", Napi::Function::New(env, DumpSendStream, "dumpSendStream")),
                InstanceValue("send", Napi::Function::New(env, Send, "send")),
                InstanceValue("receive", Napi::Function::New(env, Receive, "receive")),

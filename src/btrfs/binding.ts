@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { BtrfsError, SendStreamError } from './errors.js';
 import type { DumpedCommand } from './send-stream.js';
-import type { NestedSubvolume, ReceivedSubvolume, SubvolumeInfo } from './types.js';
+import type { EntryStat, NestedSubvolume, ReceivedSubvolume, SubvolumeInfo } from './types.js';
 
 /** A held flock owned by the addon; closing happens in release() or on GC. */
 export interface NativeLockHandle {
@@ -56,6 +56,11 @@ export interface NativeBinding {
   renameNoReplace(from: string, to: string): Promise<void>;
   renameExchange(a: string, b: string): Promise<void>;
   tryLock(path: string, shared: boolean): NativeLockHandle | null;
+  openBeneath(dir: number | string, path: string, how: 'read' | 'directory' | 'create', mode: number): Promise<number>;
+  setTimesAt(dirfd: number, name: string, atimeNs: bigint | null, mtimeNs: bigint | null): Promise<void>;
+  listBeneath(dir: number | string, path: string): Promise<{ self: EntryStat; entries: Array<EntryStat & { name: Buffer; target?: Buffer }> }>;
+  readFileBeneath(dir: number | string, path: string, max: number): Promise<{ stat: EntryStat; data: Buffer; eof: boolean; complete: boolean; fd: number | null }>;
+  writeFileAt(dirfd: number, name: string, data: Buffer, uid: number, gid: number, mode: number, mtimeNs: bigint, replace: boolean, tempPrefix: string): Promise<bigint>;
   send(snapshot: string, parent: string | null, cloneSources: string[], protocol: number, compressed: boolean, noData: boolean): { fd: number; done: Promise<void> };
   receive(destDir: string, allowedDirs: string[], tempPrefix: string, forceDecompress: boolean): {
     fd: number;

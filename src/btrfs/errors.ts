@@ -23,6 +23,7 @@ function describe(code: string, syscall: string, errno: number): string {
     if (syscall === 'BTRFS_IOC_SNAP_CREATE_V2') return 'source is not a btrfs subvolume';
     if (syscall === 'fsetxattr') return 'compression cannot be set on a NOCOW file or directory';
     if (syscall === 'FS_IOC_SETFLAGS') return 'NOCOW can only change on an empty file or a directory without compression';
+    if (syscall === 'openat2') return 'not a regular file (a FIFO, socket or device is never opened)';
     if (ioctl) return 'not a btrfs subvolume';
   }
   if (code === 'ENOTEMPTY' && syscall === 'BTRFS_IOC_SNAP_DESTROY') {
@@ -30,6 +31,10 @@ function describe(code: string, syscall: string, errno: number): string {
   }
   if (code === 'EPERM' && (syscall === 'BTRFS_IOC_SNAP_DESTROY' || syscall === 'BTRFS_IOC_SUBVOL_SETFLAGS')) {
     return 'operation not permitted (needs CAP_SYS_ADMIN, or a send is using the subvolume)';
+  }
+  if (syscall === 'openat2') {
+    if (code === 'ELOOP') return 'a symbolic link on the path (never followed)';
+    if (code === 'EXDEV') return 'the path leaves its directory (absolute, "..", or a mount point)';
   }
   if (code === 'EAGAIN' && syscall === 'flock') return 'locked by another operation';
   if (code === 'ETIMEDOUT' && syscall === 'flock') return 'timed out waiting for the lock';

@@ -140,3 +140,25 @@ export interface ReceivedSubvolume {
 export interface ReceiveResult extends ReceivedSubvolume {
   subvolumes: ReceivedSubvolume[];
 }
+
+/** What lstat (or fstat) says of an entry, as listBeneath and readFileBeneath give it. */
+export interface EntryStat {
+  /** st_mode, type bits included. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  dev: number;
+  ino: number;
+  nlink: number;
+  /** ns since the epoch. */
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+/** An entry of {@link listBeneath}: its name and target as bytes (not necessarily UTF-8). */
+export interface ListedEntry extends EntryStat {
+  name: Buffer;
+  /** A symlink's target. */
+  target?: Buffer;
+}

@@ -8,9 +8,20 @@
 //               {"ok":true,"received":{...}} (or {"ok":false,...})
 //   send     -> {"ok":true}, then the raw stream; the server's last word
 //               (a JSON line) is on the channel's stderr
-//   tree     -> JSON lines, one per entry of the live volume, then {"end":true}
-//   files    -> per file: a JSON line, then chunks (u32 length + bytes),
-//               a 0 length, a JSON line saying whether it is complete
+//   tree     -> {"ok":true} once the live volume is open (a refusal
+//               otherwise), then one JSON line per TreeEntry, each directory
+//               before what it holds, then {"end":true} (or {"ok":false,...}
+//               when the walk fails half-way)
+//   files    -> {"ok":true}, then for each requested path, in the request's
+//               order, a FileHeader line; when it says ok, the content in
+//               chunks (u32 big-endian length, then that many bytes; at most
+//               MAX_CHUNK_BYTES each), a 0 length, and a FileStatus line
+//               ({"complete":false} when the file changed while it was read
+//               or a read failed: the client drops what it got); then
+//               {"end":true}. A header that is not ok has neither.
+// The live volume is read beneath its root only (openat2 RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS, see sync-source.ts): a path through a symlink is
+// refused, never followed.
 // Versioned: a request names its version `v`; a server refuses a version it
 // does not speak, saying which it does.
 import type { Readable, Writable } from 'node:stream';
@@ -53,20 +64,64 @@ export interface RemoteSnapshot {
 
 /** One entry of a volume's tree (sync), as the server walks it. */
 export interface TreeEntry {
-  /** Relative to the volume's root; '' is the root itself. */
+  /** Relative to the volume's root, components joined by "/"; '' is the root itself. */
   path: string;
   type: 'file' | 'dir' | 'symlink' | 'other';
+  /** st_mode, type bits included. */
   mode: number;
   uid: number;
   gid: number;
   size: number;
   /** Modification time, ns since the epoch, as a decimal string. */
   mtime: string;
-  /** Inode number, to group hard links. */
+  /** Device and inode numbers, to group hard links (a nested subvolume has a device of its own). */
+  dev: number;
   ino: number;
   nlink: number;
   /** Symlink target. */
   target?: string;
+  /** Why an 'other' is not copied: 'fifo', 'socket', 'character device', 'block device', 'name not UTF-8'... */
+  why?: string;
+}
+
+/** What precedes a file's content in a files answer. */
+export type FileHeader =
+  | {
+      path: string;
+      ok: true;
+      /** Of the file as opened (fstat), which is what is sent. */
+      mode: number;
+      uid: number;
+      gid: number;
+      size: number;
+      mtime: string;
+      dev: number;
+      ino: number;
+      nlink: number;
+    }
+  | { path: string; ok: false; error: string; code: string };
+
+/** What follows a file's content. */
+export interface FileStatus {
+  complete: boolean;
+  error?: string;
+  code?: string;
+}
+
+/** Largest chunk of a file's content in a files answer. */
+export const MAX_CHUNK_BYTES = 256 * 1024;
+/** Most paths in one files request (the request line stays below MAX_LINE_BYTES). */
+export const MAX_FILES_PER_REQUEST = 4096;
+
+/**
+ * Whether `path` is a relative path of a tree entry: components joined by
+ * "/", none empty, "." or "..", no NUL; '' (the root) when `root` allows it.
+ */
+export function isTreePath(path: unknown, root = false): path is string {
+  if (typeof path !== 'string') return false;
+  if (path === '') return root;
+  if (path.includes('\0') || Buffer.byteLength(path) > 4095) return false;
+  return path.split('/').every((c) => c !== '' && c !== '.' && c !== '..' && Buffer.byteLength(c) <= 255);
 }
 
 const OPS = new Set(['list', 'receive', 'send', 'tree', 'files']);
@@ -112,8 +167,11 @@ export function parseRequest(value: unknown): Request {
       return { v, op, volume, snapshot: field<string>(obj, 'snapshot', 'string'), test };
     case 'send':
       return { v, op, volume, snapshot: field<string>(obj, 'snapshot', 'string'), parent: field<string | null>(obj, 'parent', 'string', true) ?? null, test };
-    default:
-      return { v, op: 'files', volume, paths: field<string[]>(obj, 'paths', 'string[]'), test };
+    default: {
+      const paths = field<string[]>(obj, 'paths', 'string[]');
+      if (paths.length > MAX_FILES_PER_REQUEST) bad(`at most ${MAX_FILES_PER_REQUEST} paths in a files request, got ${paths.length}`);
+      return { v, op: 'files', volume, paths, test };
+    }
   }
 }
 

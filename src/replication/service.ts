@@ -95,12 +95,11 @@ export class ReplicationService {
         }
         return;
       }
+      // Each writes {"ok":true} itself once the volume is open: a missing volume is a refusal.
       case 'tree':
-        writeLine(channel, { ok: true });
         await serveTree(channel, this.volumePath(request.volume, request.test));
         return;
       case 'files':
-        writeLine(channel, { ok: true });
         await serveFiles(channel, this.volumePath(request.volume, request.test), request.paths);
         return;
     }
