@@ -450,9 +450,11 @@ export class VolumeStore {
     // Plan on subvolumes only: a stray directory named like a snapshot would
     // make every purge of the volume fail.
     const plan = async () => {
-      const names = await this.snapshotSubvolumes(volume);
+      const entries = await btrfs.listSubvolumes(this.layout.paths.snapshotsPath, { prefix: `${volume}@` });
+      const names = entries.map((e) => e.name);
+      const received = entries.filter((e) => e.receivedUuid !== null).map((e) => e.name);
       const now = options.now ?? this.now();
-      return planPurge({ names, volume, pattern, now, dtformat: this.dtFormat, keep: replicationKeep(names) });
+      return planPurge({ names, volume, pattern, now, dtformat: this.dtFormat, keep: replicationKeep(names, received) });
     };
     if (options.dryRun) return plan();
     return this.locks.with(volume, 'shared', async () => {

@@ -5,6 +5,11 @@
 // SNAPSHOTS_PATH/<vol>@<past date>.
 import t from 'tap';
 
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+import * as btrfs from '../../src/btrfs/index.js';
+import { formatTimestamp } from '../../src/store/timestamp.js';
 import { FakeReplicator, installation, snapshotAt, twentyHourly, volumeWithFoobar } from './fixtures/installation.js';
 import { runSchedulerPass } from '../../src/scheduler/pass.js';
 
@@ -79,6 +84,26 @@ t.test('the replication chain survives: newest marker per host and its snapshot'
   const deleted = await bv.store.purge('db', '1h:1d', { now });
   t.same(deleted.sort(), [s100, m100, plain].sort(), 'older marker of node2 and unprotected snapshots go');
   t.same(await bv.store.snapshots('db'), [s80, m80, s90, m90].sort(), 'newest marker per host and its parent stay');
+});
+
+t.test('on the receiving host, the newest received snapshot (the next incremental\'s parent) survives', async (t) => {
+  const bv = await installation(t);
+  await volumeWithFoobar(bv.store, 'db');
+  const now = new Date();
+  // Snapshots as a peer took them, sent and received into SNAPSHOTS_PATH.
+  const peer = join(dirname(bv.config.snapshotsPath), 'peer-snapshots');
+  mkdirSync(peer);
+  const received: string[] = [];
+  for (const hoursAgo of [100, 90, 80]) {
+    const name = `db@${formatTimestamp(new Date(now.getTime() - hoursAgo * H), bv.config.dtFormat)}`;
+    await btrfs.snapshot(join(bv.config.volumesPath, 'db'), join(peer, name), { readonly: true });
+    const result = await btrfs.receive(bv.config.snapshotsPath, btrfs.send(join(peer, name)));
+    received.push(result.name);
+  }
+  const local = await snapshotAt(bv.config, 'db', new Date(now.getTime() - 70 * H));
+  const deleted = await bv.store.purge('db', '1h:1d', { now });
+  t.same(deleted.sort(), [received[0], received[1], local].sort(), 'older received and local snapshots go');
+  t.same(await bv.store.snapshots('db'), [received[2]], 'the newest received one stays');
 });
 
 t.test('a scheduled purge keeps what the next incremental send needs', async (t) => {
