@@ -1,0 +1,319 @@
+#!/usr/bin/env node
+// bench/replicate: the product's replication path between two btrfs
+// filesystems (issue 13) against btrfs-progs over OpenSSH, on localhost:
+// filesystem A holds the volume and its snapshots, filesystem B receives.
+//   full         20,000 small files (100 B - 8 KB, 200 dirs) + one 300 MiB
+//                file (bench/dataset.mjs): snapshot s1, B holds nothing
+//   incremental  the 10% change: snapshot s2, B holds s1 (received just
+//                before, in the same round, by the same row's full send)
+//
+// Rows, interleaved round by round (order alternating):
+//   ours     `node bin/buttervolume.cjs send 127.0.0.1:<port> <snapshot>`
+//            on A (its own config: SNAPSHOTS_PATH on A, SSH_PATH with its
+//            client key), to a `node bin/buttervolume.cjs run` daemon on B
+//            (SNAPSHOTS_PATH on B; its embedded ssh2 server on <port>, A's
+//            key in its authorized_keys): the process, from spawn to exit.
+//            It asks B what it holds, chooses the parent, streams with
+//            send() into an ssh2 channel; B receives with receive() (checked
+//            stream, syncfs, marked received, renamed into place) and
+//            answers; A writes its send marker.
+//   openssh  `bash -o pipefail -c 'btrfs send -q [-p s1] <snap> | ssh -p <port2> -i <key>
+//            root@127.0.0.1 btrfs receive -q <dir on B>'` against an OpenSSH
+//            sshd started for the bench (its own sshd_config, port and keys),
+//            both sides with OpenSSH's default algorithms: from spawn to
+//            exit. `btrfs receive` does not sync what it wrote: the syncfs
+//            of B right after it is timed too ("openssh+sync").
+// CPU per row: the sending side is what this script spawned (the CLI; or
+// bash, btrfs send and ssh), from its children's times; the receiving side
+// is the daemon's own time (all its threads), or what sshd reaped (its
+// session process, the shell and btrfs receive). Kernel work done in a
+// process's context (the send ioctl, the receiving writes) counts as its
+// system time; writeback by kernel threads counts nowhere.
+// Before each row B is synced and its cleaner waited for; at the start of a
+// round every copy on B (and A's send markers) is deleted. Ratios are
+// openssh/ours per round, median reported; >1 means ours is faster.
+// --alt <package dir>: one more row, "alt": the same CLI sending to a second
+// daemon on B run from <dir>/bin/buttervolume.cjs (another build: e.g. the
+// product without a change), receiving into B/alt-snapshots; ratio alt/ours.
+// usage: node bench/replicate.mjs [--rounds N] [--alt <package dir>]
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs, promisify } from 'node:util';
+
+import * as btrfs from '../dist/btrfs/index.js';
+import { makeChange, makeFull } from './dataset.mjs';
+import { fmt, median, scratchBtrfs } from './common.mjs';
+
+const run = promisify(execFile);
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, alt: { type: 'string' } } });
+const rounds = Number(values.rounds);
+const started = Date.now();
+const hrs = () => process.hrtime.bigint();
+const secs = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
+const BIN = new URL('../bin/buttervolume.cjs', import.meta.url).pathname;
+// BENCH_PROF=<dir>: our daemon and CLI run with --cpu-prof into <dir> (profiling, not timing).
+const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+
+/** A TCP port nobody listens on right now. */
+async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForPort(port, proc, what, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = createConnection({ port, host: '127.0.0.1' }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (proc.exitCode !== null) throw new Error(`${what} exited (${proc.exitCode}) before listening on ${port}`);
+    if (Date.now() > deadline) throw new Error(`${what} did not listen on ${port} within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+// The environment of our processes: without what only slows a Node start (see docs/benchmarks.md).
+const baseEnv = { ...process.env };
+delete baseEnv.NODE_OPTIONS;
+delete baseEnv.NODE_EXTRA_CA_CERTS;
+
+const A = scratchBtrfs(6);
+const B = scratchBtrfs(6);
+const work = mkdtempSync('/tmp/bv-bench-repl-');
+const procs = [];
+process.once('exit', () => {
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+});
+
+const envOf = (mnt, dir, extra) => ({
+  ...baseEnv,
+  BUTTERVOLUME_CONFIG: join(dir, 'no-config.ini'),
+  BUTTERVOLUME_VOLUMES_PATH: join(mnt, 'volumes'),
+  BUTTERVOLUME_SNAPSHOTS_PATH: join(mnt, 'snapshots'),
+  BUTTERVOLUME_TEST_REMOTE_PATH: join(mnt, 'received'),
+  BUTTERVOLUME_SCHEDULE: join(dir, 'schedule.csv'),
+  BUTTERVOLUME_RUNPATH: join(dir, 'run'),
+  BUTTERVOLUME_SOCKET: join(dir, 'run', 'bv.sock'),
+  BUTTERVOLUME_SSH_PATH: join(dir, 'ssh'),
+  ...extra,
+});
+for (const d of ['a', 'b', 'b-alt', 'openssh']) mkdirSync(join(work, d), { mode: 0o700 });
+const ourPort = await freePort();
+const envA = envOf(A.mnt, join(work, 'a'), { BUTTERVOLUME_SSH_PORT: '0' });
+const envB = envOf(B.mnt, join(work, 'b'), { BUTTERVOLUME_SSH_PORT: String(ourPort) });
+for (const m of [A.mnt, B.mnt]) for (const d of ['volumes', 'snapshots']) mkdirSync(join(m, d));
+const altPort = values.alt ? await freePort() : 0;
+const envAlt = { ...envOf(B.mnt, join(work, 'b-alt'), { BUTTERVOLUME_SSH_PORT: String(altPort) }), BUTTERVOLUME_VOLUMES_PATH: join(B.mnt, 'alt-volumes'), BUTTERVOLUME_SNAPSHOTS_PATH: join(B.mnt, 'alt-snapshots') };
+if (values.alt) for (const d of ['alt-volumes', 'alt-snapshots']) mkdirSync(join(B.mnt, d));
+
+// ---- the data set on A ------------------------------------------------------
+const volume = join(A.mnt, 'volumes', 'db');
+await btrfs.createSubvolume(volume);
+makeFull(volume);
+const s1 = 'db@2026-01-01T00:00:00.000000';
+const s2 = 'db@2026-01-01T01:00:00.000000';
+await btrfs.snapshot(volume, join(A.mnt, 'snapshots', s1), { readonly: true });
+const change = makeChange(volume);
+await btrfs.snapshot(volume, join(A.mnt, 'snapshots', s2), { readonly: true });
+await btrfs.syncFilesystem(A.mnt);
+console.error(`data set ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(change)}`);
+
+// ---- our daemon on B, A's key authorized ------------------------------------
+const daemon = spawn(process.execPath, [...prof, BIN, 'run'], { env: envB, stdio: ['ignore', 'ignore', 'pipe'] });
+procs.push(daemon);
+let daemonLog = '';
+daemon.stderr.on('data', (d) => (daemonLog = (daemonLog + d).slice(-20_000)));
+await waitForPort(ourPort, daemon, 'buttervolume run');
+const keyLine = execFileSync(process.execPath, [BIN, 'ssh-key'], { env: envA }).toString().trim();
+appendFileSync(join(work, 'b', 'ssh', 'authorized_keys'), `${keyLine}\n`, { mode: 0o600 });
+let altDaemon = null;
+if (values.alt) {
+  altDaemon = spawn(process.execPath, [...prof, join(values.alt, 'bin', 'buttervolume.cjs'), 'run'], { env: envAlt, stdio: ['ignore', 'ignore', 'inherit'] });
+  procs.push(altDaemon);
+  await waitForPort(altPort, altDaemon, 'the alt buttervolume run');
+  appendFileSync(join(work, 'b-alt', 'ssh', 'authorized_keys'), `${keyLine}\n`, { mode: 0o600 });
+}
+
+// ---- OpenSSH: an sshd of our own, with its own configuration -----------------
+const o = join(work, 'openssh');
+const sshPort = await freePort();
+execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(o, 'host_key')]);
+execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(o, 'client_key')]);
+writeFileSync(join(o, 'authorized_keys'), readFileSync(join(o, 'client_key.pub')));
+chmodSync(join(o, 'authorized_keys'), 0o600);
+writeFileSync(
+  join(o, 'sshd_config'),
+  [
+    `Port ${sshPort}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${join(o, 'host_key')}`,
+    `AuthorizedKeysFile ${join(o, 'authorized_keys')}`,
+    `PidFile ${join(o, 'sshd.pid')}`,
+    'PermitRootLogin prohibit-password',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'StrictModes no',
+    'PrintMotd no',
+    'LogLevel ERROR',
+    '',
+  ].join('\n'),
+);
+// sshd refuses to start without its privilege separation directory (made by its service unit).
+const madeRunSshd = !existsSync('/run/sshd');
+if (madeRunSshd) mkdirSync('/run/sshd', { mode: 0o755 });
+process.once('exit', () => madeRunSshd && rmSync('/run/sshd', { recursive: true, force: true }));
+const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(o, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+procs.push(sshd);
+let sshdLog = '';
+sshd.stderr.on('data', (d) => (sshdLog = (sshdLog + d).slice(-20_000)));
+await waitForPort(sshPort, sshd, 'sshd');
+const sshArgs = ['-p', String(sshPort), '-i', join(o, 'client_key'), '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(o, 'known_hosts')}`, '-o', 'LogLevel=ERROR'];
+const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+const progsDir = join(B.mnt, 'progs');
+mkdirSync(progsDir);
+
+// ---- rows -------------------------------------------------------------------
+async function ours(snapshot, port = ourPort) {
+  const t0 = hrs();
+  const r = await run(process.execPath, [...prof, BIN, 'send', '--json', `127.0.0.1:${port}`, snapshot], { env: envA }).catch((err) => {
+    throw new Error(`buttervolume send failed: ${err.stderr}\n--- daemon:\n${daemonLog.slice(-3000)}`);
+  });
+  const seconds = secs(t0);
+  const result = JSON.parse(r.stdout);
+  if (!result.transferred) throw new Error(`${snapshot} was not sent: ${r.stdout}`);
+  return { seconds, parent: result.parent, bytes: result.bytes };
+}
+
+async function openssh(snapshot, parent) {
+  const snap = join(A.mnt, 'snapshots', snapshot);
+  const p = parent ? `-p ${q(join(A.mnt, 'snapshots', parent))} ` : '';
+  const cmd = `btrfs -q send ${p}${q(snap)} | ssh ${sshArgs.map(q).join(' ')} root@127.0.0.1 /usr/bin/btrfs -q receive ${q(progsDir)}`;
+  const t0 = hrs();
+  await run('bash', ['-o', 'pipefail', '-c', cmd]).catch((err) => {
+    throw new Error(`openssh row failed: ${err.stderr}\n--- sshd:\n${sshdLog.slice(-3000)}`);
+  });
+  return { seconds: secs(t0) };
+}
+
+// CPU seconds (user+system) from /proc/<pid>/stat: the process's own
+// (all its threads) and that of its children it has waited for.
+const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100;
+function cpu(pid = 'self') {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const v = f.slice(f.lastIndexOf(')') + 2).split(' ').map(Number); // v[0] is field 3 (state)
+  return { own: (v[11] + v[12]) / TICK, children: (v[13] + v[14]) / TICK };
+}
+/** CPU of the sending side (what this process spawned and waited for) and of the receiving one. */
+function cpuSnapshot() {
+  return { sender: cpu().children, daemon: cpu(daemon.pid).own, alt: altDaemon ? cpu(altDaemon.pid).own : 0, sshd: cpu(sshd.pid).children };
+}
+
+async function settle() {
+  await btrfs.syncFilesystem(B.mnt);
+  await btrfs.waitForCleaner(B.mnt);
+}
+
+/** Every copy on B and every send marker on A deleted. */
+async function clearAll() {
+  for (const d of [join(B.mnt, 'snapshots'), progsDir, ...(values.alt ? [join(B.mnt, 'alt-snapshots')] : [])]) for (const name of readdirSync(d)) await btrfs.deleteSubvolume(join(d, name));
+  for (const name of readdirSync(join(A.mnt, 'snapshots'))) if (name.split('@').length === 3) await btrfs.deleteSubvolume(join(A.mnt, 'snapshots', name));
+  await btrfs.syncFilesystem(A.mnt);
+  await settle();
+}
+
+async function measure(row, snapshot, parent) {
+  await settle();
+  const c0 = cpuSnapshot();
+  const r = row === 'ours' ? await ours(snapshot) : row === 'alt' ? await ours(snapshot, altPort) : await openssh(snapshot, parent);
+  const t0 = hrs();
+  await btrfs.syncFilesystem(B.mnt);
+  const sync = secs(t0);
+  // sshd reaps its session process right after the client's exit: give it a moment.
+  if (row === 'openssh') await sleep(200);
+  const c1 = cpuSnapshot();
+  const sender = c1.sender - c0.sender;
+  const receiver = row === 'ours' ? c1.daemon - c0.daemon : row === 'alt' ? c1.alt - c0.alt : c1.sshd - c0.sshd;
+  return { ...r, sync, cpu: { sender, receiver } };
+}
+
+const cases = [
+  ['full', s1, null],
+  ['incremental', s2, s1],
+];
+const rowNames = ['ours', 'openssh', ...(values.alt ? ['alt'] : [])];
+const results = { full: {}, incremental: {} };
+for (const r of Object.values(results)) for (const n of rowNames) r[n] = [];
+try {
+  // An untimed round, and checks: ours chose s1 as parent, and both copies are the same trees.
+  await clearAll();
+  for (const [name, snapshot, parent] of cases) {
+    const r = await ours(snapshot);
+    if (r.parent !== parent) throw new Error(`${name}: ours sent with parent ${r.parent}, expected ${parent}`);
+    await openssh(snapshot, parent);
+    if (values.alt) await ours(snapshot, altPort);
+  }
+  const diff = await run('diff', ['-r', '--no-dereference', join(B.mnt, 'snapshots', s2), join(progsDir, s2)]).then(
+    () => 'same',
+    (e) => e.stdout.slice(0, 500),
+  );
+  if (diff !== 'same') throw new Error(`the copies of ${s2} differ:\n${diff}`);
+  const info = await btrfs.subvolumeInfo(join(B.mnt, 'snapshots', s2));
+  const local = await btrfs.subvolumeInfo(join(A.mnt, 'snapshots', s2));
+  if (info.receivedUuid !== local.uuid || !info.readonly) throw new Error('our copy of s2 is not marked as received from A');
+  console.error(`warm-up done, the copies are identical (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+
+  for (let r = 0; r < rounds; r++) {
+    await clearAll();
+    const order = r % 2 ? [...rowNames].reverse() : rowNames;
+    for (const [name, snapshot, parent] of cases) for (const row of order) results[name][row].push(await measure(row, snapshot, parent));
+    console.error(`round ${r + 1}/${rounds} done (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  }
+  await clearAll();
+} finally {
+  daemon.kill('SIGTERM');
+  altDaemon?.kill('SIGTERM');
+  sshd.kill('SIGTERM');
+  await Promise.all([daemon, sshd, ...(altDaemon ? [altDaemon] : [])].map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((resolve) => p.once('exit', resolve)) : null)));
+  A.cleanup();
+  B.cleanup();
+}
+
+// ---- report -----------------------------------------------------------------
+console.log(`replicate over localhost, ${rounds} rounds; seconds are medians (min..max); ratio = openssh/ours per round, median (min..max); >1 means ours is faster`);
+const range = (l) => `(${Math.min(...l).toFixed(2)}..${Math.max(...l).toFixed(2)})`;
+for (const [name, r] of Object.entries(results)) {
+  const a = r.ours.map((x) => x.seconds);
+  const b = r.openssh.map((x) => x.seconds);
+  const bs = r.openssh.map((x) => x.seconds + x.sync);
+  const ratios = b.map((v, i) => v / a[i]);
+  const durable = bs.map((v, i) => v / a[i]);
+  const mb = r.ours[0].bytes / 1e6;
+  console.log(`\n${name}: stream ${mb.toFixed(1)} MB`);
+  console.log(`  ours          ${fmt(median(a), 3)} s ${range(a)}  ${(mb / median(a)).toFixed(0)} MB/s  (the syncfs of B after it: ${median(r.ours.map((x) => x.sync)).toFixed(3)} s)`);
+  console.log(`  openssh       ${fmt(median(b), 3)} s ${range(b)}  ${(mb / median(b)).toFixed(0)} MB/s`);
+  console.log(`  openssh+sync  ${fmt(median(bs), 3)} s ${range(bs)}`);
+  const cpuOf = (l, side) => median(l.map((x) => x.cpu[side])).toFixed(2);
+  console.log(`  CPU s (user+sys, medians): ours sender ${cpuOf(r.ours, 'sender')} + receiver ${cpuOf(r.ours, 'receiver')}; openssh sender ${cpuOf(r.openssh, 'sender')} + receiver ${cpuOf(r.openssh, 'receiver')}`);
+  console.log(`  ratio openssh/ours        ${median(ratios).toFixed(2)}x ${range(ratios)}   per round: ${ratios.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`  ratio (openssh+sync)/ours ${median(durable).toFixed(2)}x ${range(durable)}`);
+  if (values.alt) {
+    const c = r.alt.map((x) => x.seconds);
+    const altRatios = c.map((v, i) => v / a[i]);
+    console.log(`  alt (${values.alt}) ${fmt(median(c), 3)} s ${range(c)}; CPU s: sender ${cpuOf(r.alt, 'sender')} + receiver ${cpuOf(r.alt, 'receiver')}`);
+    console.log(`  ratio alt/ours            ${median(altRatios).toFixed(2)}x ${range(altRatios)}   per round: ${altRatios.map((x) => x.toFixed(2)).join(' ')}`);
+  }
+}
+console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
