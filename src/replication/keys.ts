@@ -9,13 +9,15 @@ import { createHmac } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import ssh2 from 'ssh2';
+import type ssh2 from 'ssh2';
 
 import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
 import type { Peer } from './peer.js';
+import { loadSsh2 } from './ssh2-lazy.js';
 
-const { utils } = ssh2;
+/** ssh2's key utilities (ssh2 is loaded on first use: see ensureKeyFiles). */
+const sshUtils = (): typeof ssh2.utils => loadSsh2().utils;
 
 /** A refusal of the SSH material: a changed host key, an unreadable key file. */
 export class SshKeyError extends CodedError<'ERR_HOST_KEY_CHANGED' | 'ERR_SSH_KEY'> {}
@@ -37,10 +39,28 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * A new ed25519 pair in OpenSSH format. ssh2's generator drops a leading
+ * zero byte of the public key (about 1 key in 250), and its own parser then
+ * refuses the private key ("Malformed OpenSSH private key"): a daemon made
+ * such a key at its first start and had no SSH server. Each pair is parsed
+ * back before it is used.
+ */
+function generateEd25519(): { private: string; public: string } {
+  const utils = sshUtils();
+  for (let attempt = 0; attempt < 32; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519');
+    const priv = utils.parseKey(pair.private);
+    const pub = utils.parseKey(pair.public);
+    if (!(priv instanceof Error) && !(pub instanceof Error) && priv.getPublicSSH().equals(pub.getPublicSSH())) return pair;
+  }
+  throw new SshKeyError('ERR_SSH_KEY', 'ssh2 made no valid ed25519 key in 32 attempts');
+}
+
 /** Writes a new key pair without ever showing a half-written or world-readable private key. */
 async function createKeyPair(dir: string, name: string): Promise<{ private: string; public: string }> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const pair = utils.generateKeyPairSync('ed25519');
+  const pair = generateEd25519();
   const tmp = join(dir, `.${name}.${process.pid}.tmp`);
   await writeFile(tmp, pair.private, { mode: 0o600 });
   await writeFile(join(dir, `${name}.pub`), `${pair.public} buttervolume\n`, { mode: 0o644 });
@@ -48,8 +68,8 @@ async function createKeyPair(dir: string, name: string): Promise<{ private: stri
   return pair;
 }
 
-function parsePrivate(text: string, path: string): ssh2.ParsedKey {
-  const key = utils.parseKey(text);
+async function parsePrivate(text: string, path: string): Promise<ssh2.ParsedKey> {
+  const key = sshUtils().parseKey(text);
   if (key instanceof Error || !key.isPrivateKey()) {
     throw new SshKeyError('ERR_SSH_KEY', `${path} is not an unencrypted private key${key instanceof Error ? ` (${key.message})` : ''}`);
   }
@@ -60,8 +80,31 @@ function parsePrivate(text: string, path: string): ssh2.ParsedKey {
 export async function hostKey(dir: string): Promise<string> {
   const path = join(dir, HOST_KEY_FILE);
   const text = (await readOptional(path)) ?? (await createKeyPair(dir, HOST_KEY_FILE)).private;
-  parsePrivate(text, path);
+  await parsePrivate(text, path);
   return text;
+}
+
+/**
+ * Makes the host key and the client key when they do not exist yet (the
+ * daemon's start: so `buttervolume ssh-key` has one to show), and checks that
+ * existing ones look like OpenSSH private keys, without loading ssh2: the
+ * keys are parsed when first used.
+ * @throws SshKeyError `ERR_SSH_KEY` for a file that is not a private key.
+ */
+export async function ensureKeyFiles(dir: string): Promise<void> {
+  const looksPrivate = (text: string, path: string) => {
+    if (!/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new SshKeyError('ERR_SSH_KEY', `${path} is not an unencrypted private key`);
+  };
+  const host = join(dir, HOST_KEY_FILE);
+  const hostText = await readOptional(host);
+  if (hostText === undefined) await createKeyPair(dir, HOST_KEY_FILE);
+  else looksPrivate(hostText, host);
+  for (const name of ['id_ed25519', 'id_rsa']) {
+    const path = join(dir, name);
+    const text = await readOptional(path);
+    if (text !== undefined) return looksPrivate(text, path);
+  }
+  await createKeyPair(dir, 'id_ed25519');
 }
 
 /** This host's client key: id_ed25519, else id_rsa, else a new id_ed25519. */
@@ -70,11 +113,11 @@ export async function clientKey(dir: string): Promise<{ path: string; privateKey
     const path = join(dir, name);
     const text = await readOptional(path);
     if (text === undefined) continue;
-    const key = parsePrivate(text, path);
+    const key = await parsePrivate(text, path);
     return { path, privateKey: text, publicLine: `${key.type} ${key.getPublicSSH().toString('base64')}` };
   }
   const pair = await createKeyPair(dir, 'id_ed25519');
-  const key = parsePrivate(pair.private, join(dir, 'id_ed25519'));
+  const key = await parsePrivate(pair.private, join(dir, 'id_ed25519'));
   return { path: join(dir, 'id_ed25519'), privateKey: pair.private, publicLine: `${key.type} ${key.getPublicSSH().toString('base64')}` };
 }
 
@@ -95,6 +138,7 @@ export async function authorizedKeys(dir: string): Promise<{ keys: AuthorizedKey
   const text = (await readOptional(path)) ?? '';
   const keys: AuthorizedKey[] = [];
   const problems: string[] = [];
+  const utils = sshUtils();
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
@@ -131,7 +175,7 @@ export type HostKeyVerdict = { kind: 'known' } | { kind: 'new' } | { kind: 'chan
 /** Checks the host key `key` (SSH wire format) of `peer` against known_hosts. */
 export async function checkHostKey(dir: string, peer: Pick<Peer, 'host' | 'port'>, key: Buffer): Promise<HostKeyVerdict> {
   const path = join(dir, KNOWN_HOSTS_FILE);
-  const parsed = utils.parseKey(key);
+  const parsed = sshUtils().parseKey(key);
   if (parsed instanceof Error) throw new SshKeyError('ERR_SSH_KEY', `the host key of ${knownHostsName(peer)} cannot be read: ${parsed.message}`);
   const name = knownHostsName(peer);
   const blob = key.toString('base64');
@@ -150,7 +194,7 @@ export async function checkHostKey(dir: string, peer: Pick<Peer, 'host' | 'port'
 
 /** Appends the host key of `peer` to known_hosts (first contact). */
 export async function recordHostKey(dir: string, peer: Pick<Peer, 'host' | 'port'>, key: Buffer): Promise<void> {
-  const parsed = utils.parseKey(key);
+  const parsed = sshUtils().parseKey(key);
   if (parsed instanceof Error) return;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, KNOWN_HOSTS_FILE);

@@ -6,16 +6,16 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 
-import ssh2 from 'ssh2';
+import type ssh2 from 'ssh2';
 
 import type { Logger } from '../log.js';
 import { printable } from '../util/untrusted-text.js';
-import { authorizedKeys, hostKey } from './keys.js';
+import { authorizedKeys, ensureKeyFiles, hostKey } from './keys.js';
 import { SUBSYSTEM } from './protocol.js';
+import { loadSsh2 } from './ssh2-lazy.js';
 import { connectionKey, StrangerGate } from './stranger-gate.js';
 import type { ReplicationService, ServiceChannel } from './service.js';
 
-const { Server } = ssh2;
 
 export interface SshServerOptions {
   port: number;
@@ -48,12 +48,64 @@ function sameKey(a: Buffer, b: Buffer): boolean {
  * @throws the listen error (EADDRINUSE...) or a key error, for the daemon to report.
  */
 export async function startSshServer(options: SshServerOptions): Promise<SshServer> {
-  const { logger, service, sshPath, loginGraceMs = 30_000, maxUnauthenticated = 32 } = options;
+  const { logger, sshPath, loginGraceMs = 30_000, maxUnauthenticated = 32 } = options;
   const gate = new StrangerGate({ loginGraceMs, maxWaiting: maxUnauthenticated, logger });
+  await ensureKeyFiles(sshPath);
+  // ssh2 (~14 MB of RSS) is loaded and its Server made when the first peer
+  // connects, not at start: most of a plugin's life no peer is connected.
+  let ssh: Promise<ssh2.Server> | undefined;
+  const sshServer = () => (ssh ??= makeSshServer(options, gate));
+  // ssh2 does not listen itself: our TCP server admits each connection through the gate first.
+  const server = createServer((socket) => {
+    if (!gate.admit(socket)) return;
+    sshServer().then(
+      (s) => {
+        if (!socket.destroyed) s.injectSocket(socket);
+      },
+      (err: Error) => {
+        logger.error(`ssh server: ${err.message}`);
+        ssh = undefined; // tried again at the next connection
+        socket.destroy();
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      // No IPv6 on this host (or in this network namespace): IPv4 only.
+      if (options.host === undefined && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) {
+        server.once('error', reject);
+        server.listen(options.port, '0.0.0.0', () => resolve());
+        return;
+      }
+      reject(err);
+    };
+    server.once('error', onError);
+    server.listen(options.port, options.host ?? '::', () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err: Error) => logger.error(`ssh server: ${err.message}`));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Connections in flight end with the process; do not wait for them.
+        setTimeout(resolve, 2000).unref();
+      }),
+  };
+}
+
+/** ssh2's Server, loaded now, speaking only the plugin's own requests. */
+async function makeSshServer(options: SshServerOptions, gate: StrangerGate): Promise<ssh2.Server> {
+  const { logger, service, sshPath } = options;
+  const { Server } = loadSsh2();
   // Keepalives find a peer whose link died (no FIN ever comes) within ~20 s,
   // so its half-received snapshot is deleted instead of waiting forever.
   const config = { hostKeys: [await hostKey(sshPath)], ident: 'buttervolume', keepaliveInterval: 5000, keepaliveCountMax: 3 };
-  const ssh = new Server(config as ConstructorParameters<typeof Server>[0], (client, info) => {
+  return new Server(config as ConstructorParameters<typeof Server>[0], (client, info) => {
     const who = `${info.ip}:${info.port}`;
     let keys: Awaited<ReturnType<typeof authorizedKeys>>['keys'] | undefined;
     let failures = 0;
@@ -111,35 +163,4 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
     });
     client.on('error', (err) => logger.debug(`ssh ${who}: ${err.message}`));
   });
-  // ssh2 does not listen itself: our TCP server admits each connection through the gate first.
-  const server = createServer((socket) => {
-    if (gate.admit(socket)) ssh.injectSocket(socket);
-  });
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      // No IPv6 on this host (or in this network namespace): IPv4 only.
-      if (options.host === undefined && (err.code === 'EAFNOSUPPORT' || err.code === 'EADDRNOTAVAIL')) {
-        server.once('error', reject);
-        server.listen(options.port, '0.0.0.0', () => resolve());
-        return;
-      }
-      reject(err);
-    };
-    server.once('error', onError);
-    server.listen(options.port, options.host ?? '::', () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  server.on('error', (err: Error) => logger.error(`ssh server: ${err.message}`));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Connections in flight end with the process; do not wait for them.
-        setTimeout(resolve, 2000).unref();
-      }),
-  };
 }

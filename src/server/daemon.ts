@@ -74,13 +74,12 @@ async function startSsh(config: Config, store: VolumeStore, logger: Logger): Pro
     logger.info('No SSH server (SSH_PORT is 0): this host does not accept replication');
     return undefined;
   }
-  const [{ startSshServer }, { ReplicationService }, { clientKey }] = await Promise.all([
+  const [{ startSshServer }, { ReplicationService }] = await Promise.all([
     import('../replication/server.js'),
     import('../replication/service.js'),
-    import('../replication/keys.js'),
   ]);
   try {
-    await clientKey(config.sshPath); // made now, so `buttervolume ssh-key` has one to show
+    // The host and client keys are made now (see ensureKeyFiles), so `buttervolume ssh-key` has one to show.
     const server = await startSshServer({ port: config.sshPort, sshPath: config.sshPath, service: new ReplicationService(store, config, logger), logger });
     logger.info(`Replication: SSH server on port ${server.port} (keys in ${config.sshPath})`);
     return server;
