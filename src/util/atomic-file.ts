@@ -24,9 +24,14 @@ export async function syncDirectory(dir: string): Promise<void> {
  * directory, fsync it, rename it over `path`, fsync the directory. A symbolic
  * link at `path` is followed (its target is replaced, the link kept), and the
  * mode of an existing file is kept (new files: `mode`, default 0644). The
- * parent directory is created if missing.
+ * parent directory is created if missing. With `durable: false` nothing is
+ * fsynced: readers still see the old file or the new one, whole, and a
+ * process crash loses nothing (the page cache keeps it), but a power loss may
+ * leave the old version or a damaged file: only for state that is worthless
+ * after a reboot anyway (the mount table).
  */
-export async function writeFileAtomic(path: string, text: string, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(path: string, text: string, mode = 0o644, options: { durable?: boolean } = {}): Promise<void> {
+  const durable = options.durable ?? true;
   let target = path;
   try {
     target = await realpath(path);
@@ -47,7 +52,7 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o644):
     try {
       await writeFile(fd, text, 'utf8');
       if (keepMode !== undefined) await fchmod(fd, keepMode);
-      await fsync(fd);
+      if (durable) await fsync(fd);
     } finally {
       await close(fd);
     }
@@ -56,5 +61,5 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o644):
     await rm(tmp, { force: true });
     throw err;
   }
-  await syncDirectory(dir);
+  if (durable) await syncDirectory(dir);
 }

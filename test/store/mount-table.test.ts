@@ -2,7 +2,7 @@
 // race it, failed writes that count nothing, and damage that is never read
 // as "nothing is mounted".
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 
@@ -161,4 +161,30 @@ t.test('two snapshots within one DTFORMAT tick: the second waits for the next na
   const a = await store.snapshot('v');
   const b = await store.snapshot('v');
   t.not(a, b);
+});
+
+t.test('a damaged mount table last written before this boot (a power loss cut the write) is read as empty', async (t) => {
+  const { store: first, options } = await openStore(t);
+  await first.create('v', cow);
+  const snap = await first.snapshot('v');
+  first.close();
+  const file = join(options.stateDir, 'mounts.json');
+  for (const text of ['', '\u0000\u0000\u0000', `{"version":2,"bootId":"${bootId}","mou`]) {
+    writeFileSync(file, text);
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))![1]);
+    utimesSync(file, btime - 60, btime - 60);
+    const { lines, logger } = capture();
+    const store = await VolumeStore.open(options, { owner: true, logger });
+    t.same(lines, [], `${JSON.stringify(text)}: nothing reported`);
+    t.equal((await store.get('v')).status.mountsUnknown, undefined, 'not unknown');
+    await store.restore(snap);
+    store.close();
+  }
+  // The same damage written during this boot is still unknown (see above).
+  writeFileSync(file, '');
+  const { lines, logger } = capture();
+  const store = await VolumeStore.open(options, { owner: true, logger });
+  t.teardown(() => store.close());
+  t.match(lines.join('\n'), /^ERROR mount table/m);
+  t.equal((await store.get('v')).status.mountsUnknown, true);
 });
