@@ -24,14 +24,9 @@ export async function syncDirectory(dir: string): Promise<void> {
  * directory, fsync it, rename it over `path`, fsync the directory. A symbolic
  * link at `path` is followed (its target is replaced, the link kept), and the
  * mode of an existing file is kept (new files: `mode`, default 0644). The
- * parent directory is created if missing. With `durable: false` nothing is
- * fsynced: readers still see the old file or the new one, whole, and a
- * process crash loses nothing (the page cache keeps it), but a power loss may
- * leave the old version or a damaged file: only for state that is worthless
- * after a reboot anyway (the mount table).
+ * parent directory is created if missing.
  */
-export async function writeFileAtomic(path: string, text: string, mode = 0o644, options: { durable?: boolean } = {}): Promise<void> {
-  const durable = options.durable ?? true;
+export async function writeFileAtomic(path: string, text: string, mode = 0o644): Promise<void> {
   let target = path;
   try {
     target = await realpath(path);
@@ -52,7 +47,7 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o644, 
     try {
       await writeFile(fd, text, 'utf8');
       if (keepMode !== undefined) await fchmod(fd, keepMode);
-      if (durable) await fsync(fd);
+      await fsync(fd);
     } finally {
       await close(fd);
     }
@@ -61,5 +56,5 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o644, 
     await rm(tmp, { force: true });
     throw err;
   }
-  if (durable) await syncDirectory(dir);
+  await syncDirectory(dir);
 }
