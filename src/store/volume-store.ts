@@ -116,10 +116,10 @@ export class VolumeStore {
    */
   static async open(options: StoreOptions, { recover = false, owner = false, logger }: OpenOptions = {}): Promise<VolumeStore> {
     const store = new VolumeStore(options, logger);
-    for (const dir of [options.volumesPath, options.snapshotsPath]) {
-      await mkdir(dir, { recursive: true });
-      if (!(await btrfs.isBtrfs(dir))) throw new StoreError('ERR_NOT_BTRFS', `not a btrfs filesystem: ${dir}`);
-    }
+    // Both at once, and statfs first (one trip to the pool where they exist,
+    // as they almost always do; mkdir, stat and statfs where not): every CLI
+    // command waits for this.
+    await Promise.all([options.volumesPath, options.snapshotsPath].map(ensureBtrfsDir));
     if (owner) {
       const file = join(options.stateDir, 'owner.lock');
       store.ownerLock = await holdFileLock(file);
@@ -617,3 +617,15 @@ function ignoreMissing(err: unknown): void {
   if (code(err) !== 'ENOENT') throw err;
 }
 
+/** Makes `dir` if missing; refuses it when it is not on btrfs. */
+async function ensureBtrfsDir(dir: string): Promise<void> {
+  let onBtrfs: boolean;
+  try {
+    onBtrfs = await btrfs.isBtrfs(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(dir, { recursive: true });
+    onBtrfs = await btrfs.isBtrfs(dir);
+  }
+  if (!onBtrfs) throw new StoreError('ERR_NOT_BTRFS', `not a btrfs filesystem: ${dir}`);
+}

@@ -122,9 +122,16 @@ export async function withFileLock<T>(file: string, mode: LockMode, fn: () => Pr
   await local.acquire(mode);
   let held: Lock | undefined;
   try {
-    await ensureDir(dirname(file), options.dirMode ?? 0o700);
+    const take = () => flock(file, { shared: mode === 'shared', timeout: options.timeout ?? 60_000 });
     try {
-      held = await flock(file, { shared: mode === 'shared', timeout: options.timeout ?? 60_000 });
+      // The directory is made only when the lock file cannot be created in
+      // it: where it exists (nearly always), no trip to the pool for mkdir.
+      held = await take().catch(async (err: NodeJS.ErrnoException) => {
+        // ENOTDIR: something that is not a directory is in the way; mkdir says what.
+        if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') throw err;
+        await ensureDir(dirname(file), options.dirMode ?? 0o700);
+        return take();
+      });
     } catch (err) {
       if ((err as { code?: string }).code === 'ETIMEDOUT') throw new LockTimeoutError(file, { cause: err });
       throw err;
