@@ -321,7 +321,7 @@ class HostSync {
       this.flush();
       await this.drain(0);
       await this.settle();
-      for (const f of this.followers) this.spawn(f.path, () => this.linkFollower(f));
+      for (const f of this.followers) this.runWriter(f.path, () => this.linkFollower(f));
       await this.settle();
       await this.setDirTimes();
       await btrfs.syncFilesystem(this.ctx.config.volumesPath);
@@ -351,7 +351,7 @@ class HostSync {
   }
 
   /** Runs `task` in the writer pool; a local change skips `path`, anything else fails the host. */
-  private spawn(path: string, task: () => Promise<void>): void {
+  private runWriter(path: string, task: () => Promise<void>): void {
     const p = this.writers
       .run(task)
       .catch((err: unknown) => {
@@ -430,7 +430,7 @@ class HostSync {
       else if (e.type === 'file') this.want(e, local !== null);
       else {
         await this.room();
-        this.spawn(e.path, () => this.copySymlink(e, local !== null));
+        this.runWriter(e.path, () => this.copySymlink(e, local !== null));
       }
     } finally {
       this.dirs.release(parent);
@@ -561,7 +561,7 @@ class HostSync {
       } else {
         const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
         await this.room();
-        this.spawn(item.path, () => this.writeSmall(item, header, data));
+        this.runWriter(item.path, () => this.writeSmall(item, header, data));
       }
     } finally {
       if (big) await big.discard();
