@@ -26,6 +26,7 @@
 // does not speak, saying which it does.
 import type { Readable, Writable } from 'node:stream';
 
+import type { SnapshotIdentity } from '../store/replicas.js';
 import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
 import { printable } from '../util/untrusted-text.js';
@@ -50,23 +51,11 @@ export type Request =
 /** A request as the client writes it (the version is added on the way out). */
 export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'v'> : never) : never;
 
-/** What the server tells about one of its snapshots. */
-export interface RemoteSnapshot {
-  name: string;
-  uuid: string | null;
-  receivedUuid: string | null;
-  parentUuid: string | null;
-  ctransid: number;
-  stransid: number;
-  rtransid: number;
-  readonly: boolean;
-}
+/** What the server tells about one of its snapshots: its identity without the local path and otime. */
+export type RemoteSnapshot = Omit<SnapshotIdentity, 'path' | 'otime'>;
 
-/** One entry of a volume's tree (sync), as the server walks it. */
-export interface TreeEntry {
-  /** Relative to the volume's root, components joined by "/"; '' is the root itself. */
-  path: string;
-  type: 'file' | 'dir' | 'symlink' | 'other';
+/** The lstat facts sync sends for an entry (tree) or a file (files): btrfs.EntryStat as JSON carries it (mtime a decimal string). */
+export interface WireStat {
   /** st_mode, type bits included. */
   mode: number;
   uid: number;
@@ -78,6 +67,13 @@ export interface TreeEntry {
   dev: number;
   ino: number;
   nlink: number;
+}
+
+/** One entry of a volume's tree (sync), as the server walks it. */
+export interface TreeEntry extends WireStat {
+  /** Relative to the volume's root, components joined by "/"; '' is the root itself. */
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
   /** Symlink target. */
   target?: string;
   /** Why an 'other' is not copied: 'fifo', 'socket', 'character device', 'block device', 'name not UTF-8'... */
@@ -86,19 +82,8 @@ export interface TreeEntry {
 
 /** What precedes a file's content in a files answer. */
 export type FileHeader =
-  | {
-      path: string;
-      ok: true;
-      /** Of the file as opened (fstat), which is what is sent. */
-      mode: number;
-      uid: number;
-      gid: number;
-      size: number;
-      mtime: string;
-      dev: number;
-      ino: number;
-      nlink: number;
-    }
+  /** The stat is of the file as opened (fstat), which is what is sent. */
+  | ({ path: string; ok: true } & WireStat)
   | { path: string; ok: false; error: string; code: string };
 
 /** What follows a file's content. */

@@ -13,29 +13,20 @@ import { isSendMarker, validateSnapshotName, validateVolumeName } from './names.
 import type { VolumeStore } from './volume-store.js';
 
 /** A read-only snapshot and what send and receive match on. */
-export interface SnapshotIdentity {
-  name: string;
-  path: string;
-  uuid: string | null;
-  receivedUuid: string | null;
-  parentUuid: string | null;
-  ctransid: number;
-  stransid: number;
-  rtransid: number;
-  otime: Date;
-  readonly: boolean;
-}
+export type SnapshotIdentity = Pick<
+  btrfs.ListedSubvolume,
+  'name' | 'path' | 'uuid' | 'receivedUuid' | 'parentUuid' | 'ctransid' | 'stransid' | 'rtransid' | 'otime' | 'readonly'
+>;
 
 /** The subvolumes `<volume>@...` of `dir` (markers included), oldest first by name. */
 export async function snapshotsIn(dir: string, volume: string): Promise<SnapshotIdentity[]> {
   validateVolumeName(volume);
   const prefix = `${volume}@`;
-  const entries = await btrfs.listSubvolumes(dir).catch((err: unknown) => {
+  const entries = await btrfs.listSubvolumes(dir, { prefix }).catch((err: unknown) => {
     if ((err as { code?: string }).code === 'ENOENT') return [];
     throw err;
   });
   return entries
-    .filter((e) => e.name.startsWith(prefix))
     .map((e) => ({
       name: e.name,
       path: e.path,
