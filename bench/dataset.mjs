@@ -123,3 +123,21 @@ export function makeChange(root, seed = 13) {
   counts.bigMiB = offsets.size;
   return counts;
 }
+
+/**
+ * On the btrfs mounted at `mnt`: subvolume `src` with the full data set,
+ * read-only snapshot `snaps/s1` of it, the 10% change, `snaps/s2`; synced.
+ * Returns the change made (makeChange's counts) and the snapshots' directory.
+ */
+export async function makeSnapshotPair(btrfs, mnt) {
+  const src = join(mnt, 'src');
+  const snaps = join(mnt, 'snaps');
+  mkdirSync(snaps);
+  await btrfs.createSubvolume(src);
+  makeFull(src);
+  await btrfs.snapshot(src, join(snaps, 's1'), { readonly: true });
+  const change = makeChange(src);
+  await btrfs.snapshot(src, join(snaps, 's2'), { readonly: true });
+  await btrfs.syncFilesystem(mnt);
+  return { snaps, change };
+}

@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 
 import * as btrfs from '../dist/btrfs/index.js';
-import { makeChange, makeFull } from './dataset.mjs';
+import { makeSnapshotPair } from './dataset.mjs';
 import { fmt, median, scratchBtrfs } from './common.mjs';
 
 const run = promisify(execFile);
@@ -53,15 +53,7 @@ const streams = mkdtempSync('/dev/shm/bv-bench-streams-');
 process.once('exit', () => rmSync(streams, { recursive: true, force: true }));
 
 // ---- the data set, its snapshots and streams (once) -------------------------
-const src = join(mnt, 'src');
-const snaps = join(mnt, 'snaps');
-mkdirSync(snaps);
-await btrfs.createSubvolume(src);
-makeFull(src);
-await btrfs.snapshot(src, join(snaps, 's1'), { readonly: true });
-const change = makeChange(src);
-await btrfs.snapshot(src, join(snaps, 's2'), { readonly: true });
-await btrfs.syncFilesystem(mnt);
+const { snaps, change } = await makeSnapshotPair(btrfs, mnt);
 const files = {};
 for (const p of protos) {
   files[`full v${p}`] = join(streams, `full.v${p}`);

@@ -23,13 +23,13 @@
 // shared machine), so this measures the send path, not the disk.
 // usage: node bench/send.mjs [--rounds N] [--protos 2,1]
 import { execFile, execFileSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs, promisify } from 'node:util';
 
 import * as btrfs from '../dist/btrfs/index.js';
-import { makeChange, makeFull } from './dataset.mjs';
+import { makeSnapshotPair } from './dataset.mjs';
 import { fmt, median, scratchBtrfs } from './common.mjs';
 
 const run = promisify(execFile);
@@ -44,15 +44,7 @@ const { mnt, cleanup } = scratchBtrfs(10);
 const shm = mkdtempSync('/dev/shm/bv-bench-send-');
 process.once('exit', () => rmSync(shm, { recursive: true, force: true }));
 
-const src = join(mnt, 'src');
-const snaps = join(mnt, 'snaps');
-mkdirSync(snaps);
-await btrfs.createSubvolume(src);
-makeFull(src);
-await btrfs.snapshot(src, join(snaps, 's1'), { readonly: true });
-const change = makeChange(src);
-await btrfs.snapshot(src, join(snaps, 's2'), { readonly: true });
-await btrfs.syncFilesystem(mnt);
+const { snaps, change } = await makeSnapshotPair(btrfs, mnt);
 console.error(`data set ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(change)}`);
 
 const cases = {};
