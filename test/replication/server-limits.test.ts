@@ -127,3 +127,22 @@ t.test('a client trying key after key is cut off after 6 failures', async (t) =>
   t.equal(logs.filter((l) => /refused a ssh-ed25519 key/.test(l)).length, 6, 'each refusal logged, 6 in all');
   t.equal(await sshConnect(server.port, { keys: [strangers[0]!, authorized] }), 'ready', 'a wrong key then the right one: in');
 });
+
+t.test('a host key that looks like one at start but cannot be read: each connection is closed and logged, the next is tried again', async (t) => {
+  const { mnt, store } = await openStore(t);
+  const config = daemonConfig(mnt);
+  const sshPath = join(mnt, 'ssh');
+  mkdirSync(sshPath, { recursive: true });
+  const hostKeyFile = join(sshPath, 'ssh_host_ed25519_key');
+  writeFileSync(hostKeyFile, '-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----\n', { mode: 0o600 });
+  const logs: string[] = [];
+  const logger = createLogger('DEBUG', (line) => logs.push(line));
+  // The start checks only the header: ssh2 is loaded, and the key parsed, at the first connection.
+  const server = await startSshServer({ port: 0, host: '127.0.0.1', sshPath, service: new ReplicationService(store, config, logger), logger });
+  t.teardown(() => server.close());
+  for (const attempt of [1, 2]) {
+    const c = idle(t, server.port);
+    await c.closed;
+    t.equal(logs.filter((l) => /ERROR ssh server: .*ssh_host_ed25519_key is not an unencrypted private key/.test(l)).length, attempt, `connection ${attempt}: closed, the key error logged`);
+  }
+});

@@ -2,7 +2,7 @@
 // race it, failed writes that count nothing, and damage that is never read
 // as "nothing is mounted".
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 
@@ -187,4 +187,18 @@ t.test('a damaged mount table last written before this boot (a power loss cut th
   t.teardown(() => store.close());
   t.match(lines.join('\n'), /^ERROR mount table/m);
   t.equal((await store.get('v')).status.mountsUnknown, true);
+});
+
+t.test('the daemon start removes what a write of the table cut short left, and nothing else', async (t) => {
+  const { store: first, options } = await openStore(t);
+  first.close();
+  const dir = options.stateDir;
+  writeFileSync(join(dir, '.mounts.json.tmp.0123abcd'), '{"version":2,');
+  writeFileSync(join(dir, '.mounts.json.other'), 'not ours');
+  const store = await VolumeStore.open(options, { owner: true });
+  t.teardown(() => store.close());
+  const left = readdirSync(dir);
+  t.notOk(left.includes('.mounts.json.tmp.0123abcd'), 'the temporary is gone');
+  t.ok(left.includes('.mounts.json.other'), 'another name is kept');
+  t.ok(left.includes('mounts.json'));
 });
