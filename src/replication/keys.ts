@@ -68,7 +68,7 @@ async function createKeyPair(dir: string, name: string): Promise<{ private: stri
   return pair;
 }
 
-async function parsePrivate(text: string, path: string): Promise<ssh2.ParsedKey> {
+function parsePrivate(text: string, path: string): ssh2.ParsedKey {
   const key = sshUtils().parseKey(text);
   if (key instanceof Error || !key.isPrivateKey()) {
     throw new SshKeyError('ERR_SSH_KEY', `${path} is not an unencrypted private key${key instanceof Error ? ` (${key.message})` : ''}`);
@@ -80,7 +80,7 @@ async function parsePrivate(text: string, path: string): Promise<ssh2.ParsedKey>
 export async function hostKey(dir: string): Promise<string> {
   const path = join(dir, HOST_KEY_FILE);
   const text = (await readOptional(path)) ?? (await createKeyPair(dir, HOST_KEY_FILE)).private;
-  await parsePrivate(text, path);
+  parsePrivate(text, path);
   return text;
 }
 
@@ -113,11 +113,11 @@ export async function clientKey(dir: string): Promise<{ path: string; privateKey
     const path = join(dir, name);
     const text = await readOptional(path);
     if (text === undefined) continue;
-    const key = await parsePrivate(text, path);
+    const key = parsePrivate(text, path);
     return { path, privateKey: text, publicLine: `${key.type} ${key.getPublicSSH().toString('base64')}` };
   }
   const pair = await createKeyPair(dir, 'id_ed25519');
-  const key = await parsePrivate(pair.private, join(dir, 'id_ed25519'));
+  const key = parsePrivate(pair.private, join(dir, 'id_ed25519'));
   return { path: join(dir, 'id_ed25519'), privateKey: pair.private, publicLine: `${key.type} ${key.getPublicSSH().toString('base64')}` };
 }
 
