@@ -118,8 +118,10 @@ export class VolumeStore {
     const store = new VolumeStore(options, logger);
     // Both at once, and statfs first (one trip to the pool where they exist,
     // as they almost always do; mkdir, stat and statfs where not): every CLI
-    // command waits for this.
-    await Promise.all([options.volumesPath, options.snapshotsPath].map(ensureBtrfsDir));
+    // command waits for this. A failure is reported in that order
+    // (VOLUMES_PATH first), whichever check ends first.
+    const checks = await Promise.allSettled([options.volumesPath, options.snapshotsPath].map(ensureBtrfsDir));
+    for (const c of checks) if (c.status === 'rejected') throw c.reason;
     if (owner) {
       const file = join(options.stateDir, 'owner.lock');
       store.ownerLock = await holdFileLock(file);
