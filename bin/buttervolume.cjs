@@ -7,10 +7,25 @@ const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 // on the filesystem always find one while snapshots commit; this must be set
 // before the pool starts, which an ES module entry would be too late for.
 if (command === 'run') process.env.UV_THREADPOOL_SIZE ??= '8';
-const bundle = require('node:path').join(__dirname, '..', 'dist', 'cli', 'main.cjs');
-// `run` and `scheduled` import ES modules from dist/ (import() needs Node's own loader); they start seldom.
-const { handleError, main } = command === 'run' || command === 'scheduled' ? require(bundle) : loadBundle(bundle);
-main(process.argv).catch(handleError);
+// Kept out of the bundle (scripts/bundle-cli.mjs: LONG_COMMANDS, the same list).
+var LONG_COMMANDS = new Set(['run', 'send', 'receive', 'sync', 'ssh-key']);
+const dist = require('node:path').join(__dirname, '..', 'dist', 'cli');
+if (LONG_COMMANDS.has(command)) {
+  // The daemon and the commands that talk to peers (they run for seconds):
+  // the ES modules of dist/, one copy of each; the bundle does not hold them.
+  import(require('node:url').pathToFileURL(require('node:path').join(dist, 'main.js')).href).then(
+    ({ handleError, main }) => main(process.argv).catch(handleError),
+    (err) => {
+      process.stderr.write(`buttervolume: ${command}: cannot load: ${err && err.message}\n`);
+      process.exitCode = 1;
+    },
+  );
+} else {
+  const bundle = require('node:path').join(dist, 'main.cjs');
+  // `scheduled run` imports the scheduler's pass from dist/ (import() needs Node's own loader).
+  const { handleError, main } = command === 'scheduled' ? require(bundle) : loadBundle(bundle);
+  main(process.argv).catch(handleError);
+}
 
 /**
  * require(file), handing V8 the code cache scripts/bundle-cli.mjs wrote

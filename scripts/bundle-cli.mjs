@@ -2,10 +2,11 @@
 // Bundles the CLI's short-command path (dist/cli/main.js and what it imports
 // statically or lazily for snapshot, restore, purge...) into ONE CommonJS
 // file, dist/cli/main.cjs. Why: Node 20's ESM loader costs ~10 ms to start
-// plus ~0.5 ms per module, and `buttervolume snapshot v` must start in well
-// under 60 ms. What only `run` and `scheduled run` need (the server, the
-// scheduler, and the store they use) stays in the ESM build and is imported
-// at run time from dist/, so the daemon has a single copy of each module.
+// plus ~0.5 ms per module, and `buttervolume snapshot v` must start fast.
+// The daemon (`run`) and the commands that talk to peers run from the ES
+// modules of dist/ instead (bin/buttervolume.cjs chooses), and what only
+// `scheduled run` needs (the scheduler's pass, the store it uses) is
+// imported from dist/ at run time, so each process has one copy of a module.
 //
 // Beside it, dist/cli/main.cjs.cache: V8's code cache of the bundle, every
 // function compiled (`--no-lazy` while compiling), which bin/buttervolume.cjs
@@ -14,9 +15,9 @@
 // for `--version`). The bundle's first line names it (`// bundle <sha256>`);
 // the cache file starts with that line, so a cache left from another build is
 // never used; V8 itself refuses one from another Node version or flags. A
-// missing or refused cache only costs the time it saves. `run` and
-// `scheduled` load the bundle with a plain require: their `import()` of the
-// ES modules left outside needs Node's own loader.
+// missing or refused cache only costs the time it saves. `scheduled` loads
+// the bundle with a plain require: its `import()` of the ES modules left
+// outside needs Node's own loader.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -29,15 +30,21 @@ import vm from 'node:vm';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outfile = resolve(root, 'dist/cli/main.cjs');
 
-// Modules loaded lazily by `run` / `scheduled run`: never bundled.
-const LONG_RUNNING = /\/(server\/daemon|scheduler\/scheduler|scheduler\/pass)\.js$/;
+// Commands bin/buttervolume.cjs runs from the ES modules of dist/ (its
+// LONG_COMMANDS, the same list): the daemon and the commands that talk to
+// peers, which run for seconds. Left out of the bundle with what only they
+// use (replication), so that the short commands load a third less code.
+const LONG_COMMANDS = ['run', 'send', 'receive', 'sync', 'ssh-key'];
+// Modules loaded lazily by `scheduled run`, and the replicator the context
+// makes for the long commands: never bundled.
+const OUTSIDE = new RegExp(`/(scheduler/scheduler|scheduler/pass|replication/replicator|cli/commands/(${LONG_COMMANDS.join('|')}))\\.js$`);
 const keepOutside = {
   name: 'keep-long-running-modules-outside',
   setup(b) {
     b.onResolve({ filter: /\.js$/ }, (args) => {
       const target = resolve(args.resolveDir, args.path);
-      const fromLongRunningCommand = /\/commands\/(run|scheduled)\.js$/.test(args.importer) && args.kind === 'dynamic-import';
-      if (!LONG_RUNNING.test(target) && !(fromLongRunningCommand && target.endsWith('/store/open.js'))) return undefined;
+      const fromScheduledRun = /\/commands\/scheduled\.js$/.test(args.importer) && args.kind === 'dynamic-import';
+      if (!OUTSIDE.test(target) && !(fromScheduledRun && target.endsWith('/store/open.js'))) return undefined;
       return { path: `./${relative(dirname(outfile), target)}`, external: true };
     });
   },
@@ -57,10 +64,12 @@ await build({
   define: { 'import.meta.url': '__bvImportMetaUrl' },
   banner: { js: "const __bvImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [keepOutside],
-  // Less text to parse at every start; names are kept (error classes, stacks).
+  // Less text to parse at every start. Identifiers are not minified, and
+  // names are not re-attached (keepNames: a call per function at each start,
+  // ~0.7 ms): error classes name themselves (util/error-name.ts); a function
+  // renamed for a clash between modules shows as e.g. `show2` in a stack.
   minifyWhitespace: true,
   minifySyntax: true,
-  keepNames: true,
   logLevel: 'warning',
 });
 

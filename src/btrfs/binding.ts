@@ -76,13 +76,21 @@ export const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Loads an addon file and registers the error classes with it (also used to test prebuilds). */
 export function loadBinding(file?: string): NativeBinding {
-  const require = createRequire(import.meta.url);
   const known = [
     join(packageRoot, 'build', 'Release', 'buttervolume.node'),
     join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'buttervolume.node'),
   ].find((f) => existsSync(f));
   const path = file ?? known;
-  const addon = (path ? require(path) : (require('node-gyp-build') as (dir: string) => unknown)(packageRoot)) as NativeBinding;
+  let addon: NativeBinding;
+  if (path) {
+    // process.dlopen, not require: require's resolution and realpath walk
+    // cost the CLI's start-up about 2 ms, and an addon needs neither.
+    const module = { exports: {} as NativeBinding };
+    process.dlopen(module, path);
+    addon = module.exports;
+  } else {
+    addon = (createRequire(import.meta.url)('node-gyp-build') as (dir: string) => NativeBinding)(packageRoot);
+  }
   addon.setErrorClasses({ BtrfsError, SendStreamError });
   return addon;
 }

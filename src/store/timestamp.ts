@@ -73,8 +73,13 @@ const WS_CHAR = new RegExp(`^${WS}$`, 'u');
 type Token = { lit: string } | { dir: string };
 interface Compiled {
   tokens: Token[];
-  /** null when a directive repeats: Python's regex then fails to compile, so nothing parses. */
-  regex: RegExp | null;
+  /**
+   * The strptime regex, built at first use (a Unicode, case-insensitive
+   * RegExp costs about a millisecond to build, and formatting a snapshot
+   * name never needs it); null when a directive repeats: Python's regex then
+   * fails to compile, so nothing parses.
+   */
+  regex(): RegExp | null;
   groups: string[];
 }
 const cache = new Map<string, Compiled>();
@@ -116,7 +121,12 @@ function compile(dtformat: string): Compiled {
   const duplicated = new Set(groups).size !== groups.length;
   // Anchored at the start only: like re.match, the first match must then end
   // exactly at the end of the text (checked in parse), no longer match is sought.
-  const compiled = { tokens, groups, regex: duplicated ? null : new RegExp(`^(?:${source})`, 'iu') };
+  let regex: RegExp | null | undefined;
+  const compiled: Compiled = {
+    tokens,
+    groups,
+    regex: () => (regex === undefined ? (regex = duplicated ? null : new RegExp(`^(?:${source})`, 'iu')) : regex),
+  };
   if (cache.size >= 32) cache.clear(); // one DTFORMAT in practice; stay bounded anyway
   cache.set(dtformat, compiled);
   return compiled;
@@ -243,7 +253,9 @@ function pyInt(text: string): number {
  * @throws Error `ERR_INVALID_DTFORMAT` for an unsupported directive in `dtformat`.
  */
 export function parseTimestampParts(text: string, dtformat: string): TimestampParts | null {
-  const { regex, groups } = compile(dtformat);
+  const compiled = compile(dtformat);
+  const { groups } = compiled;
+  const regex = compiled.regex();
   if (regex === null || typeof text !== 'string') return null;
   const m = regex.exec(text);
   if (m === null || m[0].length !== text.length) return null;

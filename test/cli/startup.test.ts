@@ -100,6 +100,22 @@ t.test('scheduled run loads the scheduler runtime and the store from dist (one c
   t.same(heavy(mods), []);
 });
 
+t.test('the commands that talk to peers run from the ES modules of dist, without the bundle', async (t) => {
+  const f = await cliFixture(t);
+  for (const command of ['sync', 'send', 'receive', 'ssh-key']) {
+    const mods = modulesOf([command, '--help'], f.env);
+    t.ok(mods.includes('dist/cli/main.js'), `${command}: dist/cli/main.js`);
+    t.notOk(mods.includes('dist/cli/main.cjs'), `${command}: not the bundle (one copy of each module)`);
+  }
+});
+
+t.test('the bundle holds no replication and no daemon code (they are loaded only by the commands above)', async (t) => {
+  const bundle = readFileSync(new URL('../../dist/cli/main.cjs', import.meta.url), 'utf8');
+  const modules = [...bundle.matchAll(/"(dist\/[\w/-]+\.js)"\(\)/g)].map((m) => m[1]!);
+  t.ok(modules.includes('dist/cli/commands/snapshot.js'), 'the bundle lists its modules as esbuild names them');
+  t.same(modules.filter((m) => /^dist\/(server\/|replication\/(?!peer\.js)|cli\/commands\/(run|send|receive|sync|ssh-key)\.js)/.test(m)), []);
+});
+
 t.test('--version and usage errors work with a broken configuration and no store', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'bv-cli-broken-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
