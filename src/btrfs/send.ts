@@ -1,8 +1,8 @@
 // send(): a read-only snapshot as a btrfs send stream, in a Node Readable.
 // BTRFS_IOC_SEND runs on a native thread of its own, writing into a pipe
-// that a net.Socket reads; the pipe is the backpressure. The Readable ends
-// only once the ioctl has returned successfully; a failure destroys it with
-// the BtrfsError. Destroying it closes the pipe, the kernel's next write
+// that the returned stream (a net.Socket) reads; the pipe is the
+// backpressure. The stream ends only once the ioctl has returned
+// successfully; a failure destroys it with the BtrfsError. Destroying it closes the pipe, the kernel's next write
 // fails with EPIPE and the thread ends.
 // node:net and node:stream are taken when a send starts, not imported: this
 // module is part of the package's index, and the CLI's short commands (one
@@ -45,52 +45,65 @@ export function send(snapshotPath: string, options?: SendOptions): Readable {
   return streamOf(job.fd, job.done);
 }
 
-/** A Readable over the pipe `fd` that ends only once `done` resolved. */
+/**
+ * The stream over the pipe `fd`: a net.Socket reading it, whose end is held
+ * back until `done` resolved, and which `done`'s failure destroys. One
+ * stream, not a Readable wrapping a Socket: an incremental stream comes as
+ * tens of thousands of small writes, and a second layer that each chunk
+ * goes through cost ~11% of the send (bench, measured side by side).
+ */
 function streamOf(fd: number, done: Promise<void>): Readable {
-  const { Socket } = process.getBuiltinModule('node:net');
-  const { Readable } = process.getBuiltinModule('node:stream');
-  const pipe = new Socket({ fd, readable: true, writable: false });
-  let destroyed = false;
-  let drained = false;
-  const out = new Readable({
-    highWaterMark: 1 << 20,
-    read() {
-      pipe.resume();
-    },
-    destroy(err, callback) {
-      destroyed = true;
-      pipe.destroy(); // the kernel gets EPIPE on its next write
-      // The thread is gone once `done` settles: report only after, so no fd or thread outlives the stream.
-      done.then(
-        () => callback(err),
-        () => callback(err),
-      );
-    },
-  });
-  pipe.on('data', (chunk: Buffer) => {
-    if (!out.push(chunk)) pipe.pause();
-  });
-  const settle = () => {
-    if (!drained || destroyed) return;
-    done.then(
-      () => {
-        if (!destroyed) out.push(null);
-      },
-      (err: Error) => {
-        if (!destroyed) out.destroy(err);
-      },
-    );
-  };
-  pipe.on('end', () => {
-    drained = true;
-    settle();
-  });
-  pipe.on('error', (err) => {
-    if (!destroyed) out.destroy(err);
-  });
+  const stream = new (sendSocketClass())(fd, done);
   // A failure before the pipe ends (the snapshot cannot be opened...) is reported at once.
   done.catch((err: Error) => {
-    if (!destroyed) out.destroy(err);
+    if (!stream.destroyed) stream.destroy(err);
   });
-  return out;
+  return stream;
+}
+
+type SendSocket = Readable & { destroyed: boolean };
+let SendSocketClass: (new (fd: number, done: Promise<void>) => SendSocket) | undefined;
+
+/** The Socket subclass, made at the first send (node:net is loaded only then). */
+function sendSocketClass(): new (fd: number, done: Promise<void>) => SendSocket {
+  if (SendSocketClass) return SendSocketClass;
+  const { Socket } = process.getBuiltinModule('node:net');
+  class SendStream extends Socket {
+    readonly #done: Promise<void>;
+
+    constructor(fd: number, done: Promise<void>) {
+      // (readableHighWaterMark reaches the Duplex underneath; @types/node omits it)
+      const options: ConstructorParameters<typeof Socket>[0] & { readableHighWaterMark: number } = { fd, readable: true, writable: false, readableHighWaterMark: 1 << 20 };
+      super(options);
+      this.#done = done;
+    }
+
+    // The pipe's end (null) is passed on only once the ioctl has returned
+    // successfully: a send that failed half-way never looks complete.
+    override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+      if (chunk !== null) return super.push(chunk, encoding);
+      this.#done.then(
+        () => {
+          if (!this.destroyed) super.push(null);
+        },
+        (err: Error) => {
+          if (!this.destroyed) this.destroy(err);
+        },
+      );
+      return false;
+    }
+
+    // Closing the pipe makes the kernel's next write fail with EPIPE and the
+    // thread end; the stream reports destroyed only after, so no fd or
+    // thread outlives it.
+    override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+      super._destroy(err, (error) => {
+        this.#done.then(
+          () => callback(error),
+          () => callback(error),
+        );
+      });
+    }
+  }
+  return (SendSocketClass = SendStream);
 }
