@@ -27,9 +27,18 @@
 //   alt    (with --alt <dir>) ours again, but loading <dir>/dist/btrfs/index.js:
 //          another build of the package (e.g. the addon without a change),
 //          measured the same way, interleaved with the others; ratio alt/ours.
-// usage: node bench/receive.mjs [--rounds N] [--protos 2,1] [--alt <package dir>]
+// Where the time goes (with --split, after the timed rounds; needs strace):
+//   one more receive per receiver and case under `strace -f --seccomp-bpf
+//   -T -e trace=syncfs,ioctl` (only those calls stop the process), summing
+//   the calls that commit a transaction or wait for the data to be written:
+//   the snapshot/subvolume creation, SET_RECEIVED_SUBVOL, SUBVOL_SETFLAGS and
+//   (ours) syncfs. btrfs receive writes its data out inside SET_RECEIVED_SUBVOL's
+//   commit, ours in its syncfs before it: the same work at another place.
+//   The rest is applying the commands; its ratio shows the receivers apart
+//   from the commits both wait for.
+// usage: node bench/receive.mjs [--rounds N] [--protos 2,1] [--alt <package dir>] [--split]
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { createReadStream, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -40,7 +49,7 @@ import { fmt, median, scratchBtrfs } from './common.mjs';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '3' }, protos: { type: 'string', default: '2,1' }, alt: { type: 'string' } },
+  options: { rounds: { type: 'string', default: '3' }, protos: { type: 'string', default: '2,1' }, alt: { type: 'string' }, split: { type: 'boolean', default: false } },
 });
 const rounds = Number(values.rounds);
 const protos = values.protos.split(',').map(Number);
@@ -74,9 +83,10 @@ for (const d of [destOurs, destProgs, floorDir]) mkdirSync(d);
 console.error(`data set and streams ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(change)}`);
 
 // ---- rows -------------------------------------------------------------------
-async function ours(file, alt) {
+async function ours(file, alt, wrap = []) {
   const env = alt ? { ...process.env, BENCH_BTRFS: join(alt, 'dist', 'btrfs', 'index.js') } : process.env;
-  const child = spawn(process.execPath, [new URL('./receive-child.mjs', import.meta.url).pathname, destOurs, file, base], {
+  const argv = [process.execPath, new URL('./receive-child.mjs', import.meta.url).pathname, destOurs, file, base];
+  const child = spawn(wrap[0] ?? argv[0], [...wrap.slice(1), ...(wrap.length ? argv : argv.slice(1))], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env,
   });
@@ -90,9 +100,10 @@ async function ours(file, alt) {
   return JSON.parse(value);
 }
 
-async function progs(file) {
+async function progs(file, wrap = []) {
   const t0 = hrs();
-  await run('btrfs', ['-q', 'receive', '-f', file, destProgs]);
+  const argv = ['btrfs', '-q', 'receive', '-f', file, destProgs];
+  await run(wrap[0] ?? argv[0], [...wrap.slice(1), ...(wrap.length ? argv : argv.slice(1))]);
   return { seconds: secs(t0) };
 }
 
@@ -116,6 +127,25 @@ async function measure(row, file) {
   const t0 = hrs();
   await btrfs.syncFilesystem(mnt);
   return { ...r, sync: secs(t0) };
+}
+
+// The calls that commit a transaction or wait for written data (see --split above).
+const WAITING = /^(syncfs|ioctl\(\d+, BTRFS_IOC_(SNAP_CREATE_V2|SUBVOL_CREATE_V2|SUBVOL_CREATE|SET_RECEIVED_SUBVOL|SUBVOL_SETFLAGS)\b)/;
+const STRACE = ['strace', '-f', '--seccomp-bpf', '-T', '-qq', '-e', 'trace=syncfs,ioctl', '-o'];
+const split = {};
+/** One more run of @row under strace (not in the ratios): its seconds, and those of the waiting calls. */
+async function traced(row, file) {
+  await clear();
+  const out = join(streams, 'strace.out');
+  const r = row === ours ? await ours(file, undefined, [...STRACE, out]) : await row(file, [...STRACE, out]);
+  let waiting = 0;
+  for (const line of readFileSync(out, 'utf8').split('\n')) {
+    const call = line.replace(/^\d+\s+/, '');
+    const took = /<([\d.]+)>$/.exec(call);
+    if (took && WAITING.test(call)) waiting += Number(took[1]);
+  }
+  rmSync(out);
+  return { seconds: r.seconds, waiting };
 }
 
 const rows = { ours, btrfs: progs, floor };
@@ -142,6 +172,7 @@ try {
     }
     console.error(`round ${r + 1}/${rounds} done (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   }
+  if (values.split) for (const [name, file] of Object.entries(files)) split[name] = { ours: await traced(ours, file), btrfs: await traced(progs, file) };
   await clear();
 } finally {
   cleanup();
@@ -172,6 +203,12 @@ for (const [name, r] of Object.entries(results)) {
     const altRatios = a.map((v, i) => v / o[i]);
     console.log(`  alt (${values.alt}) ${fmt(median(a), 3)} s ${range(a)}`);
     console.log(`  ratio alt/ours          ${median(altRatios).toFixed(2)}x ${range(altRatios)}   per round: ${altRatios.map((x) => x.toFixed(2)).join(' ')}`);
+  }
+  if (split[name]) {
+    const { ours: so, btrfs: sb } = split[name];
+    const rest = (x) => x.seconds - x.waiting;
+    console.log(`  split (one traced run each): commits and data write-out: ours ${so.waiting.toFixed(3)} s of ${so.seconds.toFixed(3)}, btrfs ${sb.waiting.toFixed(3)} s of ${sb.seconds.toFixed(3)}`);
+    console.log(`    the rest (applying the commands): ours ${rest(so).toFixed(3)} s, btrfs ${rest(sb).toFixed(3)} s: btrfs/ours ${(rest(sb) / rest(so)).toFixed(2)}x`);
   }
   const rss = r.ours.map((x) => x.maxRssKiB / 1024);
   console.log(`  ours peak RSS ${Math.max(...rss).toFixed(1)} MB (max over rounds; ${(r.ours[0].rssBeforeKiB / 1024).toFixed(1)} MB before the receive)`);
