@@ -29,7 +29,7 @@ version=$("$node_bin" -p process.versions.node 2>/dev/null) || die "$node_bin do
 # shellcheck disable=SC2016 # a JavaScript template literal
 platform=$("$node_bin" -p '`${process.platform}-${process.arch}`')
 
-for f in dist/cli/main.cjs dist/server/daemon.js bin/buttervolume.cjs; do
+for f in dist/cli/main.cjs dist/cli/main.js dist/server/daemon.js bin/buttervolume.cjs; do
   [ -f "$f" ] || die "$f is missing: run npm run build (npm run plugin:build does)"
 done
 if [ -f build/Release/buttervolume.node ]; then
