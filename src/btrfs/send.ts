@@ -48,9 +48,10 @@ export function send(snapshotPath: string, options?: SendOptions): Readable {
 /**
  * The stream over the pipe `fd`: a net.Socket reading it, whose end is held
  * back until `done` resolved, and which `done`'s failure destroys. One
- * stream, not a Readable wrapping a Socket: an incremental stream comes as
- * tens of thousands of small writes, and a second layer that each chunk
- * goes through cost ~11% of the send (bench, measured side by side).
+ * stream, not a Readable wrapping a Socket: the kernel writes each command
+ * on its own, so a stream arrives in thousands of small chunks, and a
+ * second layer for each of them made an incremental send 1.13x slower
+ * (docs/benchmarks.md, 2026-12-02).
  */
 function streamOf(fd: number, done: Promise<void>): Readable {
   const stream = new (sendSocketClass())(fd, done);
@@ -61,12 +62,12 @@ function streamOf(fd: number, done: Promise<void>): Readable {
   return stream;
 }
 
-type SendSocket = Readable & { destroyed: boolean };
-let SendSocketClass: (new (fd: number, done: Promise<void>) => SendSocket) | undefined;
+type SendSocketClass = new (fd: number, done: Promise<void>) => Readable;
+let SendSocket: SendSocketClass | undefined;
 
 /** The Socket subclass, made at the first send (node:net is loaded only then). */
-function sendSocketClass(): new (fd: number, done: Promise<void>) => SendSocket {
-  if (SendSocketClass) return SendSocketClass;
+function sendSocketClass(): SendSocketClass {
+  if (SendSocket) return SendSocket;
   const { Socket } = process.getBuiltinModule('node:net');
   class SendStream extends Socket {
     readonly #done: Promise<void>;
@@ -105,5 +106,5 @@ function sendSocketClass(): new (fd: number, done: Promise<void>) => SendSocket 
       });
     }
   }
-  return (SendSocketClass = SendStream);
+  return (SendSocket = SendStream);
 }
