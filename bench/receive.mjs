@@ -36,7 +36,8 @@
 //   commit, ours in its syncfs before it: the same work at another place.
 //   The rest is applying the commands; its ratio shows the receivers apart
 //   from the commits both wait for.
-// usage: node bench/receive.mjs [--rounds N] [--protos 2,1] [--alt <package dir>] [--split]
+// --cases full|incremental limits the cases timed (more rounds of one kind in the same time).
+// usage: node bench/receive.mjs [--rounds N] [--protos 2,1] [--cases full,incremental] [--alt <package dir>] [--split]
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -49,7 +50,7 @@ import { fmt, median, scratchBtrfs } from './common.mjs';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '3' }, protos: { type: 'string', default: '2,1' }, alt: { type: 'string' }, split: { type: 'boolean', default: false } },
+  options: { rounds: { type: 'string', default: '3' }, protos: { type: 'string', default: '2,1' }, alt: { type: 'string' }, split: { type: 'boolean', default: false }, cases: { type: 'string', default: 'full,incremental' } },
 });
 const rounds = Number(values.rounds);
 const protos = values.protos.split(',').map(Number);
@@ -76,6 +77,9 @@ for (const p of protos) {
 const base = join(mnt, 'base');
 mkdirSync(base);
 await btrfs.receive(base, createReadStream(files[`full v${protos[0]}`], { highWaterMark: 1 << 20 }));
+const kinds = values.cases.split(',');
+if (kinds.some((k) => !['full', 'incremental'].includes(k))) throw new Error(`--cases: full and/or incremental, got ${values.cases}`);
+for (const name of Object.keys(files)) if (!kinds.includes(name.split(' ')[0])) delete files[name];
 const destOurs = join(mnt, 'ours');
 const destProgs = join(mnt, 'progs');
 const floorDir = join(mnt, 'floor');

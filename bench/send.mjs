@@ -21,7 +21,8 @@
 // same bytes (cmp), or else the same commands (`btrfs receive --dump`).
 // The snapshots' data is in the page cache for every row (no drop_caches: a
 // shared machine), so this measures the send path, not the disk.
-// usage: node bench/send.mjs [--rounds N] [--protos 2,1]
+// --cases full|incremental limits the cases (more rounds of one kind in the same time).
+// usage: node bench/send.mjs [--rounds N] [--protos 2,1] [--cases full,incremental]
 import { execFile, execFileSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,7 +34,7 @@ import { makeSnapshotPair } from './dataset.mjs';
 import { fmt, median, scratchBtrfs } from './common.mjs';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, protos: { type: 'string', default: '2,1' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, protos: { type: 'string', default: '2,1' }, cases: { type: 'string', default: 'full,incremental' } } });
 const rounds = Number(values.rounds);
 const protos = values.protos.split(',').map(Number);
 const started = Date.now();
@@ -48,9 +49,11 @@ const { snaps, change } = await makeSnapshotPair(btrfs, mnt);
 console.error(`data set ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(change)}`);
 
 const cases = {};
+const kinds = values.cases.split(',');
+if (kinds.some((k) => !['full', 'incremental'].includes(k))) throw new Error(`--cases: full and/or incremental, got ${values.cases}`);
 for (const p of protos) {
-  cases[`full v${p}`] = { snap: join(snaps, 's1'), protocol: p };
-  cases[`incremental v${p}`] = { snap: join(snaps, 's2'), parent: join(snaps, 's1'), protocol: p };
+  if (kinds.includes('full')) cases[`full v${p}`] = { snap: join(snaps, 's1'), protocol: p };
+  if (kinds.includes('incremental')) cases[`incremental v${p}`] = { snap: join(snaps, 's2'), parent: join(snaps, 's1'), protocol: p };
 }
 const progsArgs = (c, out) => ['-q', 'send', ...(c.parent ? ['-p', c.parent] : []), '--proto', String(c.protocol), '-f', out, c.snap];
 const oursStream = (c) => btrfs.send(c.snap, { protocol: c.protocol, ...(c.parent ? { parent: c.parent } : {}) });
