@@ -2,8 +2,9 @@
 // BTRFS_IOC_SEND runs on a native thread of its own, writing into a pipe
 // that the returned stream (a net.Socket) reads; the pipe is the
 // backpressure. The stream ends only once the ioctl has returned
-// successfully; a failure destroys it with the BtrfsError. Destroying it closes the pipe, the kernel's next write
-// fails with EPIPE and the thread ends.
+// successfully; a failure destroys it with the BtrfsError. Destroying it
+// closes the pipe, the kernel's next write fails with EPIPE and the thread
+// ends.
 // node:net and node:stream are taken when a send starts, not imported: this
 // module is part of the package's index, and the CLI's short commands (one
 // bundle) and the daemon's start need neither.
@@ -54,12 +55,7 @@ export function send(snapshotPath: string, options?: SendOptions): Readable {
  * (docs/benchmarks.md, 2026-12-02).
  */
 function streamOf(fd: number, done: Promise<void>): Readable {
-  const stream = new (sendSocketClass())(fd, done);
-  // A failure before the pipe ends (the snapshot cannot be opened...) is reported at once.
-  done.catch((err: Error) => {
-    if (!stream.destroyed) stream.destroy(err);
-  });
-  return stream;
+  return new (sendSocketClass())(fd, done);
 }
 
 type SendSocketClass = new (fd: number, done: Promise<void>) => Readable;
@@ -77,19 +73,22 @@ function sendSocketClass(): SendSocketClass {
       const options: ConstructorParameters<typeof Socket>[0] & { readableHighWaterMark: number } = { fd, readable: true, writable: false, readableHighWaterMark: 1 << 20 };
       super(options);
       this.#done = done;
+      // A failure, before the pipe ends (the snapshot cannot be opened...) or after, is the stream's error.
+      done.catch((err: Error) => {
+        if (!this.destroyed) this.destroy(err);
+      });
     }
 
     // The pipe's end (null) is passed on only once the ioctl has returned
-    // successfully: a send that failed half-way never looks complete.
+    // successfully: a send that failed half-way never looks complete (its
+    // failure destroys the stream, above).
     override push(chunk: unknown, encoding?: BufferEncoding): boolean {
       if (chunk !== null) return super.push(chunk, encoding);
       this.#done.then(
         () => {
           if (!this.destroyed) super.push(null);
         },
-        (err: Error) => {
-          if (!this.destroyed) this.destroy(err);
-        },
+        () => undefined,
       );
       return false;
     }
