@@ -31,10 +31,13 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outfile = resolve(root, 'dist/cli/main.cjs');
 
 // Commands bin/buttervolume.cjs runs from the ES modules of dist/ (its
-// LONG_COMMANDS, the same list): the daemon and the commands that talk to
-// peers, which run for seconds. Left out of the bundle with what only they
-// use (replication), so that the short commands load a third less code.
-const LONG_COMMANDS = ['run', 'send', 'receive', 'sync', 'ssh-key'];
+// LONG_COMMANDS, read from it: one list): the daemon and the commands that
+// talk to peers, which run for seconds. Left out of the bundle with what
+// only they use (replication), so that the short commands load a third less
+// code.
+const binList = /^const LONG_COMMANDS = new Set\((\[[^\]]*\])\);$/m.exec(readFileSync(resolve(root, 'bin/buttervolume.cjs'), 'utf8'));
+if (!binList) throw new Error('bin/buttervolume.cjs: no `const LONG_COMMANDS = new Set([...]);` line to read the long commands from');
+const LONG_COMMANDS = JSON.parse(binList[1].replaceAll("'", '"'));
 // Modules loaded lazily by `scheduled run`, and the replicator the context
 // makes for the long commands: never bundled.
 const OUTSIDE = new RegExp(`/(scheduler/scheduler|scheduler/pass|replication/replicator|cli/commands/(${LONG_COMMANDS.join('|')}))\\.js$`);
