@@ -5,7 +5,7 @@
 // time. --version, usage errors and `send` read no configuration and open no
 // store: they work even when both are broken.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +114,18 @@ t.test('the bundle holds no replication and no daemon code (they are loaded only
   const modules = [...bundle.matchAll(/"(dist\/[\w/-]+\.js)"\(\)/g)].map((m) => m[1]!);
   t.ok(modules.includes('dist/cli/commands/snapshot.js'), 'the bundle lists its modules as esbuild names them');
   t.same(modules.filter((m) => /^dist\/(server\/|replication\/(?!peer\.js)|cli\/commands\/(run|send|receive|sync|ssh-key)\.js)/.test(m)), []);
+});
+
+t.test('a long command whose ES modules cannot be loaded says so in one line and exits 1', async (t) => {
+  // The bin alone, in a package without dist/: what an unfinished build leaves.
+  const dir = mkdtempSync(join(tmpdir(), 'bv-cli-nodist-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'bin'));
+  copyFileSync(BIN, join(dir, 'bin', 'buttervolume.cjs'));
+  const r = spawnSync(process.execPath, [join(dir, 'bin', 'buttervolume.cjs'), 'sync', 'v', 'h'], { encoding: 'utf8' });
+  t.equal(r.status, 1);
+  t.match(r.stderr, /^buttervolume: sync: cannot load: .*dist\/cli\/main\.js/);
+  t.equal(r.stderr.trim().split('\n').length, 1, 'one line, no stack');
 });
 
 t.test('--version and usage errors work with a broken configuration and no store', async (t) => {
