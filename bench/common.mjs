@@ -39,6 +39,13 @@ export function scratchBtrfs(sizeGiB = 4, { imageDir = tmpdir(), mkfsArgs = [], 
   return { mnt, cleanup };
 }
 
+/** The case kinds of a `--cases` value (bench/send, bench/receive): full, incremental or both. */
+export function caseKinds(value) {
+  const kinds = value.split(',');
+  if (kinds.some((k) => !['full', 'incremental'].includes(k))) throw new Error(`--cases: full and/or incremental, got ${value}`);
+  return kinds;
+}
+
 /** Writes @count small files into @dir. */
 export function fillSmallFiles(dir, count) {
   for (let i = 0; i < count; i++) writeFileSync(join(dir, `f${i}`), `file ${i}\n`.repeat(8));

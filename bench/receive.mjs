@@ -46,7 +46,7 @@ import { parseArgs, promisify } from 'node:util';
 
 import * as btrfs from '../dist/btrfs/index.js';
 import { makeSnapshotPair } from './dataset.mjs';
-import { fmt, median, scratchBtrfs } from './common.mjs';
+import { caseKinds, fmt, median, scratchBtrfs } from './common.mjs';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -77,8 +77,7 @@ for (const p of protos) {
 const base = join(mnt, 'base');
 mkdirSync(base);
 await btrfs.receive(base, createReadStream(files[`full v${protos[0]}`], { highWaterMark: 1 << 20 }));
-const kinds = values.cases.split(',');
-if (kinds.some((k) => !['full', 'incremental'].includes(k))) throw new Error(`--cases: full and/or incremental, got ${values.cases}`);
+const kinds = caseKinds(values.cases);
 for (const name of Object.keys(files)) if (!kinds.includes(name.split(' ')[0])) delete files[name];
 const destOurs = join(mnt, 'ours');
 const destProgs = join(mnt, 'progs');
@@ -89,8 +88,8 @@ console.error(`data set and streams ready in ${((Date.now() - started) / 1000).t
 // ---- rows -------------------------------------------------------------------
 async function ours(file, alt, wrap = []) {
   const env = alt ? { ...process.env, BENCH_BTRFS: join(alt, 'dist', 'btrfs', 'index.js') } : process.env;
-  const argv = [process.execPath, new URL('./receive-child.mjs', import.meta.url).pathname, destOurs, file, base];
-  const child = spawn(wrap[0] ?? argv[0], [...wrap.slice(1), ...(wrap.length ? argv : argv.slice(1))], {
+  const [command, ...args] = [...wrap, process.execPath, new URL('./receive-child.mjs', import.meta.url).pathname, destOurs, file, base];
+  const child = spawn(command, args, {
     stdio: ['pipe', 'pipe', 'inherit'],
     env,
   });
@@ -106,8 +105,8 @@ async function ours(file, alt, wrap = []) {
 
 async function progs(file, wrap = []) {
   const t0 = hrs();
-  const argv = ['btrfs', '-q', 'receive', '-f', file, destProgs];
-  await run(wrap[0] ?? argv[0], [...wrap.slice(1), ...(wrap.length ? argv : argv.slice(1))]);
+  const [command, ...args] = [...wrap, 'btrfs', '-q', 'receive', '-f', file, destProgs];
+  await run(command, args);
   return { seconds: secs(t0) };
 }
 
@@ -137,11 +136,11 @@ async function measure(row, file) {
 const WAITING = /^(syncfs|ioctl\(\d+, BTRFS_IOC_(SNAP_CREATE_V2|SUBVOL_CREATE_V2|SUBVOL_CREATE|SET_RECEIVED_SUBVOL|SUBVOL_SETFLAGS)\b)/;
 const STRACE = ['strace', '-f', '--seccomp-bpf', '-T', '-qq', '-e', 'trace=syncfs,ioctl', '-o'];
 const split = {};
-/** One more run of @row under strace (not in the ratios): its seconds, and those of the waiting calls. */
-async function traced(row, file) {
+/** One more run under strace (not in the ratios): @row(wrap) runs it; its seconds, and those of the waiting calls. */
+async function traced(row) {
   await clear();
   const out = join(streams, 'strace.out');
-  const r = row === ours ? await ours(file, undefined, [...STRACE, out]) : await row(file, [...STRACE, out]);
+  const r = await row([...STRACE, out]);
   let waiting = 0;
   for (const line of readFileSync(out, 'utf8').split('\n')) {
     const call = line.replace(/^\d+\s+/, '');
@@ -176,7 +175,7 @@ try {
     }
     console.error(`round ${r + 1}/${rounds} done (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   }
-  if (values.split) for (const [name, file] of Object.entries(files)) split[name] = { ours: await traced(ours, file), btrfs: await traced(progs, file) };
+  if (values.split) for (const [name, file] of Object.entries(files)) split[name] = { ours: await traced((wrap) => ours(file, undefined, wrap)), btrfs: await traced((wrap) => progs(file, wrap)) };
   await clear();
 } finally {
   cleanup();

@@ -31,7 +31,7 @@ import { parseArgs, promisify } from 'node:util';
 
 import * as btrfs from '../dist/btrfs/index.js';
 import { makeSnapshotPair } from './dataset.mjs';
-import { fmt, median, scratchBtrfs } from './common.mjs';
+import { caseKinds, fmt, median, scratchBtrfs } from './common.mjs';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, protos: { type: 'string', default: '2,1' }, cases: { type: 'string', default: 'full,incremental' } } });
@@ -49,8 +49,7 @@ const { snaps, change } = await makeSnapshotPair(btrfs, mnt);
 console.error(`data set ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(change)}`);
 
 const cases = {};
-const kinds = values.cases.split(',');
-if (kinds.some((k) => !['full', 'incremental'].includes(k))) throw new Error(`--cases: full and/or incremental, got ${values.cases}`);
+const kinds = caseKinds(values.cases);
 for (const p of protos) {
   if (kinds.includes('full')) cases[`full v${p}`] = { snap: join(snaps, 's1'), protocol: p };
   if (kinds.includes('incremental')) cases[`incremental v${p}`] = { snap: join(snaps, 's2'), parent: join(snaps, 's1'), protocol: p };
