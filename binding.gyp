@@ -18,6 +18,7 @@
         "native/core/receive_tree.cc",
         "native/core/receive_sources.cc",
         "native/core/receive.cc",
+        "native/core/queue_source.cc",
         "native/core/send.cc",
         "native/napi/addon.cc",
         "native/napi/beneath_bindings.cc",

@@ -23,20 +23,6 @@
 
 namespace bv::core {
 
-size_t FdSource::read(uint8_t* buf, size_t len) {
-  for (;;) {
-    if (aborted_.load()) throw StreamError("ERR_RECEIVE_ABORTED", "the input was closed before the stream ended", 0, 0, "", 0);
-    ssize_t n = ::read(fd_, buf, len);
-    if (n >= 0) {
-      // EOF after an abort: the abort is why, not a truncated stream.
-      if (n == 0 && aborted_.load()) continue;
-      return static_cast<size_t>(n);
-    }
-    if (errno == EINTR) continue;
-    throw_errno("read", "the input stream");
-  }
-}
-
 ReceiveSysError::ReceiveSysError(const SysError& err, uint64_t command_, uint16_t command_type_)
     : SysError(err), command(command_), command_type(command_type_) {}
 

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,17 +20,6 @@
 #include "sys_error.h"
 
 namespace bv::core {
-
-/** A ByteSource reading an fd (a pipe fed by JS); stops with an error once aborted. */
-class FdSource final : public ByteSource {
- public:
-  FdSource(int fd, const std::atomic<bool>& aborted) : fd_(fd), aborted_(aborted) {}
-  size_t read(uint8_t* buf, size_t len) override;
-
- private:
-  int fd_;
-  const std::atomic<bool>& aborted_;
-};
 
 /** A directory the receiver may take parents and clone sources from (its direct subvolumes). */
 struct AllowedDir {

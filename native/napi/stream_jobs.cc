@@ -3,14 +3,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <thread>
 #include <variant>
 
 #include "../core/path.h"
+#include "../core/queue_source.h"
 #include "../core/receive.h"
 #include "../core/send.h"
 #include "convert.h"
@@ -22,6 +23,8 @@ namespace {
 
 // Fewer wake-ups per MB moved: the largest pipe an unprivileged process gets by default.
 constexpr int kPipeSize = 1 << 20;
+// Bytes of input queued for the receiver before JS is asked to wait (as much as its reader's buffer).
+constexpr size_t kInputQueueLimit = 4 << 20;
 
 struct Pipe {
   int read = -1, write = -1;
@@ -60,7 +63,9 @@ Napi::Value uuid_to_js(Napi::Env env, const std::array<uint8_t, 16>& u) {
 }
 
 // One job: its thread fills `result` or `failure`, then hands the job to
-// the main thread, which settles the promise; the finalizer frees it.
+// the main thread, which settles the promise; the finalizer frees it. The
+// thread-safe function also calls @callback when the thread asks (receive's
+// drain); by default it is a no-op.
 template <typename Result>
 struct Job {
   Napi::Promise::Deferred deferred;
@@ -68,7 +73,9 @@ struct Job {
   std::optional<Result> result;
   Failure failure;
 
-  explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  Job(Napi::Env env, const char* name, Napi::Function callback) : deferred(Napi::Promise::Deferred::New(env)) {
+    tsfn = Napi::ThreadSafeFunction::New(env, callback, name, 0, 1, this, [](Napi::Env, Job* done) { delete done; });
+  }
 };
 
 template <typename Result, typename Convert>
@@ -95,14 +102,10 @@ void run_catching(Job<Result>* job, Work work) {
   }
 }
 
-// Starts @work on its own thread; returns the job's promise.
+// Runs @work for @job on a thread of its own; returns the job's promise.
 template <typename Result, typename Work, typename Convert>
-Napi::Promise start(Napi::Env env, const char* name, Work work, Convert convert) {
-  auto* job = new Job<Result>(env);
+Napi::Promise run(Job<Result>* job, Work work, Convert convert) {
   Napi::Promise promise = job->deferred.Promise();
-  job->tsfn = Napi::ThreadSafeFunction::New(
-      env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), name, 0, 1, job,
-      [](Napi::Env, Job<Result>* done) { delete done; });
   std::thread([job, work = std::move(work), convert]() mutable {
     run_catching(job, work);
     Napi::ThreadSafeFunction tsfn = job->tsfn;
@@ -111,6 +114,25 @@ Napi::Promise start(Napi::Env env, const char* name, Work work, Convert convert)
   }).detach();
   return promise;
 }
+
+Napi::Function no_op(Napi::Env env) {
+  return Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
+}
+
+// The input of a receive as JS sees it: the queue the receiving thread
+// reads, and the Buffers queued, referenced until the reader is done with
+// them (only ever touched on the JS thread).
+struct ReceiveInput {
+  std::shared_ptr<core::QueueSource> queue;
+  std::deque<Napi::Reference<Napi::Value>> held;
+  uint64_t released = 0;  // chunks dropped from the front of `held`
+
+  // Drops the Buffers the reader has copied (all of them once it is done).
+  void release(bool all) {
+    const uint64_t upto = all ? released + held.size() : queue->consumed();
+    for (; released < upto && !held.empty(); released++) held.pop_front();
+  }
+};
 
 std::vector<std::string> string_list(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (info.Length() <= i || !info[i].IsArray()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an array");
@@ -137,8 +159,8 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   bool compressed = bool_arg(info, 4, "compressed");
   bool no_data = bool_arg(info, 5, "noData");
   Pipe pipe = make_pipe(env);
-  Napi::Promise done = start<bool>(
-      env, "buttervolume:send",
+  Napi::Promise done = run(
+      new Job<bool>(env, "buttervolume:send", no_op(env)),
       [=]() {
         core::Fd out(pipe.write);  // closed when the ioctl returns: the reader then sees the end
         core::SendOptions options;
@@ -171,21 +193,27 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
   std::vector<std::string> allowed = string_list(info, 1, "allowedDirs");
   std::string prefix = path_arg(info, 2, "tempPrefix");
   bool force_decompress = bool_arg(info, 3, "forceDecompress");
-  Pipe pipe = make_pipe(env);
-  auto aborted = std::make_shared<std::atomic<bool>>(false);
+  if (info.Length() <= 4 || !info[4].IsFunction()) throw Napi::TypeError::New(env, "onDrain must be a function");
   using List = std::vector<core::ReceivedSubvol>;
-  Napi::Promise done = start<List>(
-      env, "buttervolume:receive",
+  auto* job = new Job<List>(env, "buttervolume:receive", info[4].As<Napi::Function>());
+  auto input = std::make_shared<ReceiveInput>();
+  // The drain runs on the receiving thread, before it releases the tsfn.
+  input->queue = std::make_shared<core::QueueSource>(kInputQueueLimit, [tsfn = job->tsfn]() { tsfn.NonBlockingCall(); });
+  std::shared_ptr<core::QueueSource> queue = input->queue;
+  Napi::Promise done = run(
+      job,
       [=]() {
-        core::Fd in(pipe.read);
+        struct Closer {  // the reader is done with the queue whatever happens
+          core::QueueSource& q;
+          ~Closer() { q.close(); }
+        } closer{*queue};
         core::ReceiveOptions options;
         options.dest = core::dir_open(dest);
         options.dest_path = dest;
         for (const std::string& a : allowed) options.allowed.push_back({core::dir_open(a), a});
         options.temp_prefix = prefix;
         options.force_decompress = force_decompress;
-        core::FdSource source(in.get(), *aborted);
-        return core::receive(source, options);
+        return core::receive(*queue, options);
       },
       [](Napi::Env e, List& list) -> Napi::Value {
         Napi::Array out = Napi::Array::New(e, list.size());
@@ -202,10 +230,28 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
         return out;
       });
   Napi::Object out = Napi::Object::New(env);
-  out.Set("fd", Napi::Number::New(env, pipe.write));
   out.Set("done", done);
-  out.Set("abort", Napi::Function::New(env, [aborted](const Napi::CallbackInfo& i) {
-    aborted->store(true);
+  out.Set("push", Napi::Function::New(env, [input](const Napi::CallbackInfo& i) -> Napi::Value {
+    if (i.Length() < 1 || !i[0].IsTypedArray() || i[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(i.Env(), "a receive's input must give Buffers or Uint8Arrays");
+    }
+    Napi::Uint8Array chunk = i[0].As<Napi::Uint8Array>();
+    input->release(false);
+    if (chunk.ByteLength() == 0) return Napi::Boolean::New(i.Env(), true);
+    input->held.push_back(Napi::Persistent(i[0]));
+    return Napi::Boolean::New(i.Env(), input->queue->push(chunk.Data(), chunk.ByteLength()));
+  }));
+  out.Set("end", Napi::Function::New(env, [input](const Napi::CallbackInfo& i) {
+    input->queue->end();
+    return i.Env().Undefined();
+  }));
+  out.Set("abort", Napi::Function::New(env, [input](const Napi::CallbackInfo& i) {
+    input->queue->abort();
+    return i.Env().Undefined();
+  }));
+  // After done has settled: the reader is gone, every Buffer can go. Before, only those it has copied.
+  out.Set("release", Napi::Function::New(env, [input](const Napi::CallbackInfo& i) {
+    input->release(input->queue->closed());
     return i.Env().Undefined();
   }));
   return out;

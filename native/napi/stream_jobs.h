@@ -1,8 +1,8 @@
 // send and receive: each runs on a thread of its own (never the libuv pool,
-// which the server budgets for short ioctls) and talks to JS through a pipe:
-// send writes the stream into it for a net.Socket to read, receive reads
-// what a net.Socket writes into it. Backpressure is the pipe's. The result
-// (or the error) comes back through a thread-safe function.
+// which the server budgets for short ioctls). Send writes the stream into a
+// pipe for a net.Socket to read (the ioctl needs an fd); receive reads the
+// Buffers JS queues for it (core/queue_source.h), without a pipe. The
+// result (or the error) comes back through a thread-safe function.
 #pragma once
 
 #include <napi.h>
@@ -17,11 +17,13 @@ namespace bv::napi {
 Napi::Value Send(const Napi::CallbackInfo& info);
 
 /**
- * receive(destDir, allowedDirs[], tempPrefix, forceDecompress) -> { fd, done,
- * abort }: fd is the write end of the pipe the stream goes into (the caller
- * owns it and closes it at the end of the input), done resolves to the
- * received subvolumes, abort() makes the receiver stop with
- * ERR_RECEIVE_ABORTED at its next read (close fd after calling it).
+ * receive(destDir, allowedDirs[], tempPrefix, forceDecompress, onDrain) ->
+ * { push, end, abort, release, done }: push(chunk) queues a Buffer for the
+ * receiver (kept referenced until it has been copied) and returns false when
+ * the queue is full, after which onDrain() is called once it has room; end()
+ * at the end of the input; abort() makes the receiver stop with
+ * ERR_RECEIVE_ABORTED at its next read; release() drops the Buffers held
+ * (call it once done has settled). done resolves to the received subvolumes.
  */
 Napi::Value Receive(const Napi::CallbackInfo& info);
 

@@ -62,10 +62,12 @@ export interface NativeBinding {
   readFileBeneath(dir: number | string, path: string, max: number): Promise<{ stat: EntryStat; data: Buffer; eof: boolean; complete: boolean; fd: number | null }>;
   writeFileAt(dirfd: number, name: string, data: Buffer, uid: number, gid: number, mode: number, mtimeNs: bigint, replace: boolean, tempPrefix: string): Promise<bigint>;
   send(snapshot: string, parent: string | null, cloneSources: string[], protocol: number, compressed: boolean, noData: boolean): { fd: number; done: Promise<void> };
-  receive(destDir: string, allowedDirs: string[], tempPrefix: string, forceDecompress: boolean): {
-    fd: number;
-    done: Promise<Array<Omit<ReceivedSubvolume, 'path'>>>;
+  receive(destDir: string, allowedDirs: string[], tempPrefix: string, forceDecompress: boolean, onDrain: () => void): {
+    push(chunk: Uint8Array): boolean;
+    end(): void;
     abort(): void;
+    release(): void;
+    done: Promise<Array<Omit<ReceivedSubvolume, 'path'>>>;
   };
   sendProtocolMax(): number;
   dumpSendStream(data: Uint8Array): DumpedCommand[];

@@ -1,11 +1,10 @@
 // receive(): btrfs send streams from a Node Readable, applied in-process by
 // the native receiver (native/core/receive.h) on a thread of its own. The
-// input is written into a pipe the receiver reads: its backpressure is the
-// pipe's. Destroying or erroring the input aborts the receive, and the
-// partial subvolume is deleted.
-import type { SocketConstructorOpts } from 'node:net';
+// input's Buffers are queued for it as they come (no pipe, no copy on this
+// thread); the input is paused while the queue is full. Destroying or
+// erroring the input aborts the receive, and the partial subvolume is
+// deleted.
 import { basename, join } from 'node:path';
-// node:net is taken when a receive starts, not imported: see send.ts.
 import type { Readable } from 'node:stream';
 
 import { checkOptions, checkPath } from './args.js';
@@ -25,7 +24,10 @@ function defaultPrefix(): string {
  * all are in place. Each is built under a temporary name (`tempPrefix`.N,
  * default `.bv-receive.<pid>.<n>`) and renamed only when complete; on any
  * failure the partial one is deleted (those completed before stay) and the
- * input is destroyed (its source, a send say, is released). Parents
+ * input is destroyed (its source, a send say, is released). The input's
+ * Buffers are read where they are, on the receiving thread: like any
+ * consumer that queues chunks, it needs them left unchanged once emitted
+ * (Node's streams do). Parents
  * and clone sources are taken only from subvolumes directly in `destDir`
  * and `allowedDirs`, and a parent must be read-only, received from the very
  * state the stream names and unchanged since. Equivalent: `btrfs receive
@@ -44,41 +46,35 @@ export async function receive(destDir: string, input: Readable, options?: Receiv
     throw Object.assign(new TypeError('tempPrefix must be one hidden name component (starting with ".")'), { code: 'ERR_INVALID_ARG_VALUE' });
   }
   if (typeof input?.pipe !== 'function') throw Object.assign(new TypeError('input must be a Readable stream'), { code: 'ERR_INVALID_ARG_TYPE' });
-  const job = native.receive(dest, allowed, prefix, opts.forceDecompress ?? false);
-  const { Socket } = process.getBuiltinModule('node:net');
-  // A high-water mark above a chunk's size: with net's default (16 KiB) every
-  // chunk of an ssh2 channel (32 KiB packets) made write() return false, and
-  // pipe() paused and resumed the input once per chunk.
-  // (net.Socket passes it on to stream.Duplex; @types/node does not list it.)
-  const sink = new Socket({ fd: job.fd, readable: false, writable: true, writableHighWaterMark: 1 << 20 } as SocketConstructorOpts);
   let inputError: Error | undefined;
+  // The receiver has taken its queue down to half: the input may flow again.
+  const job = native.receive(dest, allowed, prefix, opts.forceDecompress ?? false, () => input.resume());
   const abort = (err?: Error) => {
     inputError ??= err;
     job.abort();
-    sink.destroy(); // EOF for the receiver, which then sees the abort
   };
-  // The receiver may stop reading (an error of its own) and close its end: writes then fail, its error tells why.
-  sink.on('error', () => abort());
-  input.on('error', (err) => abort(err));
-  input.on('close', () => {
+  const onData = (chunk: unknown) => {
+    if (!(chunk instanceof Uint8Array)) {
+      // Not bytes (an encoding set, an object stream): nothing to receive from.
+      abort(Object.assign(new TypeError(`receive's input must give Buffers, not ${typeof chunk === 'string' ? 'strings' : typeof chunk}`), { code: 'ERR_INVALID_ARG_TYPE' }));
+      return;
+    }
+    if (!job.push(chunk)) input.pause();
+  };
+  const onEnd = () => job.end();
+  const onError = (err: Error) => abort(err);
+  const onClose = () => {
     if (!input.readableEnded) abort();
-  });
-  // The chunks of one turn of the event loop reach the pipe in one writev
-  // instead of one write(2) each (ssh2 delivers 32 KiB packets, a few per
-  // socket read): fewer system calls and wake-ups of the receiving thread.
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    sink.uncork();
   };
-  const cork = () => {
-    if (corked) return;
-    corked = true;
-    sink.cork();
-    setImmediate(uncork);
-  };
-  input.on('data', cork); // before pipe()'s listener: the sink is corked when it writes
-  input.pipe(sink);
+  input.on('error', onError);
+  input.on('close', onClose);
+  input.on('end', onEnd);
+  input.on('data', onData);
+  // An input already over: pipe() would have ended its destination too.
+  if (input.readableEnded) job.end();
+  else if (input.destroyed) abort();
+  // A 'data' listener does not restart an input paused before (a request line read off it, say): as pipe() does.
+  else input.resume();
   let subvolumes: ReceivedSubvolume[];
   try {
     const received = await job.done;
@@ -90,9 +86,11 @@ export async function receive(destDir: string, input: Readable, options?: Receiv
     if (inputError && (err as { code?: string }).code === 'ERR_RECEIVE_ABORTED') throw inputError;
     throw err;
   } finally {
-    input.off('data', cork);
-    input.unpipe(sink);
-    sink.destroy();
+    input.off('data', onData);
+    input.off('end', onEnd);
+    input.off('close', onClose);
+    // onError stays: an error the input emits later has nowhere else to go (it is dropped, not thrown).
+    job.release();
   }
   const last = subvolumes[subvolumes.length - 1];
   if (!last) throw new Error(`internal: no subvolume received into ${basename(dest)}`);
