@@ -49,6 +49,20 @@ struct PendingCreate {
   uint64_t mode = 0, rdev = 0;
 };
 
+// A WRITE at offset 0 kept back one command: when the next one truncates
+// the same file to where that write ends (what the kernel sends for a file
+// rewritten smaller), the file is emptied first and then written. btrfs
+// does that for about half the cost of writing over the old extents and
+// cutting them off after; the file ends up the same.
+struct HeldWrite {
+  bool held = false;
+  uint64_t index = 0;
+  std::string path;
+  std::vector<uint8_t> data;  // a copy: the command's view ends with the next command (capacity reused)
+};
+// Writes longer than this are applied at once (the kernel's v2 WRITEs are at most 144 KiB).
+constexpr size_t kMaxHeldWrite = 256 * 1024;
+
 // BTRFS_INODE_* (the stream's FILEATTR) to FS_*_FL; the flags with no
 // FS_IOC_SETFLAGS equivalent are left alone.
 struct FlagMap {
@@ -123,6 +137,7 @@ class Receiver {
 
   void finish(std::vector<ReceivedSubvol>& done) {
     if (!tree_) return;
+    flush_held();
     flush_pending();
     tree_->close_file();
     for (auto& [fd, flags] : deferred_flags_) set_flags(fd.get(), flags, tree_->root_path());
@@ -154,6 +169,7 @@ class Receiver {
 
   // Deletes the partial subvolume (best effort: a leftover is the caller's to clean at its next start).
   void abandon() noexcept {
+    held_.held = false;
     pending_.reset();
     deferred_flags_.clear();
     tree_.reset();
@@ -193,6 +209,11 @@ class Receiver {
     ReceiveTree& t = tree(cmd);
     t.next_command();
     commands_++;
+    if (held_.held) {
+      const bool truncated_to_it = cmd.cmd == SendCmd::TRUNCATE && cmd.path == held_.path && cmd.size == held_.data.size();
+      flush_held(truncated_to_it);
+      if (truncated_to_it) return;
+    }
     if (pending_) {
       if (cmd.cmd == SendCmd::RENAME && cmd.path == pending_->path) {
         create(t, *pending_, cmd.path_to, cmd.index);
@@ -206,6 +227,32 @@ class Receiver {
       return;
     }
     apply(t, cmd);
+  }
+
+  // Applies the held WRITE (on an emptied file when @empty_first); its errors name it.
+  void flush_held(bool empty_first = false) {
+    if (!held_.held) return;
+    held_.held = false;
+    try {
+      int fd = tree_->file(held_.path);
+      if (empty_first && ::ftruncate(fd, 0) < 0) throw_errno("ftruncate", tree_->show(held_.path));
+      write_all(fd, held_.data.data(), held_.data.size(), 0, tree_->show(held_.path));
+    } catch (const SysError& e) {
+      throw ReceiveSysError(e, held_.index, static_cast<uint16_t>(SendCmd::WRITE));
+    }
+  }
+
+  static void write_all(int fd, const uint8_t* p, size_t left, uint64_t at, const std::string& path) {
+    while (left > 0) {
+      ssize_t n = ::pwrite(fd, p, left, static_cast<off_t>(at));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("pwrite", path);
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+      at += static_cast<uint64_t>(n);
+    }
   }
 
   void flush_pending() {
@@ -350,23 +397,16 @@ class Receiver {
         t.removed_dir(path);
         return;
       }
-      case SendCmd::WRITE: {
-        int fd = t.file(path);
-        const uint8_t* p = cmd.data.data;
-        size_t left = cmd.data.size;
-        uint64_t at = cmd.file_offset;
-        while (left > 0) {
-          ssize_t n = ::pwrite(fd, p, left, static_cast<off_t>(at));
-          if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("pwrite", t.show(path));
-          }
-          p += n;
-          left -= static_cast<size_t>(n);
-          at += static_cast<uint64_t>(n);
+      case SendCmd::WRITE:
+        if (cmd.file_offset == 0 && cmd.data.size > 0 && cmd.data.size <= kMaxHeldWrite) {
+          held_.held = true;
+          held_.index = cmd.index;
+          held_.path.assign(path);
+          held_.data.assign(cmd.data.data, cmd.data.data + cmd.data.size);
+          return;
         }
+        write_all(t.file(path), cmd.data.data, cmd.data.size, cmd.file_offset, t.show(path));
         return;
-      }
       case SendCmd::CLONE:
         clone(t, cmd);
         return;
@@ -522,14 +562,7 @@ class Receiver {
         throw_errno("pread", path);
       }
       if (n == 0) break;  // past the source's end: the kernel never asks for that
-      for (ssize_t done = 0; done < n;) {
-        ssize_t w = ::pwrite(dest, buf.data() + done, static_cast<size_t>(n - done), static_cast<off_t>(to + done));
-        if (w < 0) {
-          if (errno == EINTR) continue;
-          throw_errno("pwrite", path);
-        }
-        done += w;
-      }
+      write_all(dest, buf.data(), static_cast<size_t>(n), to, path);
       from += static_cast<uint64_t>(n);
       to += static_cast<uint64_t>(n);
       len -= static_cast<uint64_t>(n);
@@ -569,19 +602,7 @@ class Receiver {
       if (e.err == EINVAL) invalid(cmd, "compressed data is corrupt (" + e.path + ")");
       throw;
     }
-    const uint8_t* p = plain.data() + cmd.unencoded_offset;
-    size_t left = cmd.unencoded_file_len;
-    uint64_t at = cmd.file_offset;
-    while (left > 0) {
-      ssize_t n = ::pwrite(fd, p, left, static_cast<off_t>(at));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw_errno("pwrite", t.show(cmd.path));
-      }
-      p += n;
-      left -= static_cast<size_t>(n);
-      at += static_cast<uint64_t>(n);
-    }
+    write_all(fd, plain.data() + cmd.unencoded_offset, cmd.unencoded_file_len, cmd.file_offset, t.show(cmd.path));
   }
 
   SendStreamReader& reader_;
@@ -590,6 +611,7 @@ class Receiver {
   std::optional<ReceiveSources> sources_;
   std::optional<ReceiveTree> tree_;
   std::optional<PendingCreate> pending_;
+  HeldWrite held_;
   std::vector<std::pair<Fd, uint64_t>> deferred_flags_;
   std::string name_, temp_;
   bool temp_exists_ = false;

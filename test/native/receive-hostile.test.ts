@@ -114,6 +114,11 @@ t.test('FIFOs and devices made by the stream are never opened', async (t) => {
   t.ok(Date.now() - started < 5000, 'did not hang on the FIFO');
   const dev = await attempt(t, mknod(w(), 'zero', 0x105).write('zero', 0, 'x').end().toBuffer(), 'write into a device node');
   t.match(dev, { code: 'EINVAL', commandName: 'WRITE' });
+  // A WRITE at 0 waits one command (to be fused with a TRUNCATE to its end): its failure still names it.
+  const held = await attempt(t, mknod(w(), 'zero', 0x105).write('zero', 0, 'x').truncate('zero', 1).end().toBuffer(), 'write then truncate a device node');
+  t.match(held, { code: 'EINVAL', commandName: 'WRITE', command: 3 });
+  const heldThenOther = await attempt(t, mkfifo(w(), 'p').write('p', 0, 'x').chmod('p', 0o600).end().toBuffer(), 'write into a FIFO, then chmod');
+  t.match(heldThenOther, { code: 'EINVAL', commandName: 'WRITE', command: 3 });
   const trunc = await attempt(t, mknod(w(), 'null', 0x103).truncate('null', 0).end().toBuffer(), 'truncate a device');
   t.match(trunc, { code: 'EINVAL', commandName: 'TRUNCATE' });
 });
