@@ -95,7 +95,6 @@ size_t QueueSource::read(uint8_t* buf, size_t len) {
   bool drain = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (closed_) return copied;
     chunks_.erase(chunks_.begin(), chunks_.begin() + static_cast<std::ptrdiff_t>(finished));
     offset_ = offset;
     queued_ -= copied;
