@@ -4,7 +4,6 @@
 // while the queue is full and resumed when it has room; what is not bytes
 // is refused; a paused input is resumed; one already over or destroyed is
 // an error, not a hang; and the Buffers are let go once read.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -13,8 +12,8 @@ import { runInNewContext } from 'node:vm';
 import t from 'tap';
 
 import * as btrfs from '../../src/btrfs/index.js';
-import { btrfsProgs, mountBtrfs } from '../fixtures/btrfs.js';
-import { buildHistory, send } from '../fixtures/send-history.js';
+import { mountBtrfs } from '../fixtures/btrfs.js';
+import { buildHistory, randomDataSnapshot, send } from '../fixtures/send-history.js';
 import { treeDiff } from '../fixtures/tree-digest.js';
 
 const { mnt } = mountBtrfs(t, { size: 1024 ** 3 });
@@ -57,11 +56,7 @@ t.test('chunks of any size, Buffers and plain Uint8Arrays, give the same tree', 
 });
 
 t.test('backpressure: the input is paused while the queue is full, resumed when it has room', async (t) => {
-  const big = join(src, 'big');
-  btrfsProgs('subvolume', 'create', big);
-  execFileSync('dd', ['if=/dev/urandom', `of=${join(big, 'data')}`, 'bs=1M', 'count=48', 'status=none']);
-  const snap = join(src, 'big-1');
-  btrfsProgs('subvolume', 'snapshot', '-r', big, snap);
+  const snap = randomDataSnapshot(src, 'big', 48);
   const bytes = send(join(mnt, 'big.stream'), [snap], { proto: 2 });
   // A producer that could hand out everything at once: only the queue's bound holds it back.
   const input = Readable.from(pieces(bytes, [256 * 1024]));

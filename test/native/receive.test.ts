@@ -12,7 +12,7 @@ import t from 'tap';
 import * as btrfs from '../../src/btrfs/index.js';
 import { btrfsProgs, mountBtrfs } from '../fixtures/btrfs.js';
 import { subvolumeShow } from '../fixtures/oracle.js';
-import { buildHistory, send } from '../fixtures/send-history.js';
+import { buildHistory, randomDataSnapshot, send } from '../fixtures/send-history.js';
 import { treeDiff } from '../fixtures/tree-digest.js';
 
 const { mnt } = mountBtrfs(t, { size: 2 * 1024 ** 3, mountOptions: ['compress=zstd'] });
@@ -135,11 +135,7 @@ t.test('clone sources outside the allowed directories are refused', async (t) =>
 });
 
 t.test('the event loop keeps turning while a big stream is applied; memory stays bounded', async (t) => {
-  const big = join(src, 'big');
-  btrfsProgs('subvolume', 'create', big);
-  execFileSync('dd', ['if=/dev/urandom', `of=${join(big, 'data')}`, 'bs=1M', 'count=160', 'status=none']);
-  const snap = join(src, 'big-1');
-  btrfsProgs('subvolume', 'snapshot', '-r', big, snap);
+  const snap = randomDataSnapshot(src, 'big', 160);
   const d = dest();
   let ticks = 0;
   let worst = 0;
