@@ -70,6 +70,23 @@ t.test('backpressure: the input is paused while the queue is full, resumed when 
   t.equal(readFileSync(join(r.path, 'data')).equals(readFileSync(join(snap, 'data'))), true, 'the data is whole');
 });
 
+t.test('several receives at once, each fed 32 KiB chunks as an ssh2 channel gives them', async (t) => {
+  // Each has its own queue, thread and thread-safe function; the inputs trickle in on one event loop.
+  const results = await Promise.all(
+    [1, 2, 3, 4].map(async () => {
+      const input = new PassThrough();
+      const receiving = btrfs.receive(dest(), input);
+      for (const c of pieces(stream, [32 * 1024])) {
+        if (!input.write(c)) await new Promise((r) => input.once('drain', r));
+        await new Promise((r) => setImmediate(r));
+      }
+      input.end();
+      return receiving;
+    }),
+  );
+  for (const r of results) t.equal(await treeDiff(r.path, s1), '', `${r.path}: same tree`);
+});
+
 t.test('an input that does not give bytes is refused, and nothing is left', async (t) => {
   for (const [what, input] of [
     ['strings (an encoding set)', Readable.from([stream]).setEncoding('latin1')],
