@@ -43,11 +43,20 @@ export interface Config {
   readonly sshPort: number;
   /** SSH_PATH: host key, client key (id_ed25519 or id_rsa), authorized_keys, known_hosts. */
   readonly sshPath: string;
+  /** REPLICATION_IDLE_TIMEOUT: seconds a peer may send nothing of an expected stream or answer before the request is aborted. */
+  readonly replicationIdleSeconds: number;
+  /** RECEIVE_RESERVE: free space a receive must leave on the filesystem it writes to. */
+  readonly receiveReserve: SpaceReserve;
+  /** SYNC_CLOCK_SKEW: seconds a peer's mtime may lie in our future before sync skips the file. */
+  readonly syncClockSkewSeconds: number;
   /** The config.ini consulted, and whether it existed. */
   readonly configFile: { readonly path: string; readonly found: boolean };
   /** Non-fatal remarks worth logging at startup (unknown keys in config.ini). */
   readonly warnings: readonly string[];
 }
+
+/** Free space to keep: a number of bytes, or a share of the filesystem's size. */
+export type SpaceReserve = { readonly bytes: number } | { readonly percent: number };
 
 /** Description of one configuration variable, for documentation and `--help`. */
 export interface ConfigVariable {
@@ -88,6 +97,9 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.freeze([
   variable('LOGLEVEL', 'INFO', 'logLevel', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (case-insensitive)'),
   variable('SSH_PORT', '1122', 'sshPort', 'port of the embedded SSH server, and of peers unless a host says host:port (also the plain SSH_PORT variable, as the original plugin sets it)', 'SSH_PORT'),
   variable('SSH_PATH', '/var/lib/buttervolume/ssh', 'sshPath', 'SSH material: host key, client key, authorized_keys, known_hosts'),
+  variable('REPLICATION_IDLE_TIMEOUT', '60', 'replicationIdleSeconds', 'seconds a peer may stay silent in the middle of a replication request before it is aborted'),
+  variable('RECEIVE_RESERVE', '5%', 'receiveReserve', 'free space a received snapshot must leave on its filesystem: a size (1G, 512M) or a percentage of the filesystem (5%)'),
+  variable('SYNC_CLOCK_SKEW', '300', 'syncClockSkewSeconds', "seconds a peer's file times may be ahead of this host's clock before sync skips those files"),
 ]);
 
 /** Default of a variable, from {@link CONFIG_VARIABLES} (single source of the defaults). */
@@ -193,6 +205,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     logLevel: logLevel(lookup('LOGLEVEL')),
     sshPort: sshPort(lookup('SSH_PORT')),
     sshPath: absolutePath(lookup('SSH_PATH')),
+    replicationIdleSeconds: seconds(lookup('REPLICATION_IDLE_TIMEOUT'), 1, 86_400),
+    receiveReserve: spaceReserve(lookup('RECEIVE_RESERVE')),
+    syncClockSkewSeconds: seconds(lookup('SYNC_CLOCK_SKEW'), 0, 366 * 86_400),
     configFile: Object.freeze({ path: iniPath, found: ini !== undefined }),
     warnings: Object.freeze(warnings),
   });
@@ -269,6 +284,32 @@ function sshPort(raw: Raw): number {
   const port = /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!(port >= 0 && port <= 65535)) fail(raw, 'must be a port number from 1 to 65535 (0: no SSH server)');
   return port;
+}
+
+// A whole number of seconds within [min, max].
+function seconds(raw: Raw, min: number, max: number): number {
+  const value = singleLine(raw);
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) fail(raw, `must be a whole number of seconds from ${min} to ${max}`);
+  return n;
+}
+
+const UNITS: Readonly<Record<string, number>> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+// `5%` of the filesystem, or a size with a binary unit (`1G`, `512M`, `0`).
+function spaceReserve(raw: Raw): SpaceReserve {
+  const value = singleLine(raw);
+  const percent = /^([0-9]+(?:\.[0-9]+)?)%$/.exec(value);
+  if (percent) {
+    const p = Number(percent[1]);
+    if (!(p >= 0 && p <= 50)) fail(raw, 'a percentage must be from 0% to 50%');
+    return Object.freeze({ percent: p });
+  }
+  const size = /^([0-9]+)\s*([KMGT]?)(?:i?B)?$/i.exec(value);
+  if (!size) fail(raw, 'must be a size such as 1G or 512M (binary units K, M, G, T) or a percentage such as 5%');
+  const bytes = Number(size[1]) * UNITS[size[2]!.toUpperCase()]!;
+  if (!Number.isSafeInteger(bytes)) fail(raw, 'is too large');
+  return Object.freeze({ bytes });
 }
 
 // The date goes into snapshot names `<volume>@<date>` and is parsed back by purge.

@@ -49,6 +49,9 @@ t.test('defaults of the original, paths without trailing slash, frozen', async (
       logLevel: 'INFO',
       sshPort: 1122,
       sshPath: '/var/lib/buttervolume/ssh',
+      replicationIdleSeconds: 60,
+      receiveReserve: { percent: 5 },
+      syncClockSkewSeconds: 300,
       configFile: { path: missing, found: false },
       warnings: [],
     },
@@ -64,11 +67,12 @@ t.test('CONFIG_VARIABLES documents the defaults loadConfig uses', async (t) => {
   const config = loadConfig({ env: {}, iniPath: missing });
   t.same(
     CONFIG_VARIABLES.map((v) => v.name),
-    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH'],
+    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH', 'REPLICATION_IDLE_TIMEOUT', 'RECEIVE_RESERVE', 'SYNC_CLOCK_SKEW'],
   );
+  const shown = (value: unknown): string => (typeof value === 'object' && value !== null && 'percent' in value ? `${(value as { percent: number }).percent}%` : String(value));
   for (const v of CONFIG_VARIABLES) {
     const expected = v.default.replace('$RUNPATH', '/run/docker').replace(/(.)\/$/, '$1');
-    t.equal(String(config[v.field as keyof Config]), expected, `${v.name} default`);
+    t.equal(shown(config[v.field as keyof Config]), expected, `${v.name} default`);
   }
   t.equal(CONFIG_VARIABLES.find((v) => v.name === 'TIMER')!.env, 'BUTTERVOLUME_TIMER');
   t.equal(CONFIG_VARIABLES.find((v) => v.name === 'SSH_PORT')!.env, 'BUTTERVOLUME_SSH_PORT');
@@ -220,6 +224,12 @@ t.test('invalid values: one line naming the variable, its source and the problem
     [...env('SSH_PORT', '-1'), 'must be a port number from 1 to 65535 (0: no SSH server)'],
     [...env('SSH_PORT', '70000'), 'must be a port number from 1 to 65535 (0: no SSH server)'],
     [...env('SSH_PORT', 'ssh'), 'must be a port number from 1 to 65535 (0: no SSH server)'],
+    [...env('BUTTERVOLUME_REPLICATION_IDLE_TIMEOUT', '0'), 'must be a whole number of seconds from 1 to 86400'],
+    [...env('BUTTERVOLUME_REPLICATION_IDLE_TIMEOUT', '1m'), 'must be a whole number of seconds from 1 to 86400'],
+    [...env('BUTTERVOLUME_SYNC_CLOCK_SKEW', '-1'), 'must be a whole number of seconds from 0 to 31622400'],
+    [...env('BUTTERVOLUME_RECEIVE_RESERVE', '60%'), 'a percentage must be from 0% to 50%'],
+    [...env('BUTTERVOLUME_RECEIVE_RESERVE', 'lots'), 'must be a size such as 1G or 512M (binary units K, M, G, T) or a percentage such as 5%'],
+    [...env('BUTTERVOLUME_RECEIVE_RESERVE', '1.5G'), 'must be a size such as 1G or 512M (binary units K, M, G, T) or a percentage such as 5%'],
   ];
   for (const name of ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'RUNPATH', 'SOCKET']) {
     cases.push([...env(`BUTTERVOLUME_${name}`, 'var/lib/x'), 'must be an absolute path (starting with /)']);
@@ -248,9 +258,17 @@ t.test('accepted variants', async (t) => {
       SSH_PORT: '22',
       BUTTERVOLUME_DTFORMAT: '%Y%m%d%H%M%S%%',
       BUTTERVOLUME_SCHEDULE: '/etc/bv/./sched.csv',
+      BUTTERVOLUME_RECEIVE_RESERVE: '512M',
+      BUTTERVOLUME_REPLICATION_IDLE_TIMEOUT: '5',
+      BUTTERVOLUME_SYNC_CLOCK_SKEW: '0',
     },
     iniPath: missing,
   });
+  t.same(config.receiveReserve, { bytes: 512 * 1024 * 1024 });
+  t.equal(config.replicationIdleSeconds, 5);
+  t.equal(config.syncClockSkewSeconds, 0);
+  t.same(loadConfig({ env: { BUTTERVOLUME_RECEIVE_RESERVE: '1GiB' }, iniPath: missing }).receiveReserve, { bytes: 1024 ** 3 });
+  t.same(loadConfig({ env: { BUTTERVOLUME_RECEIVE_RESERVE: '2.5%' }, iniPath: missing }).receiveReserve, { percent: 2.5 });
   t.equal(config.logLevel, 'CRITICAL');
   t.equal(config.timerSeconds, 300);
   t.equal(config.sshPort, 22);
