@@ -155,8 +155,9 @@ std::string random_suffix() {
 
 }  // namespace
 
-ino_t file_write_at(int dirfd, const std::string& name, const std::string& data, const FileMeta& meta, bool replace,
-                    const std::string& temp_prefix, const std::string& shown) {
+std::optional<ino_t> file_write_at(int dirfd, const std::string& name, const std::string& data, const FileMeta& meta,
+                                   bool replace, const std::string& temp_prefix, const std::string& shown,
+                                   const std::optional<Expected>& expect) {
   if (!one_component(name) || temp_prefix.find('/') != std::string::npos) throw_error(EINVAL, "openat", shown);
   std::string temp;
   int fd = -1;
@@ -188,6 +189,24 @@ ino_t file_write_at(int dirfd, const std::string& name, const std::string& data,
     int err = errno;
     ::unlinkat(dirfd, temp.c_str(), 0);
     throw_error(err, "close", shown);
+  }
+  if (replace && expect) {
+    // Last look before replacing: a write since the caller's look wins over ours.
+    struct stat now;
+    bool same = false;
+    if (::fstatat(dirfd, name.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0) {
+      TimeNs mtime = static_cast<TimeNs>(now.st_mtim.tv_sec) * 1000000000 + now.st_mtim.tv_nsec;
+      same = static_cast<uint64_t>(now.st_ino) == expect->ino && static_cast<uint64_t>(now.st_size) == expect->size &&
+             mtime == expect->mtime;
+    } else if (errno != ENOENT) {
+      int err = errno;
+      ::unlinkat(dirfd, temp.c_str(), 0);
+      throw_error(err, "fstatat", shown);
+    }
+    if (!same) {
+      ::unlinkat(dirfd, temp.c_str(), 0);
+      return std::nullopt;
+    }
   }
   if (::renameat2(dirfd, temp.c_str(), dirfd, name.c_str(), replace ? 0 : RENAME_NOREPLACE) < 0) {
     int err = errno;

@@ -123,6 +123,13 @@ struct FileMeta {
   TimeNs mtime = 0;
 };
 
+/** What a name must still be for file_write_at() to replace it: the entry a listing saw (lstat). */
+struct Expected {
+  uint64_t ino = 0;
+  uint64_t size = 0;
+  TimeNs mtime = 0;
+};
+
 /**
  * file_write_at() - atomically make entry @name (one component) of directory
  * @dirfd a regular file holding @data with @meta: written to a new temporary
@@ -132,11 +139,17 @@ struct FileMeta {
  * there fails, EISDIR or ENOTEMPTY), else only if nothing is (EEXIST). A
  * reader sees the old entry or the whole new file, never a part of it. Nothing
  * is resolved but @name and the temporary name in @dirfd, neither followed.
+ * With @expect (and @replace), @name is lstat'ed right before the rename: when
+ * it is gone or no longer that inode, size and mtime (someone wrote it since
+ * it was looked at), nothing is replaced, the temporary file is removed and
+ * nullopt returned. What changes in the microseconds between that lstat and
+ * the rename is not seen (no syscall compares and renames at once).
  * On failure the temporary file is removed. Returns the new file's inode.
  * Throws SysError (syscall "openat", "write", "fchown", "fchmod", "utimensat",
- * "close" or "renameat2"; path @shown).
+ * "close", "fstatat" or "renameat2"; path @shown).
  */
-ino_t file_write_at(int dirfd, const std::string& name, const std::string& data, const FileMeta& meta, bool replace,
-                    const std::string& temp_prefix, const std::string& shown);
+std::optional<ino_t> file_write_at(int dirfd, const std::string& name, const std::string& data, const FileMeta& meta,
+                                   bool replace, const std::string& temp_prefix, const std::string& shown,
+                                   const std::optional<Expected>& expect = std::nullopt);
 
 }  // namespace bv::core

@@ -41,6 +41,28 @@ std::optional<core::TimeNs> time_arg(const Napi::CallbackInfo& info, size_t i, c
   return v;
 }
 
+// writeFileAt's expect: undefined or null, or { ino: bigint, size: number, mtimeNs: bigint }.
+std::optional<core::Expected> expected_arg(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || info[i].IsUndefined() || info[i].IsNull()) return std::nullopt;
+  if (!info[i].IsObject()) throw Napi::TypeError::New(env, "expect must be an object or null");
+  Napi::Object o = info[i].As<Napi::Object>();
+  Napi::Value ino = o.Get("ino"), size = o.Get("size"), mtime = o.Get("mtimeNs");
+  if (!ino.IsBigInt() || !size.IsNumber() || !mtime.IsBigInt()) {
+    throw Napi::TypeError::New(env, "expect must be { ino: bigint, size: number, mtimeNs: bigint }");
+  }
+  bool lossless = false;
+  core::Expected e;
+  e.ino = ino.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(env, "expect.ino is out of range");
+  e.mtime = mtime.As<Napi::BigInt>().Int64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(env, "expect.mtimeNs is out of range");
+  double sz = size.As<Napi::Number>().DoubleValue();
+  if (!(sz >= 0 && sz <= 9007199254740991.0) || sz != static_cast<double>(static_cast<uint64_t>(sz))) throw Napi::RangeError::New(env, "expect.size is out of range");
+  e.size = static_cast<uint64_t>(sz);
+  return e;
+}
+
 core::BeneathOpen how_arg(const Napi::CallbackInfo& info, size_t i) {
   std::string how = info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : "";
   if (how == "read") return core::BeneathOpen::read;
@@ -203,17 +225,19 @@ Napi::Value WriteFileAt(const Napi::CallbackInfo& info) {
   if (info.Length() <= 7 || !info[7].IsBoolean()) throw Napi::TypeError::New(env, "replace must be a boolean");
   bool replace = info[7].As<Napi::Boolean>().Value();
   std::string prefix = rel_arg(info, 8, "tempPrefix");
-  using Ino = uint64_t;
+  std::optional<core::Expected> expect = expected_arg(info, 9);
+  using Ino = std::optional<uint64_t>;
   return PromiseWorker<Ino>::Run(
       env, "buttervolume:writeFileAt",
-      [dirfd, name, data = std::move(data), meta, replace, prefix]() -> Ino {
+      [dirfd, name, data = std::move(data), meta, replace, prefix, expect]() -> Ino {
         try {
-          return static_cast<Ino>(core::file_write_at(dirfd, name, data, meta, replace, prefix, ""));
+          std::optional<ino_t> ino = core::file_write_at(dirfd, name, data, meta, replace, prefix, "", expect);
+          return ino ? Ino(static_cast<uint64_t>(*ino)) : std::nullopt;
         } catch (const core::SysError& e) {
           throw core::SysError(e.err, e.syscall, core::fd_describe(dirfd, name));
         }
       },
-      [](Napi::Env e, Ino& ino) -> Napi::Value { return Napi::BigInt::New(e, static_cast<uint64_t>(ino)); });
+      [](Napi::Env e, Ino& ino) -> Napi::Value { return ino ? Napi::Value(Napi::BigInt::New(e, *ino)) : e.Null(); });
 }
 
 }  // namespace bv::napi

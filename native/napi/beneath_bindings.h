@@ -20,8 +20,9 @@ Napi::Value SetTimesAt(const Napi::CallbackInfo& info);
 
 /**
  * writeFileAt(dirfd, name, data: Buffer, uid, gid, mode, mtimeNs: bigint,
- * replace, tempPrefix) -> Promise<bigint> (the new file's inode): see
- * core::file_write_at.
+ * replace, tempPrefix, expect?: { ino: bigint, size, mtimeNs: bigint } | null)
+ * -> Promise<bigint | null> (the new file's inode; null when @expect no
+ * longer holds and nothing was replaced): see core::file_write_at.
  */
 Napi::Value WriteFileAt(const Napi::CallbackInfo& info);
 

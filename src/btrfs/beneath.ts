@@ -88,6 +88,31 @@ function checkId(value: unknown, name: string): number {
   return value;
 }
 
+/** What a name must still be for {@link writeFileAt} to replace it: the entry as a listing saw it (lstat). */
+export interface ExpectedEntry {
+  ino: bigint;
+  size: number;
+  /** ns since the epoch. */
+  mtimeNs: bigint;
+}
+
+/** Options of {@link writeFileAt}. */
+export interface WriteFileAtOptions {
+  replace: boolean;
+  tempPrefix: string;
+  /** With `replace`: replace only this entry (see {@link writeFileAt}). */
+  expect?: ExpectedEntry | null;
+}
+
+function checkExpected(value: unknown): ExpectedEntry | null {
+  if (value === undefined || value === null) return null;
+  const e = value as Partial<ExpectedEntry>;
+  if (typeof e !== 'object' || typeof e.ino !== 'bigint' || typeof e.mtimeNs !== 'bigint' || !Number.isSafeInteger(e.size) || e.size! < 0) {
+    throw typeError('options.expect must be { ino: bigint, size: an integer >= 0, mtimeNs: bigint } or null');
+  }
+  return { ino: e.ino, size: e.size!, mtimeNs: e.mtimeNs };
+}
+
 /**
  * Atomically makes entry `name` (one component) of directory fd `dirfd` a
  * regular file holding `data` with `meta`: written to a new temporary name
@@ -97,11 +122,17 @@ function checkId(value: unknown, name: string): number {
  * sees the old entry or the whole new file, never a part; on failure the
  * temporary file is removed. Only `name` and the temporary name are resolved,
  * in `dirfd`, neither followed. One call: the libuv pool does it all.
+ * With `expect` (and `replace`), `name` is looked at (lstat) right before the
+ * rename: when it is gone or no longer that inode, size and mtime (written
+ * since it was listed), nothing is replaced, the temporary file is removed and
+ * the promise resolves to null.
  * Resolves to the new file's inode number.
  * @throws BtrfsError (syscall 'openat', 'write', 'fchown', 'fchmod',
- *   'utimensat', 'close' or 'renameat2'): EINVAL for a name with "/", "." or "..".
+ *   'utimensat', 'close', 'fstatat' or 'renameat2'): EINVAL for a name with "/", "." or "..".
  */
-export function writeFileAt(dirfd: number, name: string, data: Buffer, meta: FileMeta, options: { replace: boolean; tempPrefix: string }): Promise<bigint> {
+export function writeFileAt(dirfd: number, name: string, data: Buffer, meta: FileMeta, options: WriteFileAtOptions & { expect?: undefined }): Promise<bigint>;
+export function writeFileAt(dirfd: number, name: string, data: Buffer, meta: FileMeta, options: WriteFileAtOptions): Promise<bigint | null>;
+export function writeFileAt(dirfd: number, name: string, data: Buffer, meta: FileMeta, options: WriteFileAtOptions): Promise<bigint | null> {
   if (!Buffer.isBuffer(data)) throw typeError('data must be a Buffer');
   const m = meta as Partial<FileMeta> | null;
   if (typeof m !== 'object' || m === null) throw typeError('meta must be an object');
@@ -110,7 +141,8 @@ export function writeFileAt(dirfd: number, name: string, data: Buffer, meta: Fil
   if (typeof options?.replace !== 'boolean') throw typeError('options.replace must be a boolean');
   const prefix = checkRelative(options.tempPrefix, 'options.tempPrefix');
   if (prefix.includes('/')) throw typeError('options.tempPrefix must not contain "/"', 'ERR_INVALID_ARG_VALUE');
-  return native.writeFileAt(checkFd(dirfd, 'dirfd'), checkRelative(name, 'name'), data, checkId(m.uid, 'meta.uid'), checkId(m.gid, 'meta.gid'), m.mode! & 0o7777, m.mtime, options.replace, prefix);
+  const expect = checkExpected(options.expect);
+  return native.writeFileAt(checkFd(dirfd, 'dirfd'), checkRelative(name, 'name'), data, checkId(m.uid, 'meta.uid'), checkId(m.gid, 'meta.gid'), m.mode! & 0o7777, m.mtime, options.replace, prefix, expect);
 }
 
 /**

@@ -60,7 +60,18 @@ export interface NativeBinding {
   setTimesAt(dirfd: number, name: string, atimeNs: bigint | null, mtimeNs: bigint | null): Promise<void>;
   listBeneath(dir: number | string, path: string): Promise<{ self: EntryStat; entries: Array<EntryStat & { name: Buffer; target?: Buffer }> }>;
   readFileBeneath(dir: number | string, path: string, max: number): Promise<{ stat: EntryStat; data: Buffer; eof: boolean; complete: boolean; fd: number | null }>;
-  writeFileAt(dirfd: number, name: string, data: Buffer, uid: number, gid: number, mode: number, mtimeNs: bigint, replace: boolean, tempPrefix: string): Promise<bigint>;
+  writeFileAt(
+    dirfd: number,
+    name: string,
+    data: Buffer,
+    uid: number,
+    gid: number,
+    mode: number,
+    mtimeNs: bigint,
+    replace: boolean,
+    tempPrefix: string,
+    expect: { ino: bigint; size: number; mtimeNs: bigint } | null,
+  ): Promise<bigint | null>;
   send(snapshot: string, parent: string | null, cloneSources: string[], protocol: number, compressed: boolean, noData: boolean): { fd: number; done: Promise<void> };
   receive(destDir: string, allowedDirs: string[], tempPrefix: string, forceDecompress: boolean, onDrain: () => void): {
     push(chunk: Uint8Array): boolean;

@@ -29,7 +29,7 @@ export { receive } from './receive.js';
 export { send, sendProtocolMax } from './send.js';
 export { isBtrfs, renameExchange, renameNoReplace } from './paths.js';
 export { listBeneath, openBeneath, readFileBeneath, setTimesAt, writeFileAt } from './beneath.js';
-export type { BeneathHow, BeneathRead, FileMeta } from './beneath.js';
+export type { BeneathHow, BeneathRead, ExpectedEntry, FileMeta, WriteFileAtOptions } from './beneath.js';
 export { dumpSendStream } from './send-stream.js';
 export type { DumpedCommand, SendCommandName, SendTime, SendU64 } from './send-stream.js';
 export type * from './types.js';

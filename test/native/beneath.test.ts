@@ -277,6 +277,58 @@ t.test('writeFileAt: whole, with its metadata, renamed into place; never half, n
   t.throws(() => btrfs.writeFileAt(dir, 'x', Buffer.alloc(0), meta, { replace: true, tempPrefix: 'a/' }), { code: 'ERR_INVALID_ARG_VALUE' });
 });
 
+t.test('writeFileAt with expect: replaces only the entry as it was listed, else nothing (null)', async (t) => {
+  const root = join(mnt, 'writefile-expect');
+  mkdirSync(root);
+  const dir = await btrfs.openBeneath(root, '', 'directory');
+  t.teardown(() => closeSync(dir));
+  const meta = { uid: 0, gid: 0, mode: 0o644, mtime: 1_600_000_000_000_000_000n };
+  const listed = async (name: string) => {
+    const e = (await btrfs.listBeneath(dir, '')).entries.find((x) => x.name.toString() === name)!;
+    return { ino: BigInt(e.ino), size: e.size, mtimeNs: e.mtimeNs };
+  };
+  writeFileSync(join(root, 'same'), 'as listed');
+  const asListed = await listed('same');
+  const ino = await btrfs.writeFileAt(dir, 'same', Buffer.from('replaced'), meta, { replace: true, tempPrefix: '.t.', expect: asListed });
+  t.equal(typeof ino, 'bigint', 'unchanged since listed: replaced');
+  t.equal(readFileSync(join(root, 'same'), 'utf8'), 'replaced');
+
+  // Written after the listing, the same size: its mtime tells (the listing's stat makes the next write's time fine-grained).
+  writeFileSync(join(root, 'written'), 'aaaa');
+  const before = await listed('written');
+  writeFileSync(join(root, 'written'), 'bbbb');
+  t.equal(await btrfs.writeFileAt(dir, 'written', Buffer.from('remote'), meta, { replace: true, tempPrefix: '.t.', expect: before }), null, 'written since: null');
+  t.equal(readFileSync(join(root, 'written'), 'utf8'), 'bbbb', 'and the write is kept');
+
+  writeFileSync(join(root, 'grown'), 'a');
+  const small = await listed('grown');
+  writeFileSync(join(root, 'grown'), 'a longer one', { flag: 'r+' });
+  await btrfs.setTimesAt(dir, 'grown', { mtime: small.mtimeNs }); // even with its old mtime put back
+  t.equal(await btrfs.writeFileAt(dir, 'grown', Buffer.from('remote'), meta, { replace: true, tempPrefix: '.t.', expect: small }), null, 'another size: null');
+  t.equal(readFileSync(join(root, 'grown'), 'utf8'), 'a longer one');
+
+  writeFileSync(join(root, 'swapped'), 'old');
+  const swapped = await listed('swapped');
+  writeFileSync(join(root, 'other'), 'old');
+  await btrfs.setTimesAt(dir, 'other', { mtime: swapped.mtimeNs });
+  execFileSync('mv', [join(root, 'other'), join(root, 'swapped')]);
+  t.equal(await btrfs.writeFileAt(dir, 'swapped', Buffer.from('remote'), meta, { replace: true, tempPrefix: '.t.', expect: swapped }), null, 'another inode of the same size and mtime: null');
+  t.equal(readFileSync(join(root, 'swapped'), 'utf8'), 'old');
+
+  writeFileSync(join(root, 'gone'), 'x');
+  const gone = await listed('gone');
+  execFileSync('rm', [join(root, 'gone')]);
+  t.equal(await btrfs.writeFileAt(dir, 'gone', Buffer.from('remote'), meta, { replace: true, tempPrefix: '.t.', expect: gone }), null, 'removed since: null, nothing made');
+  t.equal(lstatSync(join(root, 'gone'), { throwIfNoEntry: false }), undefined);
+
+  symlinkSync('/etc/passwd', join(root, 'now-a-link'));
+  t.equal(await btrfs.writeFileAt(dir, 'now-a-link', Buffer.from('remote'), meta, { replace: true, tempPrefix: '.t.', expect: gone }), null, 'a symlink there: null, not followed');
+  t.equal(lstatSync(join(root, 'now-a-link')).isSymbolicLink(), true);
+
+  t.same(readdirSync(root).filter((n) => n.startsWith('.t.')), [], 'no temporary file left');
+  t.throws(() => btrfs.writeFileAt(dir, 'x', Buffer.alloc(0), meta, { replace: true, tempPrefix: '.t.', expect: { ino: 1, size: 0, mtimeNs: 0n } as never }), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
 t.test('argument checks', async (t) => {
   t.throws(() => btrfs.openBeneath(-1, 'x', 'read'), { code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(() => btrfs.openBeneath(1.5, 'x', 'read'), { code: 'ERR_INVALID_ARG_TYPE' });
