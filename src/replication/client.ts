@@ -7,7 +7,8 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 
 import type { Logger } from '../log.js';
-import { checkHostKey, clientKey, recordHostKey, SshKeyError, knownHostsName, type HostKeyVerdict } from './keys.js';
+import { clientAlgorithms } from './algorithms.js';
+import { checkHostKey, clientKey, recordedHostKeys, recordHostKey, SshKeyError, knownHostsName, type HostKeyVerdict } from './keys.js';
 import type { Peer } from './peer.js';
 import { PROTOCOL_VERSION, ReplicationError, SUBSYSTEM, answerError, readLine, writeLine, type RequestBody } from './protocol.js';
 
@@ -20,7 +21,12 @@ export interface ConnectOptions {
   compress?: boolean;
   /** Give up connecting after this many ms (default 20 s). */
   timeoutMs?: number;
+  /** A peer that answers nothing, or stalls a stream, for this long is given up (REPLICATION_IDLE_TIMEOUT; default 60 s). */
+  idleMs?: number;
 }
+
+/** The last answer of a request comes once the peer has finished its side (a receive syncs its data first): waited for longer. */
+const FINAL_ANSWER_IDLE_FACTOR = 10;
 
 /** A channel with the answer that opened it. */
 export interface Opened {
@@ -33,6 +39,8 @@ export class PeerConnection {
   private constructor(
     readonly peer: Peer,
     private readonly client: ssh2.Client,
+    /** See {@link ConnectOptions.idleMs}. */
+    readonly idleMs: number,
   ) {}
 
   /**
@@ -41,7 +49,7 @@ export class PeerConnection {
    *   `ERR_PEER_AUTH` (our key is not in its authorized_keys); SshKeyError `ERR_HOST_KEY_CHANGED`.
    */
   static async connect(peer: Peer, options: ConnectOptions): Promise<PeerConnection> {
-    const key = await clientKey(options.sshPath);
+    const [key, recorded] = await Promise.all([clientKey(options.sshPath), recordedHostKeys(options.sshPath, peer)]);
     const client = new Client();
     let verdict: HostKeyVerdict | undefined;
     let verifyError: Error | undefined;
@@ -66,6 +74,15 @@ export class PeerConnection {
           );
         }
         if (verifyError) return fail(verifyError);
+        // Asked only for the key types recorded for it, the peer showed none of them.
+        if (recorded.length > 0 && /no matching host key/.test(err.message)) {
+          return fail(
+            new SshKeyError(
+              'ERR_HOST_KEY_CHANGED',
+              `${knownHostsName(peer)} offers no host key of the type recorded in ${options.sshPath}/known_hosts line ${recorded[0]!.line} (${recorded.map((r) => r.type).join(', ')}): refused (if the peer was reinstalled, delete that line)`,
+            ),
+          );
+        }
         if (err.level === 'client-authentication') {
           return fail(new ReplicationError('ERR_PEER_AUTH', `${peer.label}: refused our key (${key.path}.pub): add it to ${peer.label}'s authorized_keys (buttervolume ssh-key prints it)`));
         }
@@ -81,7 +98,7 @@ export class PeerConnection {
         readyTimeout: options.timeoutMs ?? 20_000,
         keepaliveInterval: 5000,
         keepaliveCountMax: 3,
-        ...(options.compress ? { algorithms: { compress: ['zlib@openssh.com', 'zlib', 'none'] } } : {}),
+        algorithms: clientAlgorithms({ compress: options.compress === true, hostKeyTypes: recorded.map((r) => r.type) }),
         hostVerifier: (hostKey: Buffer, verify: (ok: boolean) => void) => {
           checkHostKey(options.sshPath, peer, hostKey)
             .then(async (v) => {
@@ -99,7 +116,7 @@ export class PeerConnection {
         },
       });
     });
-    return new PeerConnection(peer, client);
+    return new PeerConnection(peer, client, options.idleMs ?? 60_000);
   }
 
   /**
@@ -111,9 +128,9 @@ export class PeerConnection {
       this.client.subsys(SUBSYSTEM, (err, ch) => (err ? reject(new ReplicationError('ERR_PEER_FAILED', `${this.peer.label}: cannot open a channel: ${err.message}`)) : resolve(ch)));
     });
     writeLine(channel, { v: PROTOCOL_VERSION, ...request });
-    const answer = (await readLine(channel).catch((err: Error) => {
+    const answer = (await readLine(channel, undefined, this.idleMs).catch((err: Error & { code?: string }) => {
       channel.destroy();
-      throw new ReplicationError('ERR_PEER_FAILED', `${this.peer.label}: no answer to ${request.op}: ${err.message}`);
+      throw new ReplicationError(err.code === 'ERR_PEER_TIMEOUT' ? err.code : 'ERR_PEER_FAILED', `${this.peer.label}: no answer to ${request.op}: ${err.message}`);
     })) as Record<string, unknown>;
     const refused = answerError(answer, this.peer.label);
     if (refused) {
@@ -123,7 +140,11 @@ export class PeerConnection {
     return { channel, answer };
   }
 
-  /** Reads the next answer line of `channel` (after data), as an error when it is one. */
+  /**
+   * Reads the next answer line of `channel` (after data), as an error when it
+   * is one. Not bounded in time: it is read while the data goes (a refusal
+   * mid-stream); bound the wait once the data is sent with {@link finalAnswer}.
+   */
   async next(channel: Duplex, what: string): Promise<Record<string, unknown>> {
     const answer = (await readLine(channel).catch((err: Error) => {
       throw new ReplicationError('ERR_PEER_FAILED', `${this.peer.label}: no answer after ${what}: ${err.message}`);
@@ -131,6 +152,23 @@ export class PeerConnection {
     const refused = answerError(answer, this.peer.label);
     if (refused) throw refused;
     return answer;
+  }
+
+  /** `answer` (from {@link next}), given up (and the channel closed) if it does not come in a while once our data is sent. */
+  async finalAnswer<T>(answer: Promise<T>, channel: Duplex, what: string): Promise<T> {
+    const ms = this.idleMs * FINAL_ANSWER_IDLE_FACTOR;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        channel.destroy();
+        reject(new ReplicationError('ERR_PEER_TIMEOUT', `${this.peer.label}: no answer within ${Math.round(ms / 1000)} s after ${what}`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([answer, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   close(): void {

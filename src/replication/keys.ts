@@ -2,8 +2,7 @@
 // original's plugin mounted as /root/.ssh): this host's server key
 // (ssh_host_ed25519_key, made at first start), its client key (id_ed25519,
 // or id_rsa when that is what a user of the original has; made when
-// neither exists), the keys allowed to connect (authorized_keys, OpenSSH
-// format) and the peers' host keys (known_hosts: a new peer is recorded on
+// neither exists) and the peers' host keys (known_hosts: a new peer is recorded on
 // first use, a changed key is refused naming the file and line).
 import { createHmac } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
@@ -25,7 +24,6 @@ export class SshKeyError extends CodedError<'ERR_HOST_KEY_CHANGED' | 'ERR_SSH_KE
 nameErrorClass(SshKeyError, 'SshKeyError');
 
 export const HOST_KEY_FILE = 'ssh_host_ed25519_key';
-export const AUTHORIZED_KEYS_FILE = 'authorized_keys';
 export const KNOWN_HOSTS_FILE = 'known_hosts';
 
 const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
@@ -121,38 +119,6 @@ export async function clientKey(dir: string): Promise<{ path: string; privateKey
   return { path: join(dir, 'id_ed25519'), privateKey: pair.private, publicLine: `${key.type} ${key.getPublicSSH().toString('base64')}` };
 }
 
-/** One usable line of authorized_keys. */
-export interface AuthorizedKey {
-  key: ssh2.ParsedKey;
-  line: number;
-  comment: string;
-}
-
-/**
- * The keys of authorized_keys (a missing file allows nobody). Lines with
- * options (`from=...`, `command=...`) are skipped and reported: ignoring a
- * restriction would allow more than its author meant.
- */
-export async function authorizedKeys(dir: string): Promise<{ keys: AuthorizedKey[]; problems: string[] }> {
-  const path = join(dir, AUTHORIZED_KEYS_FILE);
-  const text = (await readOptional(path)) ?? '';
-  const keys: AuthorizedKey[] = [];
-  const problems: string[] = [];
-  const utils = sshUtils();
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const [type, blob, ...comment] = line.split(/\s+/);
-    const key = utils.parseKey(`${type} ${blob}`);
-    if (key instanceof Error || !/^(ssh-|ecdsa-|sk-)/.test(type ?? '')) {
-      problems.push(`${path} line ${i + 1}: not a key or has options (options are not supported): ignored`);
-      return;
-    }
-    keys.push({ key, line: i + 1, comment: comment.join(' ') });
-  });
-  return { keys, problems };
-}
-
 /** The host pattern known_hosts uses for a peer: `name`, or `[name]:port` when not 22. */
 export function knownHostsName(peer: Pick<Peer, 'host' | 'port'>): string {
   return peer.port === 22 ? peer.host : `[${peer.host}]:${peer.port}`;
@@ -172,24 +138,43 @@ function patternMatches(patterns: string, name: string): boolean {
 /** What the known_hosts check decided. */
 export type HostKeyVerdict = { kind: 'known' } | { kind: 'new' } | { kind: 'changed'; file: string; line: number };
 
-/** Checks the host key `key` (SSH wire format) of `peer` against known_hosts. */
-export async function checkHostKey(dir: string, peer: Pick<Peer, 'host' | 'port'>, key: Buffer): Promise<HostKeyVerdict> {
-  const path = join(dir, KNOWN_HOSTS_FILE);
-  const parsed = sshUtils().parseKey(key);
-  if (parsed instanceof Error) throw new SshKeyError('ERR_SSH_KEY', `the host key of ${knownHostsName(peer)} cannot be read: ${parsed.message}`);
+/** A key known_hosts records for a peer. */
+export interface RecordedHostKey {
+  type: string;
+  /** The key, base64 of its SSH wire form. */
+  data: string;
+  line: number;
+}
+
+/** The keys known_hosts records for `peer`, whatever their type, in file order. */
+export async function recordedHostKeys(dir: string, peer: Pick<Peer, 'host' | 'port'>): Promise<RecordedHostKey[]> {
   const name = knownHostsName(peer);
-  const blob = key.toString('base64');
-  let changed: HostKeyVerdict | undefined;
-  for (const [i, raw] of ((await readOptional(path)) ?? '').split('\n').entries()) {
+  const keys: RecordedHostKey[] = [];
+  for (const [i, raw] of ((await readOptional(join(dir, KNOWN_HOSTS_FILE))) ?? '').split('\n').entries()) {
     const line = raw.trim();
+    // Markers (@cert-authority, @revoked) never make a key trusted here.
     if (line === '' || line.startsWith('#') || line.startsWith('@')) continue;
     const [patterns, type, data] = line.split(/\s+/);
     if (patterns === undefined || type === undefined || data === undefined || !patternMatches(patterns, name)) continue;
-    if (type !== parsed.type) continue; // another key type of the same host
-    if (data === blob) return { kind: 'known' };
-    changed ??= { kind: 'changed', file: path, line: i + 1 };
+    keys.push({ type, data, line: i + 1 });
   }
-  return changed ?? { kind: 'new' };
+  return keys;
+}
+
+/**
+ * Checks the host key `key` (SSH wire format) of `peer` against known_hosts:
+ * once any key is recorded for a host, only a key equal to a recorded one is
+ * accepted; a key of another type is as "changed" as a different key of the
+ * same type (a man in the middle shows whatever type it has).
+ */
+export async function checkHostKey(dir: string, peer: Pick<Peer, 'host' | 'port'>, key: Buffer): Promise<HostKeyVerdict> {
+  const parsed = sshUtils().parseKey(key);
+  if (parsed instanceof Error) throw new SshKeyError('ERR_SSH_KEY', `the host key of ${knownHostsName(peer)} cannot be read: ${parsed.message}`);
+  const recorded = await recordedHostKeys(dir, peer);
+  const blob = key.toString('base64');
+  if (recorded.some((r) => r.type === parsed.type && r.data === blob)) return { kind: 'known' };
+  const first = recorded[0];
+  return first ? { kind: 'changed', file: join(dir, KNOWN_HOSTS_FILE), line: first.line } : { kind: 'new' };
 }
 
 /** Appends the host key of `peer` to known_hosts (first contact). */
