@@ -167,14 +167,22 @@ export function writeLine(out: Writable, value: unknown): void {
 
 /**
  * Reads one JSON line from `input` and gives back what followed it (put back
- * with unshift, so the caller reads on from there).
- * @throws ReplicationError `ERR_BAD_REQUEST` (too long, not JSON), `ERR_PEER_CLOSED` (ended first).
+ * with unshift, so the caller reads on from there). With `timeoutMs`, a
+ * line not complete by then is an error (a peer that opens a channel and
+ * says nothing holds it no longer).
+ * @throws ReplicationError `ERR_BAD_REQUEST` (too long, not JSON), `ERR_PEER_CLOSED` (ended first),
+ *   `ERR_PEER_TIMEOUT`.
  */
-export function readLine(input: Readable, max = MAX_LINE_BYTES): Promise<unknown> {
+export function readLine(input: Readable, max = MAX_LINE_BYTES, timeoutMs?: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => done(new ReplicationError('ERR_PEER_TIMEOUT', `no complete line within ${timeoutMs / 1000} s`)), timeoutMs);
     const done = (err: Error | null, value?: unknown) => {
+      clearTimeout(timer);
       input.off('data', onData).off('end', onEnd).off('error', onError).off('close', onEnd);
       input.pause();
       if (err) reject(err);

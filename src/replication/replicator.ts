@@ -53,7 +53,8 @@ export class SshReplicator implements Replicator {
   }
 
   private connectOptions(options: TransportOptions): ConnectOptions {
-    return { sshPath: this.ctx.config.sshPath, logger: this.ctx.logger, ...(options.compress ? { compress: true } : {}) };
+    const { sshPath, replicationIdleSeconds } = this.ctx.config;
+    return { sshPath, logger: this.ctx.logger, idleMs: replicationIdleSeconds * 1000, ...(options.compress ? { compress: true } : {}) };
   }
 
   async send(snapshot: string, host: string, options: SendOptions & TransportOptions = {}): Promise<SendResult> {

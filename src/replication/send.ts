@@ -7,6 +7,7 @@
 // snapshot the peer already has is not sent again. The send marker
 // `<snapshot>@<host>` is written afterwards, as the original did.
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import * as btrfs from '../btrfs/index.js';
 import { StoreError } from '../store/errors.js';
@@ -16,6 +17,7 @@ import { estimateSendSize } from './estimate.js';
 import type { PeerConnection } from './client.js';
 import type { RemoteSnapshot } from './protocol.js';
 import { Meter, type Progress } from './transfer.js';
+import { abortChannel, watchIdle } from './idle-watch.js';
 import type { ReplicationContext } from './context.js';
 
 export interface SendOptions {
@@ -109,14 +111,18 @@ export async function sendSnapshot(ctx: ReplicationContext, conn: PeerConnection
   // The answer comes once the peer has the whole snapshot (or failed): read it alongside.
   const answered = conn.next(channel, `the stream of ${snapshot}`);
   answered.catch(() => undefined);
+  // A peer that stops taking the stream is given up (it would hold the send thread).
+  const stopWatch = watchIdle(channel, conn.idleMs, (err) => abortChannel(channel, err));
   try {
     await pipeline(stream, meter, channel, { end: true });
   } catch (err) {
     // The peer may have refused mid-stream: its words say why.
-    const peerError = await answered.then(() => null, (e: Error) => e);
+    const peerError = await Promise.race([answered.then(() => null, (e: Error) => e), sleep(1000).then(() => null)]);
     throw peerError ?? err;
+  } finally {
+    stopWatch();
   }
-  await answered;
+  await conn.finalAnswer(answered, channel, `the stream of ${snapshot}`);
   ctx.logger.info(`sent ${snapshot} to ${conn.peer.label} (${parent ? `incremental from ${parent.name}` : 'full'}, ${meter.bytes} bytes)`);
   return done(true, parent?.name ?? null, meter.bytes);
 }

@@ -1,8 +1,12 @@
 // The embedded SSH server of `buttervolume run` (ssh2 Server) on SSH_PORT:
 // public-key authentication only, against SSH_PATH/authorized_keys (read at
-// each connection: a key added takes effect without a restart); no shell,
-// no command, no pty, no forwarding: a session may only open the
-// "buttervolume" subsystem, whose requests the ReplicationService answers.
+// each connection: a key added takes effect without a restart; its from=
+// checked here, its other restrictions by the service); modern algorithms
+// only (algorithms.ts); no shell, no command, no pty, no forwarding: a
+// session may only open the "buttervolume" subsystem, whose requests the
+// ReplicationService answers. What a connection may hold is bounded: few
+// sessions, and closed once it has had no request in flight for
+// REPLICATION_IDLE_TIMEOUT.
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 
@@ -10,12 +14,13 @@ import type ssh2 from 'ssh2';
 
 import type { Logger } from '../log.js';
 import { printable } from '../util/untrusted-text.js';
-import { authorizedKeys, ensureKeyFiles, hostKey } from './keys.js';
+import { serverAlgorithms } from './algorithms.js';
+import { authorizedKeys, grantAllowsAddress, plainAddress } from './authorized-keys.js';
+import { ensureKeyFiles, hostKey } from './keys.js';
 import { SUBSYSTEM } from './protocol.js';
 import { loadSsh2 } from './ssh2-lazy.js';
 import { connectionKey, StrangerGate } from './stranger-gate.js';
 import type { ReplicationService, ServiceChannel } from './service.js';
-
 
 export interface SshServerOptions {
   port: number;
@@ -28,7 +33,12 @@ export interface SshServerOptions {
   loginGraceMs?: number;
   /** Connections not yet authenticated beyond this are closed at once (default 32, OpenSSH's MaxStartups is 10). */
   maxUnauthenticated?: number;
+  /** The same per source address (IPv6: per /64); default 4, so one address cannot lock the others out. */
+  maxUnauthenticatedPerAddress?: number;
 }
+
+/** Sessions (channels) one connection may have open at once. */
+export const MAX_SESSIONS_PER_CONNECTION = 16;
 
 /** Failed authentication attempts before a connection is closed (OpenSSH's MaxAuthTries). */
 const MAX_AUTH_TRIES = 6;
@@ -48,8 +58,8 @@ function sameKey(a: Buffer, b: Buffer): boolean {
  * @throws the listen error (EADDRINUSE...) or a key error, for the daemon to report.
  */
 export async function startSshServer(options: SshServerOptions): Promise<SshServer> {
-  const { logger, sshPath, loginGraceMs = 30_000, maxUnauthenticated = 32 } = options;
-  const gate = new StrangerGate({ loginGraceMs, maxWaiting: maxUnauthenticated, logger });
+  const { logger, sshPath, loginGraceMs = 30_000, maxUnauthenticated = 32, maxUnauthenticatedPerAddress = 4 } = options;
+  const gate = new StrangerGate({ loginGraceMs, maxWaiting: maxUnauthenticated, maxWaitingPerAddress: maxUnauthenticatedPerAddress, logger });
   await ensureKeyFiles(sshPath);
   // ssh2 (~14 MB of RSS) is loaded and its Server made when the first peer
   // connects, not at start: most of a plugin's life no peer is connected.
@@ -104,10 +114,11 @@ async function makeSshServer(options: SshServerOptions, gate: StrangerGate): Pro
   const { Server } = loadSsh2();
   // Keepalives find a peer whose link died (no FIN ever comes) within ~20 s,
   // so its half-received snapshot is deleted instead of waiting forever.
-  const config = { hostKeys: [await hostKey(sshPath)], ident: 'buttervolume', keepaliveInterval: 5000, keepaliveCountMax: 3 };
+  const config = { hostKeys: [await hostKey(sshPath)], ident: 'buttervolume', keepaliveInterval: 5000, keepaliveCountMax: 3, algorithms: serverAlgorithms() };
   return new Server(config as ConstructorParameters<typeof Server>[0], (client, info) => {
     const who = `${info.ip}:${info.port}`;
     let keys: Awaited<ReturnType<typeof authorizedKeys>>['keys'] | undefined;
+    let accepted: (typeof keys & object)[number] | undefined;
     let failures = 0;
     const refuse = (ctx: { reject(methods: ssh2.AuthenticationType[]): void }) => {
       failures += 1;
@@ -134,19 +145,51 @@ async function makeSshServer(options: SshServerOptions, gate: StrangerGate): Pro
         logger.warning(`ssh ${who}: refused a ${ctx.key.algo} key of user ${printable(ctx.username, 64)} that is not in ${sshPath}/authorized_keys`);
         return refuse(ctx);
       }
+      // As OpenSSH: a key used from an address its from= does not allow is no key at all.
+      if (!grantAllowsAddress(match.grant, info.ip)) {
+        logger.warning(`ssh ${who}: refused the key of ${sshPath}/authorized_keys line ${match.line}: its from="${match.grant.from!.text}" does not allow ${plainAddress(info.ip)}`);
+        return refuse(ctx);
+      }
       // Without a signature the client only asks whether the key would do.
       if (ctx.signature && match.key.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return refuse(ctx);
+      if (ctx.signature) accepted = match;
       ctx.accept();
     });
     client.on('ready', () => {
       gate.authenticated(connectionKey(info.ip, info.port));
-      logger.debug(`ssh ${who}: authenticated`);
-      client.on('session', (accept) => {
+      const key = accepted!;
+      logger.debug(`ssh ${who}: authenticated (${sshPath}/authorized_keys line ${key.line})`);
+      const peer = { who, connection: client, key: key.key.getPublicSSH().toString('base64'), keyLine: key.line, grant: key.grant };
+      // Closed once no request has been in flight for the idle time.
+      let inFlight = 0;
+      let idle: NodeJS.Timeout | undefined;
+      const idleMs = service.idleMs;
+      const armIdle = () => {
+        idle = setTimeout(() => {
+          logger.debug(`ssh ${who}: no request for ${idleMs / 1000} s: closed`);
+          client.end();
+        }, idleMs);
+        idle.unref();
+      };
+      armIdle();
+      let sessions = 0;
+      client.on('session', (accept, reject) => {
+        if (sessions >= MAX_SESSIONS_PER_CONNECTION) {
+          logger.warning(`ssh ${who}: more than ${MAX_SESSIONS_PER_CONNECTION} sessions at once: refused`);
+          return reject();
+        }
+        sessions += 1;
         const session = accept();
-        session.on('subsystem', (acceptSub, reject, request) => {
-          if (request.name !== SUBSYSTEM) return reject();
+        session.once('close', () => (sessions -= 1));
+        session.on('subsystem', (acceptSub, rejectSub, request) => {
+          if (request.name !== SUBSYSTEM) return rejectSub();
           const channel = acceptSub() as unknown as ServiceChannel;
-          void service.handle(channel, who);
+          inFlight += 1;
+          clearTimeout(idle);
+          void service.handle(channel, peer).finally(() => {
+            inFlight -= 1;
+            if (inFlight === 0) armIdle();
+          });
         });
         // Nothing else of a session is offered.
         session.on('exec', (_accept, reject) => reject());
@@ -160,6 +203,7 @@ async function makeSshServer(options: SshServerOptions, gate: StrangerGate): Pro
       client.on('tcpip', (_accept, reject) => reject());
       client.on('openssh.streamlocal', (_accept, reject) => reject());
       client.on('request', (_accept, reject) => reject?.());
+      client.on('close', () => clearTimeout(idle));
     });
     client.on('error', (err) => logger.debug(`ssh ${who}: ${err.message}`));
   });

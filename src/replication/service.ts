@@ -1,8 +1,12 @@
 // What the embedded SSH server does for a peer, one request per channel (see
 // protocol.ts): list the snapshots it holds of a volume, receive one, send
 // one back (pull), and serve a live volume's files (sync). Every name is
-// checked with the store's rules; a test request works in TEST_REMOTE_PATH
-// (the original's tests replicated a host to itself there).
+// checked with the store's rules, every request against what the peer's key
+// may do (authorized-keys.ts); a test request works in TEST_REMOTE_PATH
+// (the original's tests replicated a host to itself there). A peer is held
+// to time limits (its request line, then no stall longer than
+// REPLICATION_IDLE_TIMEOUT) and to a number of requests at once, per
+// connection and per key.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex, Writable } from 'node:stream';
@@ -14,7 +18,9 @@ import type { Logger } from '../log.js';
 import { receiveSnapshot, snapshotsIn } from '../store/replicas.js';
 import { isSendMarker, validateSnapshotName, validateVolumeName } from '../store/names.js';
 import type { VolumeStore } from '../store/volume-store.js';
-import { PROTOCOL_VERSION, ReplicationError, parseRequest, readLine, writeLine, type RemoteSnapshot, type Request } from './protocol.js';
+import { grantRefusal, type KeyGrant } from './authorized-keys.js';
+import { abortChannel, watchIdle } from './idle-watch.js';
+import { MAX_LINE_BYTES, PROTOCOL_VERSION, ReplicationError, parseRequest, readLine, writeLine, type RemoteSnapshot, type Request } from './protocol.js';
 import { serveFiles, serveTree } from './sync-source.js';
 
 /** A server channel: data both ways, and stderr for the last word of a send. */
@@ -22,12 +28,50 @@ export interface ServiceChannel extends Duplex {
   stderr: Writable;
 }
 
+/** The authenticated peer a channel belongs to. */
+export interface PeerSession {
+  /** `address:port`, for the log. */
+  who: string;
+  /** Its connection (requests are counted per connection). */
+  connection: object;
+  /** Its key (base64 of the public key): requests are counted per key too. */
+  key: string;
+  /** The key's line in authorized_keys. */
+  keyLine: number;
+  grant: KeyGrant;
+}
+
+/** The bounds a peer is held to. */
+export interface ServiceLimits {
+  /** The request line must have arrived this long after the channel opened. */
+  requestLineMs: number;
+  /** A request whose peer sends or takes nothing for this long is aborted (REPLICATION_IDLE_TIMEOUT). */
+  idleMs: number;
+  maxRequestsPerConnection: number;
+  maxRequestsPerKey: number;
+}
+
+/** What a request may have of the daemon at most, unless the config says otherwise. */
+export const DEFAULT_LIMITS: Omit<ServiceLimits, 'idleMs'> = Object.freeze({ requestLineMs: 5000, maxRequestsPerConnection: 8, maxRequestsPerKey: 16 });
+
 export class ReplicationService {
+  readonly limits: ServiceLimits;
+  private readonly perConnection = new WeakMap<object, number>();
+  private readonly perKey = new Map<string, number>();
+
   constructor(
     readonly store: VolumeStore,
     readonly config: Config,
     readonly logger: Logger,
-  ) {}
+    limits: Partial<ServiceLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, idleMs: config.replicationIdleSeconds * 1000, ...limits };
+  }
+
+  /** How long a connection or a request may stay silent. */
+  get idleMs(): number {
+    return this.limits.idleMs;
+  }
 
   /** Where received snapshots go: SNAPSHOTS_PATH, or TEST_REMOTE_PATH for a test request. */
   async snapshotsDir(test: boolean): Promise<string> {
@@ -42,22 +86,56 @@ export class ReplicationService {
   }
 
   /** Serves one channel: a request, its answer, then what it calls for. Never throws. */
-  async handle(channel: ServiceChannel, who: string): Promise<void> {
+  async handle(channel: ServiceChannel, peer: PeerSession): Promise<void> {
+    const { who } = peer;
     let request: Request | undefined;
+    const release = this.admit(peer);
     try {
-      request = parseRequest(await readLine(channel));
+      if (!release) {
+        throw new ReplicationError(
+          'ERR_TOO_MANY_REQUESTS',
+          `too many requests at once (at most ${this.limits.maxRequestsPerConnection} per connection and ${this.limits.maxRequestsPerKey} per key): try again when one has ended`,
+        );
+      }
+      request = parseRequest(await readLine(channel, MAX_LINE_BYTES, this.limits.requestLineMs));
       validateVolumeName(request.volume);
+      const refused = grantRefusal(peer.grant, request.op, request.volume);
+      if (refused) throw new ReplicationError('ERR_NOT_PERMITTED', `the key of authorized_keys line ${peer.keyLine} may not ${request.op} ${request.volume}: ${refused}`);
       this.logger.debug(`ssh ${who}: ${request.op} ${request.volume}${request.test ? ' (test)' : ''}`);
-      await this.dispatch(channel, request);
+      const stop = watchIdle(channel, this.limits.idleMs, (err) => abortChannel(channel, err));
+      try {
+        await this.dispatch(channel, request);
+      } finally {
+        stop();
+      }
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       const message = (err as Error).message ?? String(err);
       if (request) this.logger.warning(`ssh ${who}: ${request.op} ${request.volume} failed: ${message}`);
       else this.logger.warning(`ssh ${who}: bad request: ${message}`);
-      if (channel.writable) writeLine(channel, { ok: false, error: message, code: typeof code === 'string' ? code : 'ERR_PEER_FAILED', v: PROTOCOL_VERSION });
+      if (channel.writable && !channel.destroyed) writeLine(channel, { ok: false, error: message, code: typeof code === 'string' ? code : 'ERR_PEER_FAILED', v: PROTOCOL_VERSION });
     } finally {
+      release?.();
       if (!channel.destroyed) channel.end();
     }
+  }
+
+  /** Counts a request of `peer`; null when it has too many in flight already. */
+  private admit(peer: PeerSession): (() => void) | null {
+    const onConnection = this.perConnection.get(peer.connection) ?? 0;
+    const ofKey = this.perKey.get(peer.key) ?? 0;
+    if (onConnection >= this.limits.maxRequestsPerConnection || ofKey >= this.limits.maxRequestsPerKey) return null;
+    this.perConnection.set(peer.connection, onConnection + 1);
+    this.perKey.set(peer.key, ofKey + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.perConnection.set(peer.connection, (this.perConnection.get(peer.connection) ?? 1) - 1);
+      const left = (this.perKey.get(peer.key) ?? 1) - 1;
+      if (left > 0) this.perKey.set(peer.key, left);
+      else this.perKey.delete(peer.key);
+    };
   }
 
   private async dispatch(channel: ServiceChannel, request: Request): Promise<void> {
@@ -90,7 +168,7 @@ export class ReplicationService {
           await pipeline(stream, channel, { end: false });
           writeLine(channel.stderr, { ok: true });
         } catch (err) {
-          writeLine(channel.stderr, { ok: false, error: (err as Error).message, code: (err as { code?: string }).code ?? 'ERR_PEER_FAILED' });
+          if (!channel.destroyed) writeLine(channel.stderr, { ok: false, error: (err as Error).message, code: (err as { code?: string }).code ?? 'ERR_PEER_FAILED' });
           throw err;
         }
         return;
@@ -111,3 +189,4 @@ export class ReplicationService {
     return name;
   }
 }
+

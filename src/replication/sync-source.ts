@@ -175,17 +175,19 @@ async function sendBig(out: Writable, p: { path: string; fd: number; st: EntrySt
   let sent = p.first.length;
   if (sent > 0) await sendChunk(out, p.first);
   let status: FileStatus | undefined;
-  try {
-    for (let eof = false; !eof; ) {
-      const buf = Buffer.allocUnsafe(MAX_CHUNK_BYTES); // never reused: the channel may still hold the last one
-      const n = await fdRead(p.fd, buf);
-      if (n > 0) await sendChunk(out, buf.subarray(0, n));
-      sent += n;
-      eof = n === 0;
+  for (let eof = false; !eof; ) {
+    const buf = Buffer.allocUnsafe(MAX_CHUNK_BYTES); // never reused: the channel may still hold the last one
+    let n: number;
+    try {
+      n = await fdRead(p.fd, buf);
+    } catch (err) {
+      // A read error ends this file (the client drops it); a channel error ends the answer.
+      status = { complete: false, code: errCode(err) ?? 'EIO', error: (err as Error).message };
+      break;
     }
-  } catch (err) {
-    if (errCode(err) === 'ERR_PEER_CLOSED') throw err;
-    status = { complete: false, code: errCode(err) ?? 'EIO', error: (err as Error).message };
+    if (n > 0) await sendChunk(out, buf.subarray(0, n));
+    sent += n;
+    eof = n === 0;
   }
   await sendChunk(out, Buffer.alloc(0));
   if (!status) {
