@@ -13,6 +13,13 @@
 // the remote has a directory...) is skipped and reported, and so is a FIFO,
 // socket or device.
 //
+// "Newer" is the peer's clock against ours: an entry whose mtime is ahead of
+// this host's clock by more than SYNC_CLOCK_SKEW is skipped (a peer whose
+// clock is a year ahead would otherwise replace every file). And the local
+// entry is looked at once (a listing of its directory) but replaced only if
+// it is still what was listed (inode, size, mtime) right before the rename:
+// a container's write in between wins, the file is skipped.
+//
 // The local volume is a container's too, and hostile: every directory is
 // opened beneath the volume's root with openat2 (btrfs.openBeneath: no
 // symlink, no "..", no mount point on the path) and every entry is named as
@@ -31,10 +38,13 @@ import { at, errCode, fdChmod, fdChown, fdClose, fdCloseQuietly, fdStat, fdWrite
 import { FrameReader } from './frames.js';
 import type { Peer } from './peer.js';
 import { MAX_CHUNK_BYTES, MAX_FILES_PER_REQUEST, ReplicationError, answerError, isTreePath, type FileHeader, type FileStatus, type TreeEntry } from './protocol.js';
+import { Held, syncLimits, type HeldKind, type SyncLimits } from './sync-limits.js';
 
 export interface SyncOptions {
   /** From the peers' TEST_REMOTE_PATH/<volume>. */
   test?: boolean;
+  /** Bounds of what one host's sync remembers (tests set small ones); default DEFAULT_SYNC_LIMITS. */
+  limits?: Partial<SyncLimits>;
 }
 
 /** An entry not copied, and why. */
@@ -53,14 +63,16 @@ export interface HostSyncResult {
   copied?: number;
   /** Hard links made to a file copied in this run. */
   linked?: number;
+  /** Remote hard links fetched as files of their own: more than the sync limits could remember. */
+  unlinked?: number;
   symlinks?: number;
   /** Directories created. */
   dirs?: number;
   /** Bytes of content fetched. */
   bytes?: number;
-  /** Files and symlinks already here, as new as the remote's or newer: left as they are. */
+  /** Files and symlinks already here, as new as the remote's or newer (within SYNC_CLOCK_SKEW): left as they are. */
   kept?: number;
-  /** Entries not copied: conflicts, special files, files that changed while read... */
+  /** Entries not copied: conflicts, special files, files that changed while read or here, times ahead of our clock... */
   skipped?: number;
   /** The first of them, with the reason. */
   skips?: SyncSkip[];
@@ -171,6 +183,7 @@ interface Local {
   mode: number;
   size: number;
   mtimeNs: bigint;
+  ino: bigint;
   /** A symlink's target (as UTF-8). */
   target?: string;
 }
@@ -192,7 +205,7 @@ const split = (path: string): [string, string] => {
 async function lstatLocal(dirfd: number, name: string): Promise<Local | null> {
   try {
     const st = await lstat(at(dirfd, name), { bigint: true });
-    return { mode: Number(st.mode), size: Number(st.size), mtimeNs: st.mtimeNs };
+    return { mode: Number(st.mode), size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino };
   } catch (err) {
     if (errCode(err) === 'ENOENT') return null;
     throw err;
@@ -232,13 +245,16 @@ class DirCache {
   /**
    * What directory `path` (held, fd `dirfd`) holds under `name`, from one
    * listing of it taken when first asked (one call for the whole directory,
-   * not an lstat per name). What changes here afterwards is caught when the
-   * file is renamed into place (a new one never replaces anything).
+   * not an lstat per name). What changes here afterwards is caught right
+   * before the rename into place: an entry replaced only if it is still the
+   * one listed (see {@link expected}), a new one never replaces anything.
    */
   async lookup(path: string, dirfd: number, name: string): Promise<Local | null> {
     const e = this.#entries.get(path);
     if (e) {
-      e.listing ??= btrfs.listBeneath(dirfd, '').then((l) => new Map(l.entries.map((x) => [key(x.name), { mode: x.mode, size: x.size, mtimeNs: x.mtimeNs, ...(x.target ? { target: x.target.toString('utf8') } : {}) }])));
+      e.listing ??= btrfs
+        .listBeneath(dirfd, '')
+        .then((l) => new Map(l.entries.map((x) => [key(x.name), { mode: x.mode, size: x.size, mtimeNs: x.mtimeNs, ino: BigInt(x.ino), ...(x.target ? { target: x.target.toString('utf8') } : {}) }])));
       const listing = await e.listing.catch(() => null);
       if (listing) return listing.get(keyOf(name)) ?? null;
     }
@@ -270,25 +286,44 @@ interface LinkGroup {
   path: string;
   /** Its local inode once written. */
   ino?: bigint;
+  /** Names of the remote inode still to come (its nlink minus those seen): remembered until none. */
+  left: number;
 }
 
 interface Wanted {
   path: string;
-  replace: boolean;
+  /** What is here under that name as listed (null: nothing): replaced only if it still is that. */
+  local: Local | null;
   group?: LinkGroup;
 }
 
+/** What `local` must still be for a rename over it. */
+const expected = (local: Local): btrfs.ExpectedEntry => ({ ino: local.ino, size: local.size, mtimeNs: local.mtimeNs });
+
+const CHANGED_HERE = 'changed here during the sync: kept';
+
 type Counts = Required<Omit<HostSyncResult, 'host' | 'ok' | 'error'>>;
+
+/** A directory of the tree being walked: its visit says whether what it holds is skipped. */
+interface OpenDir {
+  path: string;
+  skipped: Promise<boolean>;
+}
+
+/** Whether `path` is `dir` or below it. */
+const within = (path: string, dir: string): boolean => path === dir || (path.startsWith(dir) && path[dir.length] === '/');
 
 /** One host's pull into the local volume. */
 class HostSync {
-  readonly counts: Counts = { copied: 0, linked: 0, symlinks: 0, dirs: 0, bytes: 0, kept: 0, skipped: 0, skips: [] };
+  readonly counts: Counts = { copied: 0, linked: 0, unlinked: 0, symlinks: 0, dirs: 0, bytes: 0, kept: 0, skipped: 0, skips: [] };
   private readonly label: string;
   private dirs!: DirCache;
   private rootFd = -1;
-  /** Remote directories whose content is not synced (a conflict, or they changed here). */
-  private readonly skippedDirs = new Set<string>();
+  private readonly held: Held;
+  /** SYNC_CLOCK_SKEW in ns. */
+  private readonly skewNs: bigint;
   private readonly createdDirs: Array<{ path: string; mtime: bigint }> = [];
+  /** Hard-link groups by remote dev:ino, until their last name came. */
   private readonly groups = new Map<string, LinkGroup>();
   private readonly followers: Wanted[] = [];
   private batch: Wanted[] = [];
@@ -301,16 +336,23 @@ class HostSync {
   private readonly inflight = new Set<Promise<void>>();
   /** Tree entries being looked at. */
   private readonly visiting = new Set<Promise<void>>();
-  /** Per remote directory, its visit: what is in it waits for it. */
-  private readonly ready = new Map<string, Promise<void>>();
+  /**
+   * The directories the tree is in, each an ancestor of the next (the tree
+   * comes depth first): what is in one waits for its visit, and learns from
+   * it whether it is skipped. A directory the tree has left is dropped.
+   */
+  private readonly open: OpenDir[] = [];
 
   constructor(
     private readonly ctx: ReplicationContext,
     private readonly conn: PeerConnection,
     private readonly volume: string,
     private readonly test: boolean,
+    limits: Readonly<SyncLimits>,
   ) {
     this.label = conn.peer.label;
+    this.held = new Held(limits);
+    this.skewNs = BigInt(ctx.config.syncClockSkewSeconds) * 1_000_000_000n;
   }
 
   async run(): Promise<Counts> {
@@ -341,6 +383,27 @@ class HostSync {
     this.counts.skipped++;
     if (this.counts.skips.length < MAX_SKIPS_LISTED) this.counts.skips.push({ path, reason });
   }
+
+  /** Why remote time `mtime` (ns) is not to be trusted: ahead of our clock by more than SYNC_CLOCK_SKEW; null when it is not. */
+  private ahead(mtime: string): string | null {
+    const by = BigInt(mtime) - BigInt(Date.now()) * 1_000_000n;
+    if (by <= this.skewNs) return null;
+    const seconds = by / 1_000_000_000n;
+    return `its mtime on ${this.label} is ${seconds} s ahead of this host's clock, more than SYNC_CLOCK_SKEW (${this.ctx.config.syncClockSkewSeconds} s)`;
+  }
+
+  /** Room for one more `kind` of `path` within the limits; past them, a warning once. */
+  private take(kind: HeldKind, path: string): boolean {
+    if (this.held.take(kind, path)) return true;
+    if (this.held.refused.size > this.warned) {
+      this.warned = this.held.refused.size;
+      const then = kind === 'createdDirs' ? 'the directories created after it keep the time of their creation' : 'further hard links are fetched as files of their own';
+      this.ctx.logger.warning(`sync ${this.volume} from ${this.label}: more ${kind} than the sync limits (${JSON.stringify(this.held.limits)}): ${then}`);
+    }
+    return false;
+  }
+
+  private warned = 0;
 
   private fail(err: unknown): void {
     this.failure ??= err;
@@ -386,13 +449,20 @@ class HostSync {
         // Entries are looked at VISITS at a time; each waits for its directory's own visit
         // (created, found, or skipped), which came before it in the tree.
         while (this.visiting.size >= VISITS) await Promise.race(this.visiting);
-        const parent = this.ready.get(split(e.path)[0]) ?? Promise.resolve();
-        const p: Promise<void> = parent
-          .then(() => this.visit(e))
-          .catch((err: unknown) => this.fail(err))
+        const [parentPath] = split(e.path);
+        while (this.open.length > 0 && !within(parentPath, this.open.at(-1)!.path)) this.open.pop();
+        const top = this.open.at(-1);
+        // A directory not seen (or left already: a peer out of order) is looked up here as it is.
+        const parent = top?.path === parentPath ? top.skipped : Promise.resolve(false);
+        const visit = parent.then((skipped) => this.visit(e, skipped));
+        const p: Promise<void> = visit
+          .then(
+            () => undefined,
+            (err: unknown) => this.fail(err),
+          )
           .finally(() => this.visiting.delete(p));
         this.visiting.add(p);
-        if (e.type === 'dir') this.ready.set(e.path, p);
+        if (e.type === 'dir') this.open.push({ path: e.path, skipped: visit.catch(() => true) });
         if (this.queued.length >= PENDING_BATCHES) await this.drain(PENDING_BATCHES - 1);
         this.check();
       }
@@ -404,34 +474,43 @@ class HostSync {
     }
   }
 
-  private async visit(e: TreeEntry): Promise<void> {
+  /** Looks at remote entry `e` (in a directory skipped, or not); resolves whether what `e` holds is skipped. */
+  private async visit(e: TreeEntry, inSkipped: boolean): Promise<boolean> {
     const [parent, name] = split(e.path);
-    if (this.skippedDirs.has(parent)) {
-      if (e.type === 'dir') this.skippedDirs.add(e.path);
+    if (inSkipped) {
       this.counts.skipped++; // inside a directory skipped (and listed) already
-      return;
+      return true;
     }
-    if (e.type === 'other') return this.skip(e.path, `a ${e.why ?? 'special file'} on ${this.label}: not copied`);
+    if (e.type === 'other') {
+      this.skip(e.path, `a ${e.why ?? 'special file'} on ${this.label}: not copied`);
+      return true;
+    }
+    const ahead = e.type === 'dir' ? null : this.ahead(e.mtime);
+    if (ahead) {
+      this.skip(e.path, `${ahead}: not copied`);
+      return true;
+    }
     let dirfd: number;
     try {
       dirfd = await this.dirs.acquire(parent);
     } catch (err) {
       if (!LOCAL_CHANGED.has(errCode(err) ?? '')) throw err;
       // Gone or no longer a directory here (or the peer listed it before its directory).
-      if (e.type === 'dir') this.skippedDirs.add(e.path);
-      return this.skip(e.path, `its directory is not a directory here (${errCode(err)})`);
+      this.skip(e.path, `its directory is not a directory here (${errCode(err)})`);
+      return true;
     }
     try {
       // A directory's entry comes long after its siblings (its parent's listing may be gone): lstat.
       const local = e.type === 'dir' ? await lstatLocal(dirfd, name) : await this.dirs.lookup(parent, dirfd, name);
-      if (e.type === 'dir') await this.visitDir(e, dirfd, name, local);
-      else if (local && !isType(local, e.type)) this.conflict(e, local);
+      if (e.type === 'dir') return await this.visitDir(e, dirfd, name, local);
+      if (local && !isType(local, e.type)) this.conflict(e, local);
       else if (local && !newer(e, local)) this.counts.kept++;
-      else if (e.type === 'file') this.want(e, local !== null);
+      else if (e.type === 'file') this.want(e, local);
       else {
         await this.room();
-        this.runWriter(e.path, () => this.copySymlink(e, local !== null));
+        this.runWriter(e.path, () => this.copySymlink(e, local));
       }
+      return false;
     } finally {
       this.dirs.release(parent);
     }
@@ -442,11 +521,12 @@ class HostSync {
     this.skip(e.path, `a ${theirs} on ${this.label}, a ${kindOfMode(local.mode)} here: kept`);
   }
 
-  private async visitDir(e: TreeEntry, dirfd: number, name: string, local: Local | null): Promise<void> {
+  /** Finds or creates directory `e`; resolves whether what it holds is skipped. */
+  private async visitDir(e: TreeEntry, dirfd: number, name: string, local: Local | null): Promise<boolean> {
     if (local) {
-      if (isType(local, 'dir')) return;
-      this.skippedDirs.add(e.path);
-      return this.conflict(e, local);
+      if (isType(local, 'dir')) return false;
+      this.conflict(e, local);
+      return true;
     }
     try {
       await mkdir(at(dirfd, name), { mode: 0o700 });
@@ -459,24 +539,35 @@ class HostSync {
       }
     } catch (err) {
       if (!LOCAL_CHANGED.has(errCode(err) ?? '')) throw err;
-      this.skippedDirs.add(e.path);
-      return this.skip(e.path, `changed here during the sync (${errCode(err)})`);
+      this.skip(e.path, `changed here during the sync (${errCode(err)})`);
+      return true;
     }
     this.counts.dirs++;
-    this.createdDirs.push({ path: e.path, mtime: BigInt(e.mtime) });
+    const ahead = this.ahead(e.mtime);
+    if (ahead) this.skip(e.path, `created, its mtime not set: ${ahead}`);
+    else if (this.take('createdDirs', e.path)) this.createdDirs.push({ path: e.path, mtime: BigInt(e.mtime) });
+    else this.skip(e.path, `created, its mtime not set: more directories created than the sync limits (${this.held.limits.createdDirs})`);
+    return false;
   }
 
-  private want(e: TreeEntry, replace: boolean): void {
-    const item: Wanted = { path: e.path, replace };
+  private want(e: TreeEntry, local: Local | null): void {
+    const item: Wanted = { path: e.path, local };
     if (e.nlink > 1) {
       const key = `${e.dev}:${e.ino}`;
       const group = this.groups.get(key);
-      if (group) {
+      if (group && --group.left <= 0) {
+        this.groups.delete(key); // its last name: no more to come
+        this.held.give('linkGroups', group.path);
+      }
+      if (group && this.take('followers', e.path)) {
         this.followers.push({ ...item, group });
         return;
       }
-      item.group = { path: e.path };
-      this.groups.set(key, item.group);
+      if (group) this.counts.unlinked++;
+      else if (this.take('linkGroups', e.path)) {
+        item.group = { path: e.path, left: e.nlink - 1 };
+        this.groups.set(key, item.group);
+      } else this.counts.unlinked++;
     }
     this.batch.push(item);
     this.batchBytes += e.size;
@@ -514,6 +605,13 @@ class HostSync {
           this.skip(item.path, `cannot be read on ${this.label}: ${header.error}`);
           continue;
         }
+        // The file as read may not be the one listed: its time is checked again.
+        const ahead = this.ahead(header.mtime);
+        if (ahead) {
+          await this.dropContent(reader);
+          this.skip(item.path, `${ahead}: not copied`);
+          continue;
+        }
         await this.receive(reader, item, header);
         this.check();
       }
@@ -523,6 +621,12 @@ class HostSync {
       await reader.close();
       channel.close();
     }
+  }
+
+  /** Reads and drops one file's content and status. */
+  private async dropContent(reader: FrameReader): Promise<void> {
+    while ((await reader.chunk(MAX_CHUNK_BYTES)) !== null);
+    await reader.line();
   }
 
   /** One file's content and status: small ones go to the writer pool, big ones are streamed to a temporary file. */
@@ -568,16 +672,21 @@ class HostSync {
     }
   }
 
-  /** A file received whole: written, its metadata set and renamed into place in one native call. */
+  /**
+   * A file received whole: written, its metadata set and renamed into place
+   * in one native call, which looks again at what it replaces right before.
+   */
   private async writeSmall(item: Wanted, header: FileHeader & { ok: true }, data: Buffer): Promise<void> {
     const [parent, name] = split(item.path);
     const dirfd = await this.dirs.acquire(parent);
     try {
+      const meta = { uid: header.uid, gid: header.gid, mode: header.mode, mtime: BigInt(header.mtime) };
       const ino = await btrfs
-        .writeFileAt(dirfd, name, data, { uid: header.uid, gid: header.gid, mode: header.mode, mtime: BigInt(header.mtime) }, { replace: item.replace, tempPrefix: SYNC_TEMP_PREFIX })
+        .writeFileAt(dirfd, name, data, meta, { replace: item.local !== null, tempPrefix: SYNC_TEMP_PREFIX, expect: item.local && expected(item.local) })
         .catch((err: unknown) => {
           throw (err as { syscall?: string }).syscall === 'renameat2' ? renameSkip(err) : err;
         });
+      if (ino === null) throw new Skip(CHANGED_HERE);
       if (item.group) item.group.ino = ino;
       this.counts.copied++;
     } finally {
@@ -613,7 +722,7 @@ class HostSync {
       await btrfs.setTimesAt(file.fd, '', { mtime: BigInt(header.mtime) });
       const ino = item.group ? (await fdStat(file.fd)).ino : undefined;
       await file.closeFd();
-      await this.rename(file.dirfd, file.name, split(item.path)[1], item.replace);
+      await this.rename(file.dirfd, file.name, split(item.path)[1], item.local);
       file.placed();
       if (item.group) item.group.ino = ino;
       this.counts.copied++;
@@ -622,17 +731,25 @@ class HostSync {
     }
   }
 
-  /** Renames temporary `tmp` of `dirfd` to `name`: over the old entry, or only where nothing is (a new one). */
-  private async rename(dirfd: number, tmp: string, name: string, replace: boolean): Promise<void> {
+  /**
+   * Renames temporary `tmp` of `dirfd` to `name`: over the old entry `local`
+   * if it is still the one listed (looked at right before), or only where
+   * nothing is (a new one).
+   */
+  private async rename(dirfd: number, tmp: string, name: string, local: Local | null): Promise<void> {
+    if (local) {
+      const now = await lstatLocal(dirfd, name);
+      if (!now || now.ino !== local.ino || now.size !== local.size || now.mtimeNs !== local.mtimeNs) throw new Skip(CHANGED_HERE);
+    }
     try {
-      if (replace) await rename(at(dirfd, tmp), at(dirfd, name));
+      if (local) await rename(at(dirfd, tmp), at(dirfd, name));
       else await btrfs.renameNoReplace(at(dirfd, tmp), at(dirfd, name));
     } catch (err) {
       throw renameSkip(err);
     }
   }
 
-  private async copySymlink(e: TreeEntry, replace: boolean): Promise<void> {
+  private async copySymlink(e: TreeEntry, local: Local | null): Promise<void> {
     const [parent, name] = split(e.path);
     const dirfd = await this.dirs.acquire(parent);
     try {
@@ -641,7 +758,7 @@ class HostSync {
       try {
         await lchown(at(dirfd, tmp), e.uid, e.gid);
         await btrfs.setTimesAt(dirfd, tmp, { mtime: BigInt(e.mtime) });
-        await this.rename(dirfd, tmp, name, replace);
+        await this.rename(dirfd, tmp, name, local);
       } catch (err) {
         await unlink(at(dirfd, tmp)).catch(() => undefined);
         throw err;
@@ -666,7 +783,7 @@ class HostSync {
         await link(at(src, srcName), at(dst, tmp));
         try {
           if ((await lstat(at(dst, tmp), { bigint: true })).ino !== group.ino) throw new Skip(`${group.path} changed here during the sync: not linked`);
-          await this.rename(dst, tmp, name, f.replace);
+          await this.rename(dst, tmp, name, f.local);
         } catch (err) {
           await unlink(at(dst, tmp)).catch(() => undefined);
           throw err;
@@ -751,14 +868,15 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
  */
 export async function syncVolume(ctx: ReplicationContext, volume: string, peers: readonly Peer[], connect: ConnectOptions, options: SyncOptions): Promise<SyncResult> {
   validateVolumeName(volume);
+  const limits = syncLimits(options.limits);
   if (!(await ctx.store.exists(volume))) throw new StoreError('ERR_VOLUME_NOT_FOUND', `${volume}: no such volume`);
   const hosts: HostSyncResult[] = [];
   for (const peer of peers) {
     try {
-      const counts = await withPeer(peer, connect, (conn) => ctx.store.withVolumeLock(volume, 'shared', () => new HostSync(ctx, conn, volume, options.test === true).run()));
+      const counts = await withPeer(peer, connect, (conn) => ctx.store.withVolumeLock(volume, 'shared', () => new HostSync(ctx, conn, volume, options.test === true, limits).run()));
       hosts.push({ host: peer.label, ok: true, ...counts });
       ctx.logger.info(
-        `sync ${volume} from ${peer.label}: ${counts.copied} files (${counts.bytes} bytes), ${counts.linked} hard links, ${counts.symlinks} symlinks, ${counts.dirs} directories; ${counts.kept} kept, ${counts.skipped} skipped`,
+        `sync ${volume} from ${peer.label}: ${counts.copied} files (${counts.bytes} bytes), ${counts.linked} hard links${counts.unlinked ? ` (${counts.unlinked} fetched as files of their own)` : ''}, ${counts.symlinks} symlinks, ${counts.dirs} directories; ${counts.kept} kept, ${counts.skipped} skipped`,
       );
       for (const s of counts.skips) ctx.logger.debug(`sync ${volume} from ${peer.label}: skipped ${s.path}: ${s.reason}`);
     } catch (err) {

@@ -376,3 +376,86 @@ t.test("the original's test_schedule_synchronization: one snapshot first, one ho
   t.match(jobs.find((j) => j.name === 'boo'), { ok: false, error: /boo/ });
   t.equal(existsSync(join(n1.volumesPath, 'boo')), false, 'no pull into a volume that does not exist');
 });
+
+t.test('a peer whose clock is ahead: what it dates more than SYNC_CLOCK_SKEW in our future is skipped, never replaces ours', async (t) => {
+  const { nodes } = await createCluster(t, ['node1', 'node2']);
+  const [n1, n2] = nodes as [Node, Node];
+  const remote = await n2.volume('db');
+  const local = await n1.volume('db');
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const YEAR = 365n * 86_400n * SEC;
+  writeFileSync(join(remote, 'mine'), 'from a year ahead');
+  writeFileSync(join(local, 'mine'), 'written here a minute ago');
+  await setMtime(join(local, 'mine'), now - 60n * SEC);
+  writeFileSync(join(remote, 'theirs'), 'only there, from a year ahead');
+  symlinkSync('target', join(remote, 'link'));
+  mkdirSync(join(remote, 'dir'));
+  writeFileSync(join(remote, 'dir', 'in'), 'dated right, in a directory from a year ahead');
+  writeFileSync(join(remote, 'soon'), 'a minute ahead: within the skew');
+  for (const f of ['mine', 'theirs', 'link', 'dir']) await setMtime(join(remote, f), now + YEAR);
+  await setMtime(join(remote, 'dir', 'in'), T0);
+  await setMtime(join(remote, 'soon'), now + 60n * SEC);
+
+  const h = (await syncJson(n1, ['db', peer(n2)])).hosts[0];
+  t.match(h, { ok: true, copied: 2, symlinks: 0, dirs: 1, kept: 0, skipped: 4 }, 'neither copied nor kept');
+  const reasons = Object.fromEntries(h.skips.map((s: { path: string; reason: string }) => [s.path, s.reason]));
+  const ahead = new RegExp(`its mtime on ${peer(n2)} is 315\\d{5} s ahead of this host's clock, more than SYNC_CLOCK_SKEW \\(300 s\\)`);
+  for (const f of ['mine', 'theirs', 'link']) t.match(reasons[f], new RegExp(`^${ahead.source}: not copied$`), `${f}: skipped, the setting named`);
+  t.match(reasons.dir, new RegExp(`^created, its mtime not set: ${ahead.source}$`));
+  t.equal(readFileSync(join(local, 'mine'), 'utf8'), 'written here a minute ago', 'the local file stays');
+  t.equal(mtimeNs(join(local, 'mine')), now - 60n * SEC);
+  t.equal(lstatSync(join(local, 'theirs'), { throwIfNoEntry: false }), undefined, 'no file dated a year ahead made');
+  t.equal(lstatSync(join(local, 'link'), { throwIfNoEntry: false }), undefined, 'no symlink either');
+  t.equal(readFileSync(join(local, 'dir', 'in'), 'utf8'), 'dated right, in a directory from a year ahead', 'the directory is synced');
+  t.ok(mtimeNs(join(local, 'dir')) < BigInt(Date.now()) * 1_000_000n + 300n * SEC, 'without its time from the future');
+  t.equal(readFileSync(join(local, 'soon'), 'utf8'), 'a minute ahead: within the skew');
+  t.equal(mtimeNs(join(local, 'soon')), now + 60n * SEC);
+});
+
+t.test("a container's write after sync listed the file and before the rename wins: that file is skipped, the write kept", async (t) => {
+  const { nodes } = await createCluster(t, ['node1', 'node2']);
+  const [n1, n2] = nodes as [Node, Node];
+  const remote = await n2.volume('db');
+  const local = await n1.volume('db');
+  const MiB = 1024 * 1024;
+  // Listed in that order, and fetched in that order: the big one first, in a batch of its own; a (small:
+  // written and renamed in one native call) and b (big: streamed to a temporary file) after its rename.
+  // While its temporary file is there, the directory was listed and neither a nor b is renamed yet.
+  writeFileSync(join(remote, '0big'), Buffer.alloc(96 * MiB, 'B'));
+  writeFileSync(join(remote, 'a'), 'remote a');
+  writeFileSync(join(remote, 'b'), Buffer.alloc(MiB, 'R'));
+  for (const f of ['0big', 'a', 'b']) await setMtime(join(remote, f), T0);
+  // Rounds until the write was seen to land inside that window (the temporary file still there after it).
+  for (let round = 0; round < 5; round++) {
+    rmSync(join(local, '0big'), { force: true });
+    writeFileSync(join(local, 'a'), 'local a');
+    writeFileSync(join(local, 'b'), Buffer.alloc(MiB + 1, 'L'));
+    for (const f of ['a', 'b']) await setMtime(join(local, f), T0 - SEC); // older: to be replaced
+    let done = false;
+    const running = syncJson(n1, ['db', peer(n2)]).finally(() => (done = true));
+    let temp: string | undefined;
+    while (!temp && !done) {
+      temp = readdirSync(local).find((n) => n.startsWith('.bv-sync.'));
+      if (!temp) await new Promise((r) => setTimeout(r, 1));
+    }
+    if (temp) {
+      writeFileSync(join(local, 'a'), 'written during the sync');
+      writeFileSync(join(local, 'b'), Buffer.alloc(2 * MiB, 'W'));
+    }
+    const inWindow = temp !== undefined && existsSync(join(local, temp));
+    const h = (await running).hosts[0];
+    if (!inWindow) {
+      t.comment(`round ${round}: the write did not land inside the window, again`);
+      continue;
+    }
+    t.match(h, { ok: true, copied: 1, kept: 0, skipped: 2 });
+    const reasons = Object.fromEntries(h.skips.map((s: { path: string; reason: string }) => [s.path, s.reason]));
+    t.match(reasons, { a: 'changed here during the sync: kept', b: 'changed here during the sync: kept' });
+    t.equal(readFileSync(join(local, 'a'), 'utf8'), 'written during the sync', 'the small file: the write is kept');
+    t.ok(readFileSync(join(local, 'b')).equals(Buffer.alloc(2 * MiB, 'W')), 'the big one too');
+    t.equal(statSync(join(local, '0big')).size, 96 * MiB);
+    t.same(walk(local).filter((p) => p.includes('.bv-sync.')), [], 'no temporary name left');
+    return;
+  }
+  t.fail('no round wrote inside the window');
+});
