@@ -61,6 +61,14 @@ int ReceiveSources::find(const std::array<uint8_t, 16>& uuid, uint64_t ctransid,
                     " > rtransid " + std::to_string(item->rtransid) + ")";
           continue;
         }
+      } else if (item->ctransid != ctransid && item->ctransid > item->otransid) {
+        // Matched by its own UUID: the stream was made from it at that very
+        // ctransid (same filesystem), or from a copy received elsewhere (whose
+        // ctransid is that host's, not ours): then only a snapshot unchanged
+        // since it was taken (ctransid <= otransid) holds what the copy holds.
+        refused = path + " was modified after it was taken (ctransid " + std::to_string(item->ctransid) +
+                  " > otransid " + std::to_string(item->otransid) + ") and is not the state the stream wants";
+        continue;
       }
       Fd fd = dir_open_at(place->dir->fd.get(), ref->name, path);
       if (subvolume_id_fd(fd.get(), path) != id) continue;  // renamed meanwhile: not the one we checked

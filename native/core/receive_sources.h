@@ -3,7 +3,10 @@
 // own, as btrfs receive), accepted only when it sits directly in one of the
 // directories the caller allows, is read-only, and, when matched by received
 // UUID, was received from the very state the stream names (stransid equals
-// the stream's clone ctransid) and not modified since (ctransid <= rtransid).
+// the stream's clone ctransid) and not modified since (ctransid <= rtransid);
+// when matched by its own UUID, is at the very ctransid the stream names or
+// unchanged since it was taken (ctransid <= otransid: a copy of it received
+// elsewhere, which names the copy's ctransid, holds the same).
 // btrfs receive checks none of this.
 #pragma once
 

@@ -107,6 +107,53 @@ t.test('parents: missing, outside the allowed directories, modified since receiv
   t.same(readdirSync(again), ['s1'], 'no partial subvolume left');
 });
 
+t.test('a parent matched by its own UUID: at the ctransid the stream names, or unchanged since it was taken', async (t) => {
+  const vol = join(src, 'own');
+  btrfsProgs('subvolume', 'create', vol);
+  writeFileSync(join(vol, 'a'), 'one');
+  const a = join(src, 'own-a');
+  btrfsProgs('subvolume', 'snapshot', '-r', vol, a);
+  writeFileSync(join(vol, 'b'), 'two');
+  const b = join(src, 'own-b');
+  btrfsProgs('subvolume', 'snapshot', '-r', vol, b);
+  const fromA = join(mnt, 'own-b.stream');
+  send(fromA, [b], { proto: 2, parent: a });
+  // A sent in full elsewhere (A'), changed there and sent back with A' as parent: the failover
+  // pull. The stream names A's UUID (A' was received from it) and A''s ctransid, not A's.
+  const copies = dest();
+  const copy = await btrfs.receive(copies, btrfs.send(a));
+  btrfsProgs('subvolume', 'snapshot', copy.path, join(copies, 'work'));
+  writeFileSync(join(copies, 'work', 'c'), 'three');
+  const c = join(copies, 'own-c');
+  btrfsProgs('subvolume', 'snapshot', '-r', join(copies, 'work'), c);
+  const fromCopy = join(mnt, 'own-c.stream');
+  send(fromCopy, [c], { proto: 2, parent: copy.path });
+  t.ok((await btrfs.subvolumeInfo(copy.path)).ctransid !== (await btrfs.subvolumeInfo(a)).ctransid, "the copy's ctransid is not A's");
+  // Received into a directory of their own, with A's directory allowed (A' is not): A is the parent.
+  const ok = dest();
+  t.equal((await btrfs.receive(ok, createReadStream(fromA), { allowedDirs: [src] })).parentUuid, (await btrfs.subvolumeInfo(a)).uuid, 'A at the ctransid the stream names');
+  const back = await btrfs.receive(ok, createReadStream(fromCopy), { allowedDirs: [src] });
+  t.equal(await treeDiff(back.path, c), '', 'A unchanged since taken: the copy\'s stream applies on it');
+  // A made writable, changed, made read-only again.
+  await btrfs.setReadonly(a, false);
+  writeFileSync(join(a, 'a'), 'changed');
+  await btrfs.setReadonly(a, true);
+  const refused = dest();
+  for (const stream of [fromA, fromCopy]) {
+    await t.rejects(btrfs.receive(refused, createReadStream(stream), { allowedDirs: [src] }), {
+      code: 'ERR_RECEIVE_PARENT_MODIFIED',
+      commandName: 'SNAPSHOT',
+      message: /own-a was modified after it was taken/,
+    });
+  }
+  t.same(readdirSync(refused), [], 'nothing left');
+  // A stream made from A as it is now names its new ctransid: A is that very state.
+  const fromNewA = join(mnt, 'own-b2.stream');
+  send(fromNewA, [b], { proto: 2, parent: a });
+  const r = await btrfs.receive(refused, createReadStream(fromNewA), { allowedDirs: [src] });
+  t.equal(await treeDiff(r.path, b), '', 'applied on A as it is: B');
+});
+
 t.test('clone sources outside the allowed directories are refused', async (t) => {
   // s3 holds a file sharing extents with a snapshot of another subvolume, sent with it as clone source (-c).
   const other = join(src, 'other');
