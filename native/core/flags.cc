@@ -52,6 +52,22 @@ void subvolume_set_readonly(const std::string& path, bool readonly) {
   subvolume_set_readonly_fd(fd.get(), readonly, path);
 }
 
+bool subvolume_unprotect_fd(int fd, const std::string& path) {
+  subvolume_require_root_fd(fd, "FS_IOC_SETFLAGS", path);
+  const int protect = FS_IMMUTABLE_FL | FS_APPEND_FL;
+  int flags = inode_flags(fd, path);
+  if ((flags & protect) == 0) return false;
+  subvolume_set_readonly_fd(fd, false, path);
+  flags &= ~protect;
+  if (::ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0) throw_errno("FS_IOC_SETFLAGS", path);
+  return true;
+}
+
+bool subvolume_unprotect(const std::string& path) {
+  Fd fd = dir_open_entry(path);
+  return subvolume_unprotect_fd(fd.get(), path);
+}
+
 bool inode_get_nocow_fd(int fd, const std::string& path) { return (inode_flags(fd, path) & FS_NOCOW_FL) != 0; }
 
 bool inode_get_nocow(const std::string& path) {

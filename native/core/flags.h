@@ -19,6 +19,16 @@ bool subvolume_get_readonly(const std::string& path);
 void subvolume_set_readonly_fd(int fd, bool readonly, const std::string& path);
 void subvolume_set_readonly(const std::string& path, bool readonly);
 
+/**
+ * subvolume_unprotect_fd() - clear FS_IMMUTABLE_FL and FS_APPEND_FL on the
+ * root of the subvolume @fd (a subvolume root, else EINVAL), making it
+ * writable first when it is read-only (its flags cannot change otherwise):
+ * with either set, the subvolume can be neither renamed nor deleted.
+ * Returns false, changing nothing, when neither is set.
+ */
+bool subvolume_unprotect_fd(int fd, const std::string& path);
+bool subvolume_unprotect(const std::string& path);
+
 /** inode_get_nocow_fd() - FS_NOCOW_FL of a file or directory (FS_IOC_GETFLAGS). */
 bool inode_get_nocow_fd(int fd, const std::string& path);
 bool inode_get_nocow(const std::string& path);

@@ -32,6 +32,10 @@ namespace {
 constexpr uint64_t kMaxUnencoded = 128 * 1024;
 // Immutable/append flags are applied at END (they would block later commands); beyond this, at once.
 constexpr size_t kMaxDeferredFlags = 4096;
+// The stream's IMMUTABLE and APPEND (BTRFS_INODE_*). On the subvolume's root
+// they are dropped: they would forbid the final rename and any delete of the
+// subvolume, and btrfs receive ignores FILEATTR altogether anyway.
+constexpr uint64_t kProtectFlags = (1 << 6) | (1 << 7);
 
 bool is_create(SendCmd cmd) {
   return cmd == SendCmd::MKFILE || cmd == SendCmd::MKDIR || cmd == SendCmd::MKNOD || cmd == SendCmd::MKFIFO ||
@@ -174,11 +178,24 @@ class Receiver {
     deferred_flags_.clear();
     tree_.reset();
     if (temp_exists_) {
+      std::string path;
       try {
-        subvolume_delete_at(dest_.fd.get(), temp_, false, path_join(dest_.path, temp_));
+        path = path_join(dest_.path, temp_);
+        subvolume_delete_at(dest_.fd.get(), temp_, false, path);
+      } catch (const SysError& e) {
+        // EPERM: its root is immutable or append-only (a snapshot of such a parent, say).
+        if (e.err == EPERM) delete_protected(path);
       } catch (...) {
       }
       temp_exists_ = false;
+    }
+  }
+
+  void delete_protected(const std::string& path) noexcept {
+    try {
+      Fd root = dir_open_at(dest_.fd.get(), temp_, path);
+      if (subvolume_unprotect_fd(root.get(), path)) subvolume_delete_at(dest_.fd.get(), temp_, false, path);
+    } catch (...) {
     }
   }
 
@@ -496,13 +513,13 @@ class Receiver {
         Fd holder;
         int fd = meta_fd(t, path, holder);
         if (fd < 0) return;  // no flags on symlinks and special files
-        const uint64_t late = (1 << 6) | (1 << 7);  // IMMUTABLE, APPEND: they would block what follows
-        set_flags(fd, cmd.fileattr & ~late, t.show(path));
-        if ((cmd.fileattr & late) != 0) {
+        const uint64_t attr = path.empty() ? cmd.fileattr & ~kProtectFlags : cmd.fileattr;
+        set_flags(fd, attr & ~kProtectFlags, t.show(path));
+        if ((attr & kProtectFlags) != 0) {  // they would block what follows: at END
           if (deferred_flags_.size() < kMaxDeferredFlags) {
-            deferred_flags_.emplace_back(fd_dup(fd, t.show(path)), cmd.fileattr);
+            deferred_flags_.emplace_back(fd_dup(fd, t.show(path)), attr);
           } else {
-            set_flags(fd, cmd.fileattr, t.show(path));
+            set_flags(fd, attr, t.show(path));
           }
         }
         return;

@@ -152,6 +152,13 @@ Napi::Value SetNocow(const Napi::CallbackInfo& info) {
   return run_void(info.Env(), "buttervolume:setNocow", [path, value] { core::inode_set_nocow(path, value); });
 }
 
+Napi::Value ClearImmutable(const Napi::CallbackInfo& info) {
+  std::string path = path_arg(info, 0, "path");
+  return PromiseWorker<bool>::Run(
+      info.Env(), "buttervolume:clearImmutable", [path] { return core::subvolume_unprotect(path); },
+      [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
+}
+
 Napi::Value GetCompression(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
   using Opt = std::optional<std::string>;
@@ -229,6 +236,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                InstanceValue("setReadonly", Napi::Function::New(env, SetReadonly, "setReadonly")),
                InstanceValue("getNocow", Napi::Function::New(env, GetNocow, "getNocow")),
                InstanceValue("setNocow", Napi::Function::New(env, SetNocow, "setNocow")),
+               InstanceValue("clearImmutable", Napi::Function::New(env, ClearImmutable, "clearImmutable")),
                InstanceValue("getCompression", Napi::Function::New(env, GetCompression, "getCompression")),
                InstanceValue("setCompression", Napi::Function::New(env, SetCompression, "setCompression")),
                InstanceValue("syncFilesystem", Napi::Function::New(env, SyncFilesystem, "syncFilesystem")),

@@ -49,6 +49,7 @@ export interface NativeBinding {
   setReadonly(path: string, readonly: boolean): Promise<void>;
   getNocow(path: string): Promise<boolean>;
   setNocow(path: string, nocow: boolean): Promise<void>;
+  clearImmutable(path: string): Promise<boolean>;
   getCompression(path: string): Promise<string | null>;
   setCompression(path: string, value: string | null): Promise<void>;
   syncFilesystem(path: string): Promise<void>;

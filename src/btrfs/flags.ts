@@ -19,6 +19,18 @@ export function setReadonly(path: string, readonly = true): Promise<void> {
   return native.setReadonly(checkPath(path, 'path'), checkBoolean(readonly, 'readonly'));
 }
 
+/**
+ * Clears the immutable and append-only flags (`chattr -i -a`) of a
+ * subvolume's root, making it writable first when it is read-only (flags
+ * cannot change on it otherwise): with either set, the subvolume can be
+ * neither renamed nor deleted. Resolves to false, changing nothing, when
+ * neither is set. Needs CAP_LINUX_IMMUTABLE.
+ * @throws BtrfsError EINVAL (not a subvolume root).
+ */
+export function clearImmutable(path: string): Promise<boolean> {
+  return native.clearImmutable(checkPath(path, 'path'));
+}
+
 /** Whether FS_NOCOW_FL is set on a file or directory. Equivalent: `lsattr -d` shows `C`. */
 export function getNocow(path: string): Promise<boolean> {
   return native.getNocow(checkPath(path, 'path'));

@@ -16,6 +16,7 @@ export {
   waitForCleaner,
 } from './subvolume.js';
 export {
+  clearImmutable,
   getCompression,
   getNocow,
   getReadonly,

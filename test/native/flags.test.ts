@@ -1,5 +1,6 @@
 // Read-only flag, NOCOW and the compression property, checked with
 // btrfs property / lsattr.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -82,6 +83,27 @@ t.test('compression property', async (t) => {
   const nocow = join(mnt, 'nocowvol');
   await btrfs.createSubvolume(nocow, { nocow: true });
   await t.rejects(btrfs.setCompression(nocow, 'zstd'), { code: 'EINVAL', message: /cannot be set on a NOCOW/ }, 'NOCOW excludes compression');
+});
+
+t.test('clearImmutable: immutable or append-only root cleared (read-only made writable first), so it can be deleted', async (t) => {
+  for (const flag of ['+i', '+a']) {
+    const v = join(mnt, `protected${flag}`);
+    await btrfs.createSubvolume(v);
+    execFileSync('chattr', [flag, v]);
+    await btrfs.setReadonly(v);
+    await t.rejects(btrfs.deleteSubvolume(v), { code: 'EPERM' }, `${flag}: cannot be deleted`);
+    t.equal(await btrfs.clearImmutable(v), true, `${flag}: cleared`);
+    t.notMatch(lsattr(v), /[ia]/);
+    t.equal(await btrfs.getReadonly(v), false, 'made writable');
+    await btrfs.deleteSubvolume(v);
+  }
+  const v = join(mnt, 'unprotected');
+  await btrfs.createSubvolume(v);
+  await btrfs.setReadonly(v);
+  t.equal(await btrfs.clearImmutable(v), false, 'neither set: nothing done');
+  t.equal(await btrfs.getReadonly(v), true, 'still read-only');
+  mkdirSync(join(mnt, 'plaindir'));
+  await t.rejects(btrfs.clearImmutable(join(mnt, 'plaindir')), { code: 'EINVAL' }, 'not a subvolume root');
 });
 
 t.test('syncFilesystem', async (t) => {

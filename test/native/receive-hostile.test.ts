@@ -11,6 +11,7 @@ import t, { type Test } from 'tap';
 import * as btrfs from '../../src/btrfs/index.js';
 import { btrfsProgs, mountBtrfs } from '../fixtures/btrfs.js';
 import { listTree } from '../fixtures/daemon.js';
+import { lsattr } from '../fixtures/oracle.js';
 import { buildHistory, send } from '../fixtures/send-history.js';
 import { Attr, Cmd, frames, SendStreamWriter, tlv } from '../fixtures/send-stream-writer.js';
 
@@ -164,3 +165,19 @@ t.test('ENOSPC half-way: the error says where, the partial subvolume goes', asyn
   t.same(readdirSync(d), [], 'nothing left');
 });
 
+
+t.test('IMMUTABLE or APPEND on the root (FILEATTR ""): dropped, so the subvolume can be renamed into place and deleted', async (t) => {
+  const IMMUTABLE = 1 << 6;
+  const APPEND = 1 << 7;
+  const fileattr = (x: SendStreamWriter, path: string, flags: number) => x.command(Cmd.FILEATTR, [tlv.str(Attr.PATH, path), tlv.u64(Attr.FILEATTR, flags)]);
+  for (const [what, flag, letter] of [['IMMUTABLE', IMMUTABLE, 'i'], ['APPEND', APPEND, 'a']] as const) {
+    const d = dest();
+    const stream = fileattr(fileattr(w().mkdir('d', 257).mkfile('d/f', 258).write('d/f', 0, 'kept'), '', flag), 'd', flag).end();
+    const r = await btrfs.receive(d, Readable.from([stream.toBuffer()]));
+    t.equal(r.name, 'evil', `${what}: received`);
+    t.notMatch(lsattr(r.path), letter, `${what}: not on the root`);
+    t.match(lsattr(join(r.path, 'd')), letter, `${what}: on another inode, applied at END as before`);
+    await btrfs.deleteSubvolume(r.path);
+    t.same(readdirSync(d), [], `${what}: deleted`);
+  }
+});
