@@ -17,6 +17,7 @@
         "native/core/decompress.cc",
         "native/core/receive_tree.cc",
         "native/core/receive_sources.cc",
+        "native/core/receive_space.cc",
         "native/core/receive.cc",
         "native/core/queue_source.cc",
         "native/core/send.cc",

@@ -18,6 +18,7 @@
 #include "flags.h"
 #include "path.h"
 #include "receive_sources.h"
+#include "receive_space.h"
 #include "receive_tree.h"
 #include "subvolume.h"
 
@@ -87,34 +88,58 @@ class Receiver {
     dest_.fd = fd_dup(options.dest.get(), options.dest_path);
     for (const AllowedDir& dir : options.allowed) allowed.push_back(&dir);
     sources_.emplace(dest_.fd.get(), allowed);
+    space_.emplace(dest_.fd.get(), dest_.path, options.reserve_bytes);
   }
 
   std::vector<ReceivedSubvol> run() {
     std::vector<ReceivedSubvol> done;
     while (reader_.next_stream()) {
       SendCommand cmd;
-      while (reader_.next(cmd)) {
-        try {
-          step(cmd, done);
-        } catch (const ReceiveSysError&) {
-          abandon();  // already names its command (a creation applied one command late)
-          throw;
-        } catch (const SysError& e) {
-          abandon();
-          throw ReceiveSysError(e, cmd.index, static_cast<uint16_t>(cmd.cmd));
-        } catch (...) {
-          abandon();
-          throw;
-        }
-      }
+      while (reader_.next(cmd)) guarded(cmd.index, cmd.cmd, [&] { step(cmd, done); });
     }
+    // An expected subvolume waits for the end of the input (ReceiveOptions::expect_name).
+    if (tree_) guarded(end_index_, SendCmd::END, [&] { finish(done); });
     return done;
   }
 
   ~Receiver() { abandon(); }
 
  private:
+  // Runs @work for command @index; on any failure deletes the partial subvolume.
+  template <typename Work>
+  void guarded(uint64_t index, SendCmd type, Work work) {
+    try {
+      work();
+    } catch (const ReceiveSysError&) {
+      abandon();  // already names its command (a creation applied one command late)
+      throw;
+    } catch (const SysError& e) {
+      abandon();
+      throw ReceiveSysError(e, index, static_cast<uint16_t>(type));
+    } catch (...) {
+      abandon();
+      throw;
+    }
+  }
+
   // ---- the subvolume being received -----------------------------------------
+
+  // ReceiveOptions::expect_name: that subvolume only, and only once (checked
+  // before the previous one is finished: a refused input leaves nothing).
+  void expect(const SendCommand& cmd) {
+    if (!options_.expect_name) return;
+    const std::string& want = *options_.expect_name;
+    std::string reason;
+    if (count_ > 0) {
+      reason = "a second subvolume in an input that must hold only '" + want + "'";
+    } else if (cmd.path != want) {
+      reason = "another subvolume than the expected '" + want + "'";
+    } else {
+      return;
+    }
+    throw StreamError("ERR_RECEIVE_UNEXPECTED", reason, cmd.index, static_cast<uint16_t>(cmd.cmd), std::string(cmd.path),
+                      cmd.offset);
+  }
 
   void begin(const SendCommand& cmd) {
     if (tree_) throw StreamError(kStreamInvalid, "a subvolume starts before the previous one ended", cmd.index, static_cast<uint16_t>(cmd.cmd), std::string(cmd.path), cmd.offset);
@@ -214,10 +239,15 @@ class Receiver {
     switch (cmd.cmd) {
       case SendCmd::SUBVOL:
       case SendCmd::SNAPSHOT:
+        expect(cmd);
         finish(done);  // several subvolumes in one stream (send -e)
         begin(cmd);
         return;
       case SendCmd::END:
+        if (options_.expect_name) {
+          end_index_ = cmd.index;  // finished at the end of the input (run)
+          return;
+        }
         finish(done);
         return;
       default:
@@ -415,6 +445,7 @@ class Receiver {
         return;
       }
       case SendCmd::WRITE:
+        space_->charge(cmd.data.size, cmd);
         if (cmd.file_offset == 0 && cmd.data.size > 0 && cmd.data.size <= kMaxHeldWrite) {
           held_.held = true;
           held_.index = cmd.index;
@@ -431,6 +462,8 @@ class Receiver {
         if (::ftruncate(t.file(path), static_cast<off_t>(cmd.size)) < 0) throw_errno("ftruncate", t.show(path));
         return;
       case SendCmd::FALLOCATE:
+        // Every mode but a hole punch allocates (KEEP_SIZE too: beyond the end of the file).
+        if ((cmd.fallocate_mode & FALLOC_FL_PUNCH_HOLE) == 0) space_->charge(cmd.size, cmd);
         if (::fallocate(t.file(path), static_cast<int>(cmd.fallocate_mode), static_cast<off_t>(cmd.file_offset),
                         static_cast<off_t>(cmd.size)) < 0) {
           throw_errno("fallocate", t.show(path));
@@ -557,6 +590,10 @@ class Receiver {
     if (::ioctl(dest, FICLONERANGE, &args) == 0) return;
     // A range the filesystem cannot share (unaligned, NOCOW against COW): copy it.
     if (errno != EINVAL && errno != EXDEV && errno != EOPNOTSUPP) throw_errno("FICLONERANGE", t.show(cmd.path));
+    struct stat st;
+    if (::fstat(src, &st) < 0) throw_errno("fstat", t.show(cmd.clone_path));
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    space_->charge(std::min<uint64_t>(cmd.clone_len, size > cmd.clone_offset ? size - cmd.clone_offset : 0), cmd);
     copy_range(src, dest, cmd.clone_offset, cmd.clone_len, cmd.file_offset, t.show(cmd.path));
   }
 
@@ -595,6 +632,8 @@ class Receiver {
         cmd.unencoded_offset + cmd.unencoded_file_len > cmd.unencoded_len || cmd.unencoded_file_len == 0) {
       invalid(cmd, "encoded extent lengths are inconsistent");
     }
+    // What the file gets: the extent as it is, or decompressed (the fallback).
+    space_->charge(std::max<uint64_t>(cmd.data.size, cmd.unencoded_file_len), cmd);
     int fd = t.file(cmd.path);
     if (!options_.force_decompress) {
       btrfs_ioctl_encoded_io_args args{};
@@ -626,13 +665,14 @@ class Receiver {
   ReceiveOptions& options_;
   AllowedDir dest_;
   std::optional<ReceiveSources> sources_;
+  std::optional<ReceiveSpace> space_;
   std::optional<ReceiveTree> tree_;
   std::optional<PendingCreate> pending_;
   HeldWrite held_;
   std::vector<std::pair<Fd, uint64_t>> deferred_flags_;
   std::string name_, temp_;
   bool temp_exists_ = false;
-  uint64_t count_ = 0, commands_ = 0, ctransid_ = 0;
+  uint64_t count_ = 0, commands_ = 0, ctransid_ = 0, end_index_ = 0;
   std::array<uint8_t, 16> uuid_{};
 };
 

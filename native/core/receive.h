@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,19 @@ struct ReceiveOptions {
   std::string temp_prefix;
   /** Decompress ENCODED_WRITE data in-process instead of trying the ioctl (tests the fallback). */
   bool force_decompress = false;
+  /**
+   * The one subvolume the input may hold, when set: a SUBVOL or SNAPSHOT of
+   * another name, or a second one, is refused (ERR_RECEIVE_UNEXPECTED)
+   * before anything of it is created, and the subvolume is renamed into
+   * place only once the input has ended (so a refused input leaves nothing).
+   */
+  std::optional<std::string> expect_name;
+  /**
+   * Free space to leave on the destination's filesystem: a command that
+   * would allocate past it is refused (ERR_RECEIVE_NO_SPACE) before it is
+   * applied; 0 = no limit. See receive_space.h.
+   */
+  uint64_t reserve_bytes = 0;
 };
 
 /** One subvolume received. */
@@ -58,7 +72,8 @@ struct ReceiveSysError : SysError {
  * receive() - read every stream of @source and apply it under options.dest.
  * Throws StreamError (a bad stream; also codes ERR_RECEIVE_* for a stream
  * the destination cannot take: ERR_RECEIVE_PARENT_NOT_FOUND,
- * ERR_RECEIVE_PARENT_MODIFIED, ERR_RECEIVE_CLONE_SOURCE, ERR_RECEIVE_ABORTED),
+ * ERR_RECEIVE_PARENT_MODIFIED, ERR_RECEIVE_CLONE_SOURCE, ERR_RECEIVE_ABORTED,
+ * ERR_RECEIVE_UNEXPECTED, ERR_RECEIVE_NO_SPACE),
  * ReceiveSysError (a syscall failed applying a command), SysError (setup or
  * finishing; EEXIST when the name is already taken). Subvolumes completed
  * before the failing one stay; the failing one is deleted.

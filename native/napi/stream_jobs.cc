@@ -193,9 +193,17 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
   std::vector<std::string> allowed = string_list(info, 1, "allowedDirs");
   std::string prefix = path_arg(info, 2, "tempPrefix");
   bool force_decompress = bool_arg(info, 3, "forceDecompress");
-  if (info.Length() <= 4 || !info[4].IsFunction()) throw Napi::TypeError::New(env, "onDrain must be a function");
+  std::optional<std::string> expect_name;
+  if (info.Length() > 4 && !info[4].IsNull()) {
+    if (!info[4].IsString()) throw Napi::TypeError::New(env, "expectName must be a string or null");
+    expect_name = info[4].As<Napi::String>().Utf8Value();
+  }
+  if (info.Length() <= 5 || !info[5].IsNumber()) throw Napi::TypeError::New(env, "reserveBytes must be a number");
+  double reserve = info[5].As<Napi::Number>().DoubleValue();
+  if (!(reserve >= 0 && reserve <= 9007199254740991.0)) throw Napi::TypeError::New(env, "reserveBytes must be >= 0");
+  if (info.Length() <= 6 || !info[6].IsFunction()) throw Napi::TypeError::New(env, "onDrain must be a function");
   using List = std::vector<core::ReceivedSubvol>;
-  auto* job = new Job<List>(env, "buttervolume:receive", info[4].As<Napi::Function>());
+  auto* job = new Job<List>(env, "buttervolume:receive", info[6].As<Napi::Function>());
   auto input = std::make_shared<ReceiveInput>();
   // The drain runs on the receiving thread, before it releases the tsfn.
   input->queue = std::make_shared<core::QueueSource>(kInputQueueLimit, [tsfn = job->tsfn]() { tsfn.NonBlockingCall(); });
@@ -213,6 +221,8 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
         for (const std::string& a : allowed) options.allowed.push_back({core::dir_open(a), a});
         options.temp_prefix = prefix;
         options.force_decompress = force_decompress;
+        options.expect_name = expect_name;
+        options.reserve_bytes = static_cast<uint64_t>(reserve);
         return core::receive(*queue, options);
       },
       [](Napi::Env e, List& list) -> Napi::Value {

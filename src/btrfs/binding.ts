@@ -74,7 +74,7 @@ export interface NativeBinding {
     expect: { ino: bigint; size: number; mtimeNs: bigint } | null,
   ): Promise<bigint | null>;
   send(snapshot: string, parent: string | null, cloneSources: string[], protocol: number, compressed: boolean, noData: boolean): { fd: number; done: Promise<void> };
-  receive(destDir: string, allowedDirs: string[], tempPrefix: string, forceDecompress: boolean, onDrain: () => void): {
+  receive(destDir: string, allowedDirs: string[], tempPrefix: string, forceDecompress: boolean, expectName: string | null, reserveBytes: number, onDrain: () => void): {
     push(chunk: Uint8Array): boolean;
     end(): void;
     abort(): void;

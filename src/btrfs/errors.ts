@@ -92,7 +92,17 @@ export type SendStreamErrorCode =
   /** Malformed: bad magic, unknown command, bad attribute, unsafe path... */
   | 'ERR_SEND_STREAM_INVALID'
   /** Well-formed but not something we receive: version 3+, a --no-data stream. */
-  | 'ERR_SEND_STREAM_UNSUPPORTED';
+  | 'ERR_SEND_STREAM_UNSUPPORTED'
+  /** receive(): no usable parent or clone source, or it changed since (see docs/api.md). */
+  | 'ERR_RECEIVE_PARENT_NOT_FOUND'
+  | 'ERR_RECEIVE_PARENT_MODIFIED'
+  | 'ERR_RECEIVE_CLONE_SOURCE'
+  /** receive(): the input was destroyed or failed. */
+  | 'ERR_RECEIVE_ABORTED'
+  /** receive(): another subvolume than `expectName`, or a second one. */
+  | 'ERR_RECEIVE_UNEXPECTED'
+  /** receive(): applying the command would leave less free space than `reserveBytes`. */
+  | 'ERR_RECEIVE_NO_SPACE';
 
 /** Fields the native addon passes when it builds a SendStreamError. */
 export interface SendStreamErrorFields {

@@ -31,24 +31,39 @@ function defaultPrefix(): string {
  * and clone sources are taken only from subvolumes directly in `destDir`
  * and `allowedDirs`, and a parent must be read-only, received from the very
  * state the stream names and unchanged since. Equivalent: `btrfs receive
- * destDir` (which checks none of this). Needs CAP_SYS_ADMIN.
+ * destDir` (which checks none of this). `expectName` allows one subvolume
+ * of that name only; `reserveBytes` keeps that much free space on the
+ * filesystem. Needs CAP_SYS_ADMIN.
  * @throws SendStreamError (a corrupt or truncated stream; ERR_RECEIVE_* when
  *   the destination cannot take it: no parent, modified parent, clone source
- *   not allowed, aborted input), BtrfsError (a syscall failed; `command` and
+ *   not allowed, aborted input, another subvolume than expectName, not enough
+ *   free space left), BtrfsError (a syscall failed; `command` and
  *   `commandName` say at which command), EEXIST when a name is taken.
  */
 export async function receive(destDir: string, input: Readable, options?: ReceiveOptions): Promise<ReceiveResult> {
   const dest = checkPath(destDir, 'destDir');
-  const opts = checkOptions<ReceiveOptions>(options, { allowedDirs: 'array', tempPrefix: 'string', forceDecompress: 'boolean' }, 'receive');
+  const opts = checkOptions<ReceiveOptions>(
+    options,
+    { allowedDirs: 'array', tempPrefix: 'string', forceDecompress: 'boolean', expectName: 'string', reserveBytes: 'number' },
+    'receive',
+  );
   const allowed = (opts.allowedDirs ?? []).map((d, i) => checkPath(d, `allowedDirs[${i}]`));
   const prefix = opts.tempPrefix ?? defaultPrefix();
   if (prefix.includes('/') || !prefix.startsWith('.')) {
     throw Object.assign(new TypeError('tempPrefix must be one hidden name component (starting with ".")'), { code: 'ERR_INVALID_ARG_VALUE' });
   }
+  const expectName = opts.expectName ?? null;
+  if (expectName !== null && (expectName === '' || expectName.includes('/') || expectName.includes('\0') || expectName === '.' || expectName === '..')) {
+    throw Object.assign(new TypeError('expectName must be one name component'), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  const reserve = opts.reserveBytes ?? 0;
+  if (!Number.isSafeInteger(reserve) || reserve < 0) {
+    throw Object.assign(new TypeError(`reserveBytes must be a whole number of bytes >= 0, got ${reserve}`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
   if (typeof input?.pipe !== 'function') throw Object.assign(new TypeError('input must be a Readable stream'), { code: 'ERR_INVALID_ARG_TYPE' });
   let inputError: Error | undefined;
   // The receiver has taken its queue down to half: the input may flow again.
-  const job = native.receive(dest, allowed, prefix, opts.forceDecompress ?? false, () => input.resume());
+  const job = native.receive(dest, allowed, prefix, opts.forceDecompress ?? false, expectName, reserve, () => input.resume());
   const abort = (err?: Error) => {
     inputError ??= err;
     job.abort();

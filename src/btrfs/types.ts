@@ -117,6 +117,18 @@ export interface ReceiveOptions {
   tempPrefix?: string;
   /** Decompress encoded extents in-process instead of asking BTRFS_IOC_ENCODED_WRITE (tests the fallback). */
   forceDecompress?: boolean;
+  /**
+   * The one subvolume the input may hold: a subvolume of another name, or a
+   * second one, is refused (`ERR_RECEIVE_UNEXPECTED`) before anything of it
+   * is created; the subvolume is put in place only once the input has ended.
+   */
+  expectName?: string;
+  /**
+   * Bytes of free space to leave on destDir's filesystem: a command that
+   * would allocate past it is refused (`ERR_RECEIVE_NO_SPACE`) before it is
+   * applied. Default 0: no limit.
+   */
+  reserveBytes?: number;
 }
 
 /** One received subvolume (read-only, in destDir). */

@@ -30,6 +30,7 @@ export function openStore(config: Config, options: OpenOptions & { now?: () => D
       receivePaths: [config.testRemotePath],
       stateDir: stateDirOf(config),
       dtFormat: config.dtFormat,
+      receiveReserve: config.receiveReserve,
       ...(now ? { now } : {}),
     },
     open,

@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { compareCodePoints } from '../util/code-point.js';
 import { StoreError } from './errors.js';
 import { isSendMarker, validateSnapshotName, validateVolumeName } from './names.js';
+import { reserveBytes } from './receive-reserve.js';
 import type { VolumeStore } from './volume-store.js';
 
 /** A read-only snapshot and what send and receive match on. */
@@ -46,10 +47,12 @@ export async function snapshotsIn(dir: string, volume: string): Promise<Snapshot
  * Receives one snapshot of `volume` named `name` from `input` into `dir`
  * (SNAPSHOTS_PATH, or TEST_REMOTE_PATH for a test request), under the
  * volume's shared lock. The stream must carry exactly that one snapshot:
- * anything else is deleted again and refused. Parents and clone sources
- * come from `dir` only.
- * @throws StoreError `ERR_INVALID_SNAPSHOT_NAME`, `ERR_RECEIVE_UNEXPECTED`;
- *   what receive() throws (EEXIST when the name is taken...).
+ * the receiver refuses any other name before creating it (a stream cannot
+ * plant a send marker, say, even when it fails afterwards). The store's
+ * RECEIVE_RESERVE is kept free. Parents and clone sources come from `dir` only.
+ * @throws StoreError `ERR_INVALID_SNAPSHOT_NAME`; SendStreamError
+ *   `ERR_RECEIVE_UNEXPECTED`, `ERR_RECEIVE_NO_SPACE`; what receive() throws
+ *   (EEXIST when the name is taken...).
  */
 export async function receiveSnapshot(
   store: VolumeStore,
@@ -64,9 +67,13 @@ export async function receiveSnapshot(
     throw new StoreError('ERR_INVALID_SNAPSHOT_NAME', `${name} is not a snapshot of ${volume}`);
   }
   return store.withVolumeLock(volume, 'shared', async () => {
-    const result = await btrfs.receive(dir, input);
-    const unexpected = result.subvolumes.filter((s) => s.name !== name);
-    if (unexpected.length > 0 || result.subvolumes.length !== 1) {
+    const reserve = await reserveBytes(dir, store.receiveReserve).catch((err: unknown) => {
+      input.destroy(); // as receive() does when it fails: the sender is released
+      throw err;
+    });
+    const result = await btrfs.receive(dir, input, { expectName: name, reserveBytes: reserve });
+    // The receiver refused anything else already: a last check, never expected to fire.
+    if (result.subvolumes.length !== 1 || result.name !== name) {
       for (const s of result.subvolumes) await btrfs.deleteSubvolume(s.path).catch(() => undefined);
       throw new StoreError('ERR_RECEIVE_UNEXPECTED', `the stream held ${result.subvolumes.map((s) => s.name).join(', ')}, not just ${name}: deleted`);
     }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import * as btrfs from '../btrfs/index.js';
+import type { SpaceReserve } from '../config.js';
 import type { Logger } from '../log.js';
 import { compareCodePoints } from '../util/code-point.js';
 import { holdFileLock } from '../util/file-lock.js';
@@ -33,6 +34,8 @@ export interface StoreOptions extends StorePaths {
   dtFormat: string;
   /** The clock (tests inject one). */
   now?: () => Date;
+  /** Free space a received snapshot must leave on its filesystem (RECEIVE_RESERVE). Default: none. */
+  receiveReserve?: SpaceReserve;
 }
 
 export interface VolumeSummary {
@@ -95,6 +98,7 @@ function notFound(message: string, cause?: unknown): StoreError {
 export class VolumeStore {
   readonly layout: Layout;
   readonly dtFormat: string;
+  readonly receiveReserve: SpaceReserve;
   private readonly locks: VolumeLocks;
   private readonly now: () => Date;
   private readonly logger: Pick<Logger, 'warning' | 'error'> | undefined;
@@ -104,6 +108,7 @@ export class VolumeStore {
   private constructor(options: StoreOptions, logger: OpenOptions['logger']) {
     this.layout = new Layout(options);
     this.dtFormat = options.dtFormat;
+    this.receiveReserve = options.receiveReserve ?? { bytes: 0 };
     this.locks = new VolumeLocks(this.layout.locksDir);
     this.now = options.now ?? (() => new Date());
     this.logger = logger;

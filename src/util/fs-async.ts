@@ -16,6 +16,7 @@ import {
   rename as renameCallback,
   rm as rmCallback,
   stat as statCallback,
+  statfs as statfsCallback,
   writeFile as writeFileCallback,
 } from 'node:fs';
 import { promisify } from 'node:util';
@@ -31,4 +32,5 @@ export const realpath = promisify(realpathCallback);
 export const rename = promisify(renameCallback);
 export const rm = promisify(rmCallback);
 export const stat = promisify(statCallback);
+export const statfs = promisify(statfsCallback);
 export const writeFile = promisify(writeFileCallback);
