@@ -7,22 +7,28 @@
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 
+import { processStamp } from '../util/process-stamp.js';
 import { checkOptions, checkPath } from './args.js';
 import { native } from './binding.js';
 import type { ReceivedSubvolume, ReceiveOptions, ReceiveResult } from './types.js';
 
 let sequence = 0;
 
-/** `.bv-receive.<pid>.<n>`: the default prefix of temporary names (unique in this process). */
+/**
+ * `.bv-receive.<pid>.<start>.<boot>.<n>`: the default prefix of temporary
+ * names (unique in this process; the stamp tells a leftover of a process
+ * gone from a receive still running, see util/process-stamp.ts).
+ */
 function defaultPrefix(): string {
-  return `.bv-receive.${process.pid}.${++sequence}`;
+  const { pid, start, boot } = processStamp();
+  return `.bv-receive.${pid}.${start}.${boot}.${++sequence}`;
 }
 
 /**
  * Receives every stream of `input` into directory `destDir`, each as a
  * read-only received subvolume named as its stream says, and resolves once
  * all are in place. Each is built under a temporary name (`tempPrefix`.N,
- * default `.bv-receive.<pid>.<n>`) and renamed only when complete; on any
+ * default `.bv-receive.<pid>.<start>.<boot>.<n>`) and renamed only when complete; on any
  * failure the partial one is deleted (those completed before stay) and the
  * input is destroyed (its source, a send say, is released). The input's
  * Buffers are read where they are, on the receiving thread: like any

@@ -113,7 +113,11 @@ export interface SendOptions {
 export interface ReceiveOptions {
   /** More directories whose subvolumes may be parents and clone sources (destDir always is). */
   allowedDirs?: string[];
-  /** Prefix of the temporary names in destDir (`<prefix>.<n>`); default `.bv-receive.<pid>.<n>`. */
+  /**
+   * Prefix of the temporary names in destDir (`<prefix>.<n>`); default
+   * `.bv-receive.<pid>.<start>.<boot>.<n>` (the process's start time and the
+   * boot, so that a leftover can be told from a receive still running).
+   */
   tempPrefix?: string;
   /** Decompress encoded extents in-process instead of asking BTRFS_IOC_ENCODED_WRITE (tests the fallback). */
   forceDecompress?: boolean;

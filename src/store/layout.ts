@@ -4,6 +4,7 @@
 // VOLUMES_PATH/.bv-<op>.<volume>.<random>: never a valid volume name, so
 // never listed, and removed at the next start if a crash left it behind.
 import { randomHex } from '../util/random-hex.js';
+import type { ProcessStamp } from '../util/process-stamp.js';
 import { join } from 'node:path';
 
 export interface StorePaths {
@@ -22,15 +23,20 @@ function tempName(op: string, volume: string): string {
   return `.bv-${op}.${volume}.${randomHex(12)}`;
 }
 
-const RECEIVE_TEMP = /^\.bv-receive\.(\d+)\.\d+\.\d+$/;
+const RECEIVE_TEMP = /^\.bv-receive\.(\d+)\.(\d+)\.([0-9a-f]{8})\.\d+\.\d+$/;
+// What versions before the start time and boot were added made.
+const OLD_RECEIVE_TEMP = /^\.bv-receive\.(\d+)\.\d+\.\d+$/;
 
 /**
- * The process of a temporary received subvolume (`.bv-receive.<pid>.<n>.<k>`,
- * btrfs receive()'s default names), or null for any other name.
+ * The process of a temporary received subvolume (btrfs receive()'s default
+ * names): `.bv-receive.<pid>.<start>.<boot>.<n>.<k>` gives its stamp, the
+ * older `.bv-receive.<pid>.<n>.<k>` its PID only; null for any other name.
  */
-export function parseReceiveTemp(name: string): { pid: number } | null {
+export function parseReceiveTemp(name: string): { stamp: ProcessStamp } | { pid: number } | null {
   const m = RECEIVE_TEMP.exec(name);
-  return m ? { pid: Number(m[1]) } : null;
+  if (m) return { stamp: { pid: Number(m[1]), start: m[2]!, boot: m[3]! } };
+  const old = OLD_RECEIVE_TEMP.exec(name);
+  return old ? { pid: Number(old[1]) } : null;
 }
 
 /** The volume a hidden work name belongs to, or null for any other name. */

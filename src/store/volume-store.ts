@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { compareCodePoints } from '../util/code-point.js';
 import { holdFileLock } from '../util/file-lock.js';
 import { mkdir, readdir, rm } from '../util/fs-async.js';
+import { isRunning, pidExists } from '../util/process-stamp.js';
 import type { CreateOptions } from './create-options.js';
 import { StoreError } from './errors.js';
 import { Layout, parseReceiveTemp, parseTempName, type StorePaths } from './layout.js';
@@ -202,9 +203,11 @@ export class VolumeStore {
       });
       for (const name of names) {
         const temp = parseReceiveTemp(name);
-        if (!temp || isAlive(temp.pid)) continue; // a receive still running in that process
+        if (!temp || receiveRunning(temp)) continue;
         const path = join(dir, name);
         try {
+          // Immutable or append-only root (what older versions let a stream set): no delete before it is cleared.
+          await btrfs.clearImmutable(path).catch(ignoreMissing);
           await btrfs.deleteSubvolume(path).catch(ignoreMissing);
           removed.push(name);
         } catch (err) {
@@ -609,15 +612,15 @@ async function forEachLimited<T>(items: readonly T[], limit: number, task: (item
   if (failure) throw failure.error;
 }
 
-/** Whether process `pid` exists (EPERM: it does, not ours). */
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return code(err) === 'EPERM';
-  }
+/**
+ * Whether the receive that made a temporary name may still run: its process
+ * runs (same boot, PID and start time). An old-form name (PID only) of our
+ * own PID is not ours, as we no longer make them: a previous life of this
+ * PID (the plugin's node is PID 1 at every start).
+ */
+function receiveRunning(temp: NonNullable<ReturnType<typeof parseReceiveTemp>>): boolean {
+  if ('stamp' in temp) return isRunning(temp.stamp);
+  return temp.pid !== process.pid && pidExists(temp.pid);
 }
 
 function ignoreMissing(err: unknown): void {
