@@ -9,6 +9,16 @@ import { identity } from './send.js';
 import { newestSnapshot, isSendMarker } from '../store/names.js';
 import { receiveSnapshot, snapshotsIn, type SnapshotIdentity } from '../store/replicas.js';
 
+/** Bytes kept of a peer's stderr during a send: its last word is one short JSON line, the rest is not ours to hold. */
+const PEER_STDERR_KEPT = 4096;
+
+/** The last `max` bytes of `kept` then `chunk` (copied: a chunk is not held whole). */
+function lastBytes(kept: Buffer, chunk: Buffer, max: number): Buffer {
+  if (chunk.length >= max) return Buffer.from(chunk.subarray(chunk.length - max));
+  const both = Buffer.concat([kept, chunk]);
+  return both.length <= max ? both : Buffer.from(both.subarray(both.length - max));
+}
+
 export interface PullOptions {
   /** From the peer's TEST_REMOTE_PATH. */
   test?: boolean;
@@ -55,12 +65,12 @@ export async function pullVolume(ctx: ReplicationContext, conn: PeerConnection, 
     if (!parent || r.ctransid > parent.ctransid) parent = r;
   }
   const { channel } = await conn.open({ op: 'send', volume, snapshot: newest.name, parent: parent?.name ?? null, test });
-  let trailer = '';
-  channel.stderr.on('data', (c: Buffer) => (trailer += c.toString('utf8')));
+  let trailer: Buffer = Buffer.alloc(0);
+  channel.stderr.on('data', (c: Buffer) => (trailer = lastBytes(trailer, c, PEER_STDERR_KEPT)));
   try {
     await receiveSnapshot(ctx.store, dir, volume, newest.name, channel);
   } catch (err) {
-    const last = trailer.trim().split('\n').pop();
+    const last = trailer.toString('utf8').trim().split('\n').pop();
     let peer: { ok?: boolean; error?: string; code?: string } | undefined;
     try {
       peer = last ? JSON.parse(last) : undefined;
