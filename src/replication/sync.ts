@@ -320,6 +320,8 @@ class HostSync {
   private dirs!: DirCache;
   private rootFd = -1;
   private readonly held: Held;
+  /** Kinds of limits hit and warned about. */
+  private warned = 0;
   /** SYNC_CLOCK_SKEW in ns. */
   private readonly skewNs: bigint;
   private readonly createdDirs: Array<{ path: string; mtime: bigint }> = [];
@@ -402,8 +404,6 @@ class HostSync {
     }
     return false;
   }
-
-  private warned = 0;
 
   private fail(err: unknown): void {
     this.failure ??= err;
