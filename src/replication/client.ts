@@ -146,8 +146,8 @@ export class PeerConnection {
    * mid-stream); bound the wait once the data is sent with {@link finalAnswer}.
    */
   async next(channel: Duplex, what: string): Promise<Record<string, unknown>> {
-    const answer = (await readLine(channel).catch((err: Error) => {
-      throw new ReplicationError('ERR_PEER_FAILED', `${this.peer.label}: no answer after ${what}: ${err.message}`);
+    const answer = (await readLine(channel).catch((err: Error & { code?: string }) => {
+      throw new ReplicationError(err.code === 'ERR_PEER_TIMEOUT' ? err.code : 'ERR_PEER_FAILED', `${this.peer.label}: no answer after ${what}: ${err.message}`);
     })) as Record<string, unknown>;
     const refused = answerError(answer, this.peer.label);
     if (refused) throw refused;

@@ -2,8 +2,9 @@
 // lines and length-prefixed chunks, read as they come (the channel's window
 // is the backpressure: nothing is read ahead of what the caller asked for)
 // and written waiting for 'drain'.
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 
+import { abortChannel } from './idle-watch.js';
 import { ReplicationError } from './protocol.js';
 
 /** Longest JSON line of a tree or files answer (a path and a symlink target, escaped). */
@@ -16,16 +17,39 @@ export class FrameReader {
   #length = 0;
   #ended = false;
 
+  /**
+   * @param idleMs a peer that sends nothing for this long while we wait for
+   *   it is given up (ERR_PEER_TIMEOUT, the channel destroyed); none: no bound.
+   */
   constructor(
-    input: Readable,
+    private readonly input: Readable,
     private readonly what: string,
+    private readonly idleMs?: number,
   ) {
     this.#it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   }
 
+  /** The next piece of the input, within the idle time. */
+  async #next(): Promise<IteratorResult<Buffer>> {
+    if (this.idleMs === undefined) return this.#it.next();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const err = new ReplicationError('ERR_PEER_TIMEOUT', `${this.what}: the peer sent nothing for ${Math.round(this.idleMs! / 1000)} s (REPLICATION_IDLE_TIMEOUT)`);
+        abortChannel(this.input as Duplex, err);
+        reject(err);
+      }, this.idleMs);
+    });
+    try {
+      return await Promise.race([this.#it.next(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async #fill(): Promise<void> {
     if (this.#ended) throw new ReplicationError('ERR_PEER_CLOSED', `${this.what}: the answer ended early`);
-    const next = await this.#it.next();
+    const next = await this.#next();
     if (next.done) {
       this.#ended = true;
       throw new ReplicationError('ERR_PEER_CLOSED', `${this.what}: the answer ended early`);

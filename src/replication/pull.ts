@@ -4,6 +4,7 @@
 // "it has nothing" (the connection fails before anything is decided).
 import { ReplicationError, type RemoteSnapshot } from './protocol.js';
 import type { PeerConnection } from './client.js';
+import { abortChannel, watchIdle } from './idle-watch.js';
 import type { ReplicationContext } from './context.js';
 import { identity } from './send.js';
 import { newestSnapshot, isSendMarker } from '../store/names.js';
@@ -67,6 +68,8 @@ export async function pullVolume(ctx: ReplicationContext, conn: PeerConnection, 
   const { channel } = await conn.open({ op: 'send', volume, snapshot: newest.name, parent: parent?.name ?? null, test });
   let trailer: Buffer = Buffer.alloc(0);
   channel.stderr.on('data', (c: Buffer) => (trailer = lastBytes(trailer, c, PEER_STDERR_KEPT)));
+  // A peer that stops sending is given up: it would hold our receive, its temporary subvolume and the volume's lock.
+  const stopWatch = watchIdle(channel, conn.idleMs, (err) => abortChannel(channel, err));
   try {
     await receiveSnapshot(ctx.store, dir, volume, newest.name, channel);
   } catch (err) {
@@ -79,6 +82,8 @@ export async function pullVolume(ctx: ReplicationContext, conn: PeerConnection, 
     }
     if (peer && peer.ok === false) throw new ReplicationError(peer.code ?? 'ERR_PEER_FAILED', `${conn.peer.label}: ${peer.error ?? 'send failed'}`, { cause: err });
     throw err;
+  } finally {
+    stopWatch();
   }
   ctx.logger.info(`fetched ${newest.name} from ${conn.peer.label} (${parent ? `incremental from ${parent.name}` : 'full'})`);
   return { ...result, fetched: newest.name, parent: parent?.name ?? null };

@@ -166,9 +166,9 @@ export class ReplicationService {
         writeLine(channel, { ok: true });
         try {
           await pipeline(stream, channel, { end: false });
-          writeLine(channel.stderr, { ok: true });
+          await this.lastWord(channel, { ok: true });
         } catch (err) {
-          if (!channel.destroyed) writeLine(channel.stderr, { ok: false, error: (err as Error).message, code: (err as { code?: string }).code ?? 'ERR_PEER_FAILED' });
+          if (!channel.destroyed) await this.lastWord(channel, { ok: false, error: (err as Error).message, code: (err as { code?: string }).code ?? 'ERR_PEER_FAILED' });
           throw err;
         }
         return;
@@ -181,6 +181,20 @@ export class ReplicationService {
         await serveFiles(channel, this.volumePath(request.volume, request.test), request.paths);
         return;
     }
+  }
+
+  /**
+   * Writes a send's last word on stderr and waits until ssh2 has taken it
+   * (an end of the channel written meanwhile could overtake it when the
+   * peer's window is full), for the idle time at most.
+   */
+  private async lastWord(channel: ServiceChannel, value: unknown): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => channel.stderr.write(`${JSON.stringify(value)}\n`, () => resolve())),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, this.limits.idleMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   private snapshotOf(volume: string, name: string): string {

@@ -438,7 +438,7 @@ class HostSync {
 
   private async readTree(): Promise<void> {
     const { channel } = await this.conn.open({ op: 'tree', volume: this.volume, test: this.test });
-    const reader = new FrameReader(channel, `${this.label}: tree of ${this.volume}`);
+    const reader = new FrameReader(channel, `${this.label}: tree of ${this.volume}`, this.conn.idleMs);
     try {
       for (;;) {
         const line = (await reader.line()) as Record<string, unknown> | null;
@@ -597,7 +597,7 @@ class HostSync {
   private async fetch(items: Wanted[]): Promise<void> {
     this.check();
     const { channel } = await this.conn.open({ op: 'files', volume: this.volume, paths: items.map((i) => i.path), test: this.test });
-    const reader = new FrameReader(channel, `${this.label}: files of ${this.volume}`);
+    const reader = new FrameReader(channel, `${this.label}: files of ${this.volume}`, this.conn.idleMs);
     try {
       for (const item of items) {
         const header = checkHeader(await reader.line(), item.path, this.label);
