@@ -18,7 +18,7 @@ import { parseArgs, promisify } from 'node:util';
 
 import * as btrfs from '../dist/btrfs/index.js';
 import { planPurge } from '../dist/store/purge-plan.js';
-import { formatTimestamp } from '../dist/store/timestamp.js';
+import { formatTimestamp } from '../dist/util/timestamp.js';
 import { VolumeStore } from '../dist/store/volume-store.js';
 import { fillSmallFiles, scratchBtrfs } from './common.mjs';
 

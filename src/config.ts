@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 
 import { IniSyntaxError, parseIniDefaults, type IniEntry } from './config-ini.js';
-import { validateDtformat } from './store/timestamp.js';
+import { TimestampError, validateDtformat } from './util/timestamp.js';
 import { CodedError } from './util/coded-error.js';
 import { nameErrorClass } from './util/error-name.js';
+import { errCode } from './util/err-code.js';
 
 /** Log levels, with Python's names (the original passed LOGLEVEL to `logging`). */
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
@@ -218,7 +219,7 @@ function readIni(path: string): Map<string, IniEntry> | undefined {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // no config.ini: defaults
     throw new ConfigError(`config file ${path} cannot be read: ${(err as Error).message}`, path);
   }
@@ -319,6 +320,7 @@ function dtFormat(raw: Raw): string {
   try {
     return validateDtformat(value); // the one rule the store names and parses with
   } catch (err) {
-    return fail(raw, (err as Error).message.replace(/^invalid DTFORMAT "[^"]*": /, ''));
+    if (err instanceof TimestampError) return fail(raw, err.reason);
+    throw err;
   }
 }

@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 
 type Kind = 'boolean' | 'number' | 'string' | 'array' | 'AbortSignal';
 
-function typeError(message: string, code = 'ERR_INVALID_ARG_TYPE'): TypeError {
+/** The TypeError of a bad argument, with Node's code (ERR_INVALID_ARG_TYPE, or ERR_INVALID_ARG_VALUE for a right type with a wrong value). */
+export function typeError(message: string, code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' = 'ERR_INVALID_ARG_TYPE'): TypeError {
   return Object.assign(new TypeError(message), { code });
 }
 

@@ -3,7 +3,7 @@
 // RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV, the last component never followed.
 // The fds are plain fds for node:fs (fstat, read, write, fchown, close...);
 // the caller closes them. See native/core/beneath.h.
-import { checkPath } from './args.js';
+import { checkPath, typeError } from './args.js';
 import { native } from './binding.js';
 import type { EntryStat, ListedEntry } from './types.js';
 
@@ -18,10 +18,6 @@ import type { EntryStat, ListedEntry } from './types.js';
  *   anything, a symlink included, has that name).
  */
 export type BeneathHow = 'read' | 'directory' | 'create';
-
-function typeError(message: string, code = 'ERR_INVALID_ARG_TYPE'): TypeError {
-  return Object.assign(new TypeError(message), { code });
-}
 
 function checkFd(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0x7fffffff) {

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { BtrfsError, SendStreamError } from './errors.js';
-import type { DumpedCommand } from './send-stream.js';
-import type { EntryStat, NestedSubvolume, ReceivedSubvolume, SubvolumeInfo } from './types.js';
+import type { DumpedCommand, EntryStat, NestedSubvolume, ReceivedSubvolume, SubvolumeInfo } from './types.js';
 
 /** A held flock owned by the addon; closing happens in release() or on GC. */
 export interface NativeLockHandle {

@@ -1,4 +1,4 @@
-import { checkBoolean, checkPath } from './args.js';
+import { checkBoolean, checkPath, typeError } from './args.js';
 import { native } from './binding.js';
 import type { Compression } from './types.js';
 
@@ -60,9 +60,7 @@ export function getCompression(path: string): Promise<string | null> {
 export function setCompression(path: string, value: Compression | null): Promise<void> {
   const abs = checkPath(path, 'path');
   if (value !== null && (typeof value !== 'string' || !COMPRESSIONS.has(value))) {
-    throw Object.assign(new TypeError(`compression must be one of zlib, lzo, zstd, none or null, got ${JSON.stringify(value)}`), {
-      code: 'ERR_INVALID_ARG_VALUE',
-    });
+    throw typeError(`compression must be one of zlib, lzo, zstd, none or null, got ${JSON.stringify(value)}`, 'ERR_INVALID_ARG_VALUE');
   }
   return native.setCompression(abs, value);
 }

@@ -8,9 +8,10 @@ import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 
 import { processStamp } from '../util/process-stamp.js';
-import { checkOptions, checkPath } from './args.js';
+import { checkOptions, checkPath, typeError } from './args.js';
 import { native } from './binding.js';
 import type { ReceivedSubvolume, ReceiveOptions, ReceiveResult } from './types.js';
+import { errCode } from '../util/err-code.js';
 
 let sequence = 0;
 
@@ -56,17 +57,17 @@ export async function receive(destDir: string, input: Readable, options?: Receiv
   const allowed = (opts.allowedDirs ?? []).map((d, i) => checkPath(d, `allowedDirs[${i}]`));
   const prefix = opts.tempPrefix ?? defaultPrefix();
   if (prefix.includes('/') || !prefix.startsWith('.')) {
-    throw Object.assign(new TypeError('tempPrefix must be one hidden name component (starting with ".")'), { code: 'ERR_INVALID_ARG_VALUE' });
+    throw typeError('tempPrefix must be one hidden name component (starting with ".")', 'ERR_INVALID_ARG_VALUE');
   }
   const expectName = opts.expectName ?? null;
   if (expectName !== null && (expectName === '' || expectName.includes('/') || expectName.includes('\0') || expectName === '.' || expectName === '..')) {
-    throw Object.assign(new TypeError('expectName must be one name component'), { code: 'ERR_INVALID_ARG_VALUE' });
+    throw typeError('expectName must be one name component', 'ERR_INVALID_ARG_VALUE');
   }
   const reserve = opts.reserveBytes ?? 0;
   if (!Number.isSafeInteger(reserve) || reserve < 0) {
-    throw Object.assign(new TypeError(`reserveBytes must be a whole number of bytes >= 0, got ${reserve}`), { code: 'ERR_INVALID_ARG_VALUE' });
+    throw typeError(`reserveBytes must be a whole number of bytes >= 0, got ${reserve}`, 'ERR_INVALID_ARG_VALUE');
   }
-  if (typeof input?.pipe !== 'function') throw Object.assign(new TypeError('input must be a Readable stream'), { code: 'ERR_INVALID_ARG_TYPE' });
+  if (typeof input?.pipe !== 'function') throw typeError('input must be a Readable stream', 'ERR_INVALID_ARG_TYPE');
   let inputError: Error | undefined;
   // The receiver has taken its queue down to half: the input may flow again.
   const job = native.receive(dest, allowed, prefix, opts.forceDecompress ?? false, expectName, reserve, () => input.resume());
@@ -77,7 +78,7 @@ export async function receive(destDir: string, input: Readable, options?: Receiv
   const onData = (chunk: unknown) => {
     if (!(chunk instanceof Uint8Array)) {
       // Not bytes (an encoding set, an object stream): nothing to receive from.
-      abort(Object.assign(new TypeError(`receive's input must give Buffers, not ${typeof chunk === 'string' ? 'strings' : typeof chunk}`), { code: 'ERR_INVALID_ARG_TYPE' }));
+      abort(typeError(`receive's input must give Buffers, not ${typeof chunk === 'string' ? 'strings' : typeof chunk}`, 'ERR_INVALID_ARG_TYPE'));
       return;
     }
     if (!job.push(chunk)) input.pause();
@@ -104,7 +105,7 @@ export async function receive(destDir: string, input: Readable, options?: Receiv
     // What is left of the input is of no use: release its source (a send blocked on a full pipe ends).
     if (!input.readableEnded) input.destroy();
     // Aborted because the input failed (a send that errored, a peer gone): that failure is the error.
-    if (inputError && (err as { code?: string }).code === 'ERR_RECEIVE_ABORTED') throw inputError;
+    if (inputError && errCode(err) === 'ERR_RECEIVE_ABORTED') throw inputError;
     throw err;
   } finally {
     input.off('data', onData);

@@ -10,17 +10,13 @@
 // bundle) and the daemon's start need neither.
 import type { Readable } from 'node:stream';
 
-import { checkOptions, checkPath } from './args.js';
+import { checkOptions, checkPath, typeError } from './args.js';
 import { native } from './binding.js';
 import type { SendOptions } from './types.js';
 
 /** The highest send stream version this kernel offers (/sys/fs/btrfs/features/send_stream_version). */
 export function sendProtocolMax(): number {
   return native.sendProtocolMax();
-}
-
-function typeError(message: string): TypeError {
-  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' });
 }
 
 /**
@@ -40,8 +36,8 @@ export function send(snapshotPath: string, options?: SendOptions): Readable {
   const parent = opts.parent === undefined ? null : checkPath(opts.parent, 'parent');
   const clones = (opts.cloneSources ?? []).map((c, i) => checkPath(c, `cloneSources[${i}]`));
   const protocol = opts.protocol ?? 0;
-  if (![0, 1, 2].includes(protocol)) throw typeError(`protocol must be 1 or 2 (or 0 for the highest), got ${protocol}`);
-  if (opts.compressed && protocol === 1) throw typeError('compressed needs protocol 2');
+  if (![0, 1, 2].includes(protocol)) throw typeError(`protocol must be 1 or 2 (or 0 for the highest), got ${protocol}`, 'ERR_INVALID_ARG_VALUE');
+  if (opts.compressed && protocol === 1) throw typeError('compressed needs protocol 2', 'ERR_INVALID_ARG_VALUE');
   const job = native.send(snapshot, parent, clones, protocol, opts.compressed ?? false, opts.noData ?? false);
   return streamOf(job.fd, job.done);
 }

@@ -1,4 +1,4 @@
-import { checkOptions, checkPath } from './args.js';
+import { checkOptions, checkPath, typeError } from './args.js';
 import { native, type NativeSubvolumeList } from './binding.js';
 import type {
   CreateSubvolumeOptions,
@@ -100,7 +100,7 @@ export async function listSubvolumeNamesBy(dir: string, mode: ListMode, options?
 
 function listPrefix(options: ListSubvolumesOptions | undefined, fn: string): string {
   const { prefix = '' } = checkOptions<ListSubvolumesOptions>(options, { prefix: 'string' }, fn);
-  if (prefix.includes('\0')) throw Object.assign(new TypeError('option "prefix" must not contain NUL bytes'), { code: 'ERR_INVALID_ARG_VALUE' });
+  if (prefix.includes('\0')) throw typeError('option "prefix" must not contain NUL bytes', 'ERR_INVALID_ARG_VALUE');
   return prefix;
 }
 

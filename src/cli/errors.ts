@@ -5,6 +5,7 @@
 // developer asks for the rest.
 import { nameErrorClass } from '../util/error-name.js';
 import { isExpectedError } from '../util/expected-error.js';
+import { errCode } from '../util/err-code.js';
 
 /** An expected failure whose message is already the sentence to print. */
 export class CliError extends Error {
@@ -40,7 +41,7 @@ export interface Subject {
  */
 export function about(subject: Subject): (err: unknown) => never {
   return (err) => {
-    const code = codeOf(err);
+    const code = errCode(err);
     if (code === 'ERR_VOLUME_NOT_FOUND' && subject.volume !== undefined) {
       throw new CliError(`no such volume: ${subject.volume}`, { cause: err });
     }
@@ -51,9 +52,6 @@ export function about(subject: Subject): (err: unknown) => never {
   };
 }
 
-function codeOf(err: unknown): unknown {
-  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-}
 
 /**
  * An error we expect and word ourselves: the CLI's own, or what the shared

@@ -3,6 +3,7 @@
 // reader never sees half a listing from a command that failed afterwards.
 
 import { writeSync } from 'node:fs';
+import { errCode } from '../util/err-code.js';
 
 /** Writes to stdout (tests may substitute it). */
 export type Write = (text: string) => void;
@@ -34,7 +35,7 @@ export const writeStdout: Write = (text) => {
   try {
     while (done < data.length) done += writeSync(1, data, done);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return onStdoutError(err as NodeJS.ErrnoException);
+    if (errCode(err) !== 'EAGAIN') return onStdoutError(err as NodeJS.ErrnoException);
     stream = process.stdout.on('error', onStdoutError); // from now on, so that the order stays
     stream.write(data.subarray(done));
   }

@@ -20,6 +20,7 @@ import type ssh2 from 'ssh2';
 
 import { isIPv4, isIPv6 } from '../util/ip.js';
 import { loadSsh2 } from './ssh2-lazy.js';
+import { errCode } from '../util/err-code.js';
 
 export const AUTHORIZED_KEYS_FILE = 'authorized_keys';
 
@@ -194,7 +195,7 @@ export async function authorizedKeys(dir: string): Promise<{ keys: AuthorizedKey
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (errCode(err) !== 'ENOENT') throw err;
   }
   const keys: AuthorizedKey[] = [];
   const problems: string[] = [];

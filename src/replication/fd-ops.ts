@@ -39,11 +39,6 @@ export function at(dirfd: number, name?: string): string {
   return name === undefined ? `/proc/self/fd/${dirfd}` : `/proc/self/fd/${dirfd}/${name}`;
 }
 
-/** The errno name of an error, if it has one. */
-export function errCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
 
 /** What st_mode says an entry is, in words. */
 export function kindOfMode(mode: number): string {

@@ -14,6 +14,7 @@ import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
 import type { Peer } from './peer.js';
 import { loadSsh2 } from './ssh2-lazy.js';
+import { isMissing } from '../util/err-code.js';
 
 /** ssh2's key utilities (ssh2 is loaded on first use: see ensureKeyFiles). */
 const sshUtils = (): typeof ssh2.utils => loadSsh2().utils;
@@ -26,7 +27,6 @@ nameErrorClass(SshKeyError, 'SshKeyError');
 export const HOST_KEY_FILE = 'ssh_host_ed25519_key';
 export const KNOWN_HOSTS_FILE = 'known_hosts';
 
-const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {

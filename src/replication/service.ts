@@ -22,6 +22,7 @@ import { grantRefusal, type KeyGrant } from './authorized-keys.js';
 import { abortChannel, watchIdle } from './idle-watch.js';
 import { MAX_LINE_BYTES, PROTOCOL_VERSION, ReplicationError, parseRequest, readLine, writeLine, type RemoteSnapshot, type Request } from './protocol.js';
 import { serveFiles, serveTree } from './sync-source.js';
+import { errCode } from '../util/err-code.js';
 
 /** A server channel: data both ways, and stderr for the last word of a send. */
 export interface ServiceChannel extends Duplex {
@@ -109,7 +110,7 @@ export class ReplicationService {
         stop();
       }
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
+      const code = errCode(err);
       const message = (err as Error).message ?? String(err);
       if (request) this.logger.warning(`ssh ${who}: ${request.op} ${request.volume} failed: ${message}`);
       else this.logger.warning(`ssh ${who}: bad request: ${message}`);
@@ -168,7 +169,7 @@ export class ReplicationService {
           await pipeline(stream, channel, { end: false });
           await this.lastWord(channel, { ok: true });
         } catch (err) {
-          if (!channel.destroyed) await this.lastWord(channel, { ok: false, error: (err as Error).message, code: (err as { code?: string }).code ?? 'ERR_PEER_FAILED' });
+          if (!channel.destroyed) await this.lastWord(channel, { ok: false, error: (err as Error).message, code: errCode(err) ?? 'ERR_PEER_FAILED' });
           throw err;
         }
         return;

@@ -15,7 +15,8 @@ import type { Writable } from 'node:stream';
 
 import * as btrfs from '../btrfs/index.js';
 import type { EntryStat, ListedEntry } from '../btrfs/types.js';
-import { errCode, fdCloseQuietly, fdRead, fdStat, kindOfMode } from './fd-ops.js';
+import { errCode } from '../util/err-code.js';
+import { fdCloseQuietly, fdRead, fdStat, kindOfMode } from './fd-ops.js';
 import { send, sendChunk, sendLine } from './frames.js';
 import { MAX_CHUNK_BYTES, ReplicationError, isTreePath, type FileHeader, type FileStatus, type TreeEntry } from './protocol.js';
 

@@ -30,11 +30,12 @@ import { lchown, link, lstat, mkdir, rename, symlink, unlink } from 'node:fs/pro
 import * as btrfs from '../btrfs/index.js';
 import { StoreError } from '../store/errors.js';
 import { validateVolumeName } from '../store/names.js';
-import { Limiter } from '../scheduler/limiter.js';
+import { Limiter } from '../util/limiter.js';
 import { randomHex } from '../util/random-hex.js';
 import { withPeer, type ConnectOptions, type PeerConnection } from './client.js';
 import type { ReplicationContext } from './context.js';
-import { at, errCode, fdChmod, fdChown, fdClose, fdCloseQuietly, fdStat, fdWriteAll, kindOfMode } from './fd-ops.js';
+import { errCode } from '../util/err-code.js';
+import { at, fdChmod, fdChown, fdClose, fdCloseQuietly, fdStat, fdWriteAll, kindOfMode } from './fd-ops.js';
 import { FrameReader } from './frames.js';
 import type { Peer } from './peer.js';
 import { MAX_CHUNK_BYTES, MAX_FILES_PER_REQUEST, ReplicationError, answerError, isTreePath, type FileHeader, type FileStatus, type TreeEntry } from './protocol.js';

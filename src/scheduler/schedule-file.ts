@@ -16,8 +16,9 @@ import {
   type ScheduleProblem,
 } from './schedule-format.js';
 import { ScheduleError } from './schedule-rules.js';
-import { isMissing, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
-import { withFileLock } from '../util/file-lock.js';
+import { isMissing } from '../util/err-code.js';
+import { syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
+import { withFileLock } from '../store/file-lock.js';
 
 export {
   LINE_END,

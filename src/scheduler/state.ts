@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { stateDirOf } from '../store/open.js';
-import { isMissing, writeFileAtomic } from '../util/atomic-file.js';
-import { lockFileName, LockTimeoutError, withFileLock } from '../util/file-lock.js';
-import { Limiter } from './limiter.js';
+import { isMissing } from '../util/err-code.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { lockFileName, LockTimeoutError, withFileLock } from '../store/file-lock.js';
+import { Limiter } from '../util/limiter.js';
 
 /** Jobs of different volumes running at once, per pool (local btrfs work; talking to peers). */
 const SCHEDULER_CONCURRENCY = 4;

@@ -18,6 +18,7 @@ import { createApp } from './app.js';
 import { DaemonError } from './errors.js';
 import { WorkGate } from './gate.js';
 import { listenUnix, prepareSocket } from './socket.js';
+import { errCode } from '../util/err-code.js';
 
 /** Something started with the daemon (the scheduler) and stopped before it ends. */
 export interface Stoppable {
@@ -105,7 +106,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   try {
     store = await openStore(config, { owner: true, logger });
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_STORE_IN_USE') throw new DaemonError('ERR_ALREADY_RUNNING', (err as Error).message, { cause: err });
+    if (errCode(err) === 'ERR_STORE_IN_USE') throw new DaemonError('ERR_ALREADY_RUNNING', (err as Error).message, { cause: err });
     throw err;
   }
   // Set once close() is called: answers then ask clients to close their connection.

@@ -4,6 +4,7 @@
 import { CodedError } from '../util/coded-error.js';
 import { isExpectedError } from '../util/expected-error.js';
 import { nameErrorClass } from '../util/error-name.js';
+import { errCode } from '../util/err-code.js';
 
 /** Codes of the server's own refusals (the request itself is wrong). */
 export type RequestErrorCode =
@@ -55,7 +56,7 @@ const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
  */
 export function errorAnswer(err: unknown): ErrorAnswer {
   if (err instanceof RequestError) return { status: err.status, message: oneLine(err.message), code: err.code, expected: true };
-  const code = (err as { code?: unknown } | null)?.code;
+  const code = errCode(err);
   if (code === 'ERR_INVALID_PURGE_PATTERN') {
     const detail = oneLine((err as Error).message).replace(/^invalid purge pattern/i, '');
     return { status: 500, message: `Invalid purge pattern${detail}`, code, expected: true };

@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 
 import type { Logger } from '../log.js';
 import { DaemonError } from './errors.js';
+import { errCode } from '../util/err-code.js';
 
 /** Mode of the socket: owner and group may talk to the plugin (as the original). */
 export const SOCKET_MODE = 0o660;
@@ -50,7 +51,7 @@ export async function prepareSocket(path: string, logger: Logger): Promise<void>
   try {
     isSocket = (await lstat(path)).isSocket();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if (errCode(err) === 'ENOENT') return;
     throw new DaemonError('ERR_SOCKET_PATH', `cannot inspect SOCKET ${path}: ${(err as Error).message}`, { cause: err });
   }
   if (!isSocket) throw new DaemonError('ERR_SOCKET_PATH', `SOCKET ${path} exists and is not a socket: remove it or set another SOCKET`);

@@ -1,12 +1,13 @@
 // Per-volume reader/writer locks that hold across processes (the CLI and the
 // daemon): one lock file per volume in the store's state directory, through
-// the one lock helper (util/file-lock.ts).
+// the one lock helper (store/file-lock.ts).
 import { join } from 'node:path';
 
-import { lockFileName, withFileLock, type LockMode } from '../util/file-lock.js';
+import { lockFileName, withFileLock, type LockMode } from './file-lock.js';
 import { StoreError } from './errors.js';
+import { errCode } from '../util/err-code.js';
 
-export type { LockMode } from '../util/file-lock.js';
+export type { LockMode } from './file-lock.js';
 
 export interface WithLockOptions {
   /** Give up waiting for another process after this many ms (ERR_VOLUME_BUSY). Default 60 s. */
@@ -30,7 +31,7 @@ export class VolumeLocks {
     try {
       return await withFileLock(this.file(key), mode, fn, { timeout: options.timeout ?? 60_000 });
     } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_LOCK_TIMEOUT') {
+      if (errCode(err) === 'ERR_LOCK_TIMEOUT') {
         throw new StoreError('ERR_VOLUME_BUSY', `${key}: busy, another buttervolume process is working on it`, { cause: err });
       }
       throw err;

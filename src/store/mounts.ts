@@ -25,7 +25,7 @@ import { constants as fsConstants } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 import * as btrfs from '../btrfs/index.js';
-import { isMissing } from '../util/atomic-file.js';
+import { isMissing } from '../util/err-code.js';
 import { close, mkdir, open, readdir, readFile, rm, stat } from '../util/fs-async.js';
 import { StoreError } from './errors.js';
 import { validateVolumeName } from './names.js';

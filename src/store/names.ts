@@ -6,7 +6,7 @@ import { isIPv4, isIPv6 } from '../util/ip.js';
 
 import { StoreError } from './errors.js';
 import { compareCodePoints } from '../util/code-point.js';
-import { formatTimestamp, maxTimestampBytes, parseTimestamp } from './timestamp.js';
+import { formatTimestamp, maxTimestampBytes, parseTimestamp } from '../util/timestamp.js';
 
 function fail(code: string, message: string): never {
   throw new StoreError(code, message);

@@ -5,7 +5,7 @@
 import { compareCodePoints } from '../util/code-point.js';
 import { StoreError } from './errors.js';
 import { validateVolumeName } from './names.js';
-import { parseTimestampParts, wallClockParts, wholeSecondsBetween } from './timestamp.js';
+import { parseTimestampParts, wallClockParts, wholeSecondsBetween } from '../util/timestamp.js';
 
 const UNIT_MINUTES: Record<string, number> = { m: 1, h: 60, d: 60 * 24, w: 60 * 24 * 7, y: 60 * 24 * 365 };
 

@@ -12,6 +12,7 @@ import { StoreError } from './errors.js';
 import { isSendMarker, validateSnapshotName, validateVolumeName } from './names.js';
 import { reserveBytes } from './receive-reserve.js';
 import type { VolumeStore } from './volume-store.js';
+import { errCode } from '../util/err-code.js';
 
 /** A read-only snapshot and what send and receive match on. */
 export type SnapshotIdentity = Pick<
@@ -24,7 +25,7 @@ export async function snapshotsIn(dir: string, volume: string): Promise<Snapshot
   validateVolumeName(volume);
   const prefix = `${volume}@`;
   const entries = await btrfs.listSubvolumes(dir, { prefix }).catch((err: unknown) => {
-    if ((err as { code?: string }).code === 'ENOENT') return [];
+    if (errCode(err) === 'ENOENT') return [];
     throw err;
   });
   return entries
@@ -98,7 +99,7 @@ export async function markSent(store: VolumeStore, snapshot: string, label: stri
     try {
       await btrfs.snapshot(join(dir, snapshot), join(dir, marker), { readonly: true });
     } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      if (errCode(err) !== 'EEXIST') throw err;
     }
     for (const old of await snapshotsIn(dir, volume)) {
       if (!isSendMarker(old.name) || old.name === marker || !old.name.endsWith(`@${label}`)) continue;

@@ -11,7 +11,7 @@ import * as btrfs from '../btrfs/index.js';
 import type { SpaceReserve } from '../config.js';
 import type { Logger } from '../log.js';
 import { compareCodePoints } from '../util/code-point.js';
-import { holdFileLock } from '../util/file-lock.js';
+import { holdFileLock } from './file-lock.js';
 import { mkdir, readdir, rm } from '../util/fs-async.js';
 import { isRunning, pidExists } from '../util/process-stamp.js';
 import type { CreateOptions } from './create-options.js';
@@ -29,6 +29,7 @@ import {
 } from './names.js';
 import { planPurge } from './purge-plan.js';
 import { replicationKeep } from './replication-keep.js';
+import { errCode } from '../util/err-code.js';
 
 export interface StoreOptions extends StorePaths {
   /** strftime format of the date in snapshot names (the original's DTFORMAT). */
@@ -90,7 +91,6 @@ export interface PurgeOptions {
 
 const DELETE_CONCURRENCY = 4;
 
-const code = (err: unknown): string | undefined => (err as { code?: string } | null)?.code;
 
 function notFound(message: string, cause?: unknown): StoreError {
   return new StoreError('ERR_VOLUME_NOT_FOUND', message, cause === undefined ? undefined : { cause });
@@ -198,7 +198,7 @@ export class VolumeStore {
     const dirs = [this.layout.paths.snapshotsPath, ...(this.layout.paths.receivePaths ?? [])];
     for (const dir of dirs) {
       const names = await readdir(dir).catch((err: unknown) => {
-        if (code(err) === 'ENOENT') return [] as string[];
+        if (errCode(err) === 'ENOENT') return [] as string[];
         throw err;
       });
       for (const name of names) {
@@ -248,7 +248,7 @@ export class VolumeStore {
         await btrfs.renameNoReplace(temp, path);
       } catch (err) {
         await btrfs.deleteSubvolume(temp).catch(() => undefined);
-        if (code(err) === 'EEXIST') {
+        if (errCode(err) === 'EEXIST') {
           throw new StoreError('ERR_VOLUME_EXISTS', `${name}: a file or directory with this name is in the way`, { cause: err });
         }
         throw err;
@@ -316,7 +316,7 @@ export class VolumeStore {
       };
     } catch (err) {
       // Removed while we looked: it is no longer there.
-      if (code(err) === 'ENOENT' || code(err) === 'EINVAL') throw notFound(`${name}: no such volume`, err);
+      if (errCode(err) === 'ENOENT' || errCode(err) === 'EINVAL') throw notFound(`${name}: no such volume`, err);
       throw err;
     }
   }
@@ -381,7 +381,7 @@ export class VolumeStore {
       } catch (err) {
         // Missing, or not a subvolume: either way there is no such snapshot
         // (asking the kernel once costs less than checking first).
-        if (code(err) === 'ENOENT' || code(err) === 'EINVAL') {
+        if (errCode(err) === 'ENOENT' || errCode(err) === 'EINVAL') {
           throw new StoreError('ERR_SNAPSHOT_NOT_FOUND', 'No such snapshot', { cause: err });
         }
         throw err;
@@ -443,7 +443,7 @@ export class VolumeStore {
       try {
         await btrfs.snapshot(source, this.layout.volume(target));
       } catch (err) {
-        if (code(err) === 'EEXIST') throw new StoreError('ERR_VOLUME_EXISTS', `${target}: volume already exists`, { cause: err });
+        if (errCode(err) === 'EEXIST') throw new StoreError('ERR_VOLUME_EXISTS', `${target}: volume already exists`, { cause: err });
         throw err;
       }
       return target;
@@ -495,10 +495,10 @@ export class VolumeStore {
         await btrfs.snapshot(source, this.layout.snapshot(snap), { readonly: true });
         return snap;
       } catch (err) {
-        if ((code(err) === 'ENOENT' || code(err) === 'EINVAL' || code(err) === 'ENOTDIR') && (err as btrfs.BtrfsError).path === source) {
+        if ((errCode(err) === 'ENOENT' || errCode(err) === 'EINVAL' || errCode(err) === 'ENOTDIR') && (err as btrfs.BtrfsError).path === source) {
           throw notFound(`No such volume: ${name}`, err);
         }
-        if (code(err) !== 'EEXIST') throw err;
+        if (errCode(err) !== 'EEXIST') throw err;
         if (Date.now() > deadline) {
           throw new StoreError('ERR_SNAPSHOT_EXISTS', `${snap}: a snapshot of this name already exists (the clock did not move on?)`, { cause: err });
         }
@@ -529,7 +529,7 @@ export class VolumeStore {
     try {
       await btrfs.deleteSubvolume(temp);
     } catch (err) {
-      if (code(err) === 'ENOENT') return;
+      if (errCode(err) === 'ENOENT') return;
       // ENOTEMPTY: nested subvolumes were created in the old volume after the check.
       this.logger?.error(`kept ${temp} (${(err as Error).message}): it may hold data that exists nowhere else; recover() reports it at each start`);
     }
@@ -624,7 +624,7 @@ function receiveRunning(temp: NonNullable<ReturnType<typeof parseReceiveTemp>>):
 }
 
 function ignoreMissing(err: unknown): void {
-  if (code(err) !== 'ENOENT') throw err;
+  if (errCode(err) !== 'ENOENT') throw err;
 }
 
 /** Makes `dir` if missing; refuses it when it is not on btrfs. */
@@ -633,7 +633,7 @@ async function ensureBtrfsDir(dir: string): Promise<void> {
   try {
     onBtrfs = await btrfs.isBtrfs(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (errCode(err) !== 'ENOENT') throw err;
     await mkdir(dir, { recursive: true });
     onBtrfs = await btrfs.isBtrfs(dir);
   }

@@ -4,8 +4,8 @@ import { basename, dirname, join } from 'node:path';
 
 import { close, fchmod, fsync, mkdir, open, realpath, rename, rm, stat, writeFile } from './fs-async.js';
 import { randomHex } from './random-hex.js';
+import { errCode, isMissing } from './err-code.js';
 
-export const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
 // Some filesystems refuse fsync on a directory (EINVAL): the rename is then as durable as it gets.
 export async function syncDirectory(dir: string): Promise<void> {
@@ -13,7 +13,7 @@ export async function syncDirectory(dir: string): Promise<void> {
   try {
     await fsync(fd);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+    if (errCode(err) !== 'EINVAL') throw err;
   } finally {
     await close(fd);
   }

@@ -5,6 +5,7 @@
 // /proc/<pid>/stat) and the boot (a prefix of the kernel's boot_id): a
 // process is the stamp's only if the boot, the PID and the start time match.
 import { readFileSync } from 'node:fs';
+import { errCode } from './err-code.js';
 
 export interface ProcessStamp {
   pid: number;
@@ -56,7 +57,7 @@ export function pidExists(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return errCode(err) === 'EPERM';
   }
 }
 
@@ -76,7 +77,7 @@ export function isRunning(stamp: ProcessStamp): boolean {
   try {
     return readStat(stamp.pid)?.start === stamp.start;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errCode(err);
     return !(code === 'ENOENT' || code === 'ESRCH'); // gone; anything else: cannot tell
   }
 }

@@ -6,7 +6,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 
-import { Limiter } from '../../src/scheduler/limiter.js';
+import { Limiter } from '../../src/util/limiter.js';
 import { runSchedulerPass } from '../../src/scheduler/pass.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { SchedulerState, jobKey } from '../../src/scheduler/state.js';

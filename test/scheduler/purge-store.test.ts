@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import * as btrfs from '../../src/btrfs/index.js';
-import { formatTimestamp } from '../../src/store/timestamp.js';
+import { formatTimestamp } from '../../src/util/timestamp.js';
 import { FakeReplicator, installation, snapshotAt, twentyHourly, volumeWithFoobar } from './fixtures/installation.js';
 import { runSchedulerPass } from '../../src/scheduler/pass.js';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 
 import * as btrfs from '../../src/btrfs/index.js';
-import { formatTimestamp } from '../../src/store/timestamp.js';
+import { formatTimestamp } from '../../src/util/timestamp.js';
 import { listTree, startTestDaemon, volumeEntries, type TestDaemon } from '../fixtures/daemon.js';
 
 async function volumeWithFile(d: TestDaemon, name: string, content = 'foobar'): Promise<string> {

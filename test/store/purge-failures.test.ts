@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 
 import * as btrfs from '../../src/btrfs/index.js';
-import { formatTimestamp } from '../../src/store/timestamp.js';
+import { formatTimestamp } from '../../src/util/timestamp.js';
 import { openStore } from '../fixtures/store.js';
 
 process.env.TZ = 'UTC';

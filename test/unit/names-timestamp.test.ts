@@ -18,7 +18,7 @@ import {
   validateDtformat,
   wallClockParts,
   wholeSecondsBetween,
-} from '../../src/store/timestamp.js';
+} from '../../src/util/timestamp.js';
 
 // Local time is what names hold; pin it so expectations do not depend on the machine.
 process.env.TZ = 'UTC';

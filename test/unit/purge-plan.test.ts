@@ -3,7 +3,7 @@
 // Results marked "CPython" were checked against the original compute_purges.
 import t from 'tap';
 import { parsePurgePattern, planPurge } from '../../src/store/purge-plan.js';
-import { DEFAULT_DTFORMAT as F, formatTimestamp } from '../../src/store/timestamp.js';
+import { DEFAULT_DTFORMAT as F, formatTimestamp } from '../../src/util/timestamp.js';
 
 // Python's test builds names with naive arithmetic (now - timedelta(hours=h));
 // in UTC real and naive arithmetic agree, so names built from instants match.

@@ -2,7 +2,8 @@
 // time in DTFORMAT (default `%Y-%m-%dT%H:%M:%S.%f`). Timestamps follow Python's datetime.strftime/strptime for the directives a
 // DTFORMAT may use, because the original's purge only deletes what strptime
 // parses: accepting more or less than strptime would delete other snapshots.
-import { StoreError } from './errors.js';
+import { CodedError } from './coded-error.js';
+import { nameErrorClass } from './error-name.js';
 
 /** The original's default DTFORMAT; names look like `db@2024-01-10T12:00:00.123456`. */
 export const DEFAULT_DTFORMAT = '%Y-%m-%dT%H:%M:%S.%f';
@@ -20,8 +21,21 @@ export interface TimestampParts {
   utcOffset: number | null;
 }
 
-function fail(code: string, message: string): never {
-  throw new StoreError(code, message);
+/** A DTFORMAT that cannot name snapshots; `reason` is the message without the format it is about. */
+export class TimestampError extends CodedError<'ERR_INVALID_DTFORMAT'> {
+  constructor(
+    message: string,
+    readonly reason: string,
+  ) {
+    super('ERR_INVALID_DTFORMAT', message);
+  }
+}
+
+nameErrorClass(TimestampError, 'TimestampError');
+
+/** Refuses `dtformat` (null: not a format at all) for `reason`. */
+function fail(dtformat: string | null, reason: string): never {
+  throw new TimestampError(dtformat === null ? reason : `invalid DTFORMAT ${show(dtformat)}: ${reason}`, reason);
 }
 
 /** Quotes a name for a message; long names are cut so messages stay one line. */
@@ -87,7 +101,7 @@ const cache = new Map<string, Compiled>();
 function compile(dtformat: string): Compiled {
   const hit = cache.get(dtformat);
   if (hit) return hit;
-  if (typeof dtformat !== 'string') fail('ERR_INVALID_DTFORMAT', 'DTFORMAT must be a string');
+  if (typeof dtformat !== 'string') fail(null, 'DTFORMAT must be a string');
   const tokens: Token[] = [];
   const groups: string[] = [];
   let source = '';
@@ -104,9 +118,7 @@ function compile(dtformat: string): Compiled {
         groups.push(d);
         source += `(${FIELD[d]})`;
       } else {
-        fail('ERR_INVALID_DTFORMAT', d === undefined
-          ? `invalid DTFORMAT ${show(dtformat)}: stray "%" at the end`
-          : `invalid DTFORMAT ${show(dtformat)}: "%${d}" is not supported (use %Y %m %d %H %M %S %f %y %j %b %B %a %A %p %I %z %Z %%)`);
+        fail(dtformat, d === undefined ? 'stray "%" at the end' : `"%${d}" is not supported (use %Y %m %d %H %M %S %f %y %j %b %B %a %A %p %I %z %Z %%)`);
       }
     } else if (WS_CHAR.test(c)) {
       let run = c;
@@ -381,12 +393,12 @@ export function validateDtformat(dtformat: unknown): string {
 
 /** {@link validateDtformat} without its shortcut for the default (exported for the test that checks the default). */
 export function checkDtformat(dtformat: unknown): string {
-  if (typeof dtformat !== 'string' || dtformat === '') fail('ERR_INVALID_DTFORMAT', 'DTFORMAT must be a non-empty string');
+  if (typeof dtformat !== 'string' || dtformat === '') fail(null, 'DTFORMAT must be a non-empty string');
   const bad = /[\/@\0]/.exec(dtformat);
-  if (bad) fail('ERR_INVALID_DTFORMAT', `invalid DTFORMAT ${show(dtformat)}: ${JSON.stringify(bad[0])} cannot appear in a snapshot name`);
+  if (bad) fail(dtformat, `${JSON.stringify(bad[0])} cannot appear in a snapshot name`);
   const sample = formatTimestamp(new Date(2024, 0, 10, 12, 0, 0, 123), dtformat);
   if (parseTimestampParts(sample, dtformat) === null) {
-    fail('ERR_INVALID_DTFORMAT', `invalid DTFORMAT ${show(dtformat)}: its output ${show(sample)} does not parse back`);
+    fail(dtformat, `its output ${show(sample)} does not parse back`);
   }
   // Two snapshots a second apart must get two names (or the second one fails),
   // and purge must read their ages back: every unit down to the second counts.
@@ -398,7 +410,7 @@ export function checkDtformat(dtformat: unknown): string {
   ];
   for (const [ms, unit] of steps) {
     if (formatTimestamp(base, dtformat) === formatTimestamp(new Date(base.getTime() + ms), dtformat)) {
-      fail('ERR_INVALID_DTFORMAT', `invalid DTFORMAT ${show(dtformat)}: it does not show ${unit}, so two snapshots taken a second apart could get the same name`);
+      fail(dtformat, `it does not show ${unit}, so two snapshots taken a second apart could get the same name`);
     }
   }
   return dtformat;

@@ -7,9 +7,10 @@
 import { dirname } from 'node:path';
 
 import { lock as flock, type Lock } from '../btrfs/index.js';
-import { CodedError } from './coded-error.js';
-import { mkdir } from './fs-async.js';
-import { nameErrorClass } from './error-name.js';
+import { CodedError } from '../util/coded-error.js';
+import { mkdir } from '../util/fs-async.js';
+import { nameErrorClass } from '../util/error-name.js';
+import { errCode } from '../util/err-code.js';
 
 export type LockMode = 'shared' | 'exclusive';
 
@@ -133,7 +134,7 @@ export async function withFileLock<T>(file: string, mode: LockMode, fn: () => Pr
         return take();
       });
     } catch (err) {
-      if ((err as { code?: string }).code === 'ETIMEDOUT') throw new LockTimeoutError(file, { cause: err });
+      if (errCode(err) === 'ETIMEDOUT') throw new LockTimeoutError(file, { cause: err });
       throw err;
     }
     return await fn();
@@ -153,7 +154,7 @@ export async function holdFileLock(file: string): Promise<Lock | null> {
   try {
     return await flock(file, { wait: false });
   } catch (err) {
-    if ((err as { code?: string }).code === 'EAGAIN') return null;
+    if (errCode(err) === 'EAGAIN') return null;
     throw err;
   }
 }
