@@ -22,26 +22,6 @@ namespace {
 
 constexpr int kEagainRetries = 8;
 
-// openat2 beneath @dirfd; EAGAIN (a rename raced a ".." check) is retried, and
-// O_NOATIME is dropped when refused (EPERM: not our file and no CAP_FOWNER).
-int openat2_beneath(int dirfd, const std::string& path, uint64_t flags, mode_t mode) {
-  const char* p = path.empty() ? "." : path.c_str();
-  for (int attempt = 0;; attempt++) {
-    open_how how{};
-    how.flags = flags | O_CLOEXEC;
-    how.mode = (flags & O_CREAT) ? (mode & 07777) : 0;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-    int fd = static_cast<int>(::syscall(SYS_openat2, dirfd, p, &how, sizeof(how)));
-    if (fd >= 0) return fd;
-    if (errno == EPERM && (flags & O_NOATIME)) {
-      flags &= ~static_cast<uint64_t>(O_NOATIME);
-      continue;
-    }
-    if (errno == EAGAIN && attempt < kEagainRetries) continue;
-    return -1;
-  }
-}
-
 int reopen_noatime(int fd, int flags) {
   char proc[64];
   std::snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -69,26 +49,43 @@ struct timespec to_timespec(std::optional<TimeNs> ns) {
 
 }  // namespace
 
+Fd openat2_beneath(int dirfd, const std::string& path, uint64_t flags, mode_t mode) {
+  const char* p = path.empty() ? "." : path.c_str();
+  for (int attempt = 0;; attempt++) {
+    open_how how{};
+    how.flags = flags | O_CLOEXEC;
+    how.mode = (flags & O_CREAT) ? (mode & 07777) : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+    int fd = static_cast<int>(::syscall(SYS_openat2, dirfd, p, &how, sizeof(how)));
+    if (fd >= 0) return Fd(fd);
+    if (errno == EPERM && (flags & O_NOATIME)) {
+      flags &= ~static_cast<uint64_t>(O_NOATIME);
+      continue;
+    }
+    if (errno == EAGAIN && attempt < kEagainRetries) continue;
+    return Fd();
+  }
+}
+
 Fd entry_open_beneath_at(int dirfd, const std::string& path, BeneathOpen how, mode_t mode, const std::string& shown) {
   switch (how) {
     case BeneathOpen::directory: {
-      int fd = openat2_beneath(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NOATIME, 0);
-      if (fd < 0) throw_errno("openat2", shown);
-      return Fd(fd);
+      Fd fd = openat2_beneath(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NOATIME);
+      if (!fd) throw_errno("openat2", shown);
+      return fd;
     }
     case BeneathOpen::create: {
-      int fd = openat2_beneath(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-      if (fd < 0) throw_errno("openat2", shown);
-      return Fd(fd);
+      Fd fd = openat2_beneath(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+      if (!fd) throw_errno("openat2", shown);
+      return fd;
     }
     case BeneathOpen::read:
       break;
   }
   // O_PATH opens nothing (no FIFO wait, no device side effect) and gives the
   // symlink itself at the end of the path: look at what it is first.
-  int pfd = openat2_beneath(dirfd, path, O_PATH | O_NOFOLLOW, 0);
-  if (pfd < 0) throw_errno("openat2", shown);
-  Fd entry(pfd);
+  Fd entry = openat2_beneath(dirfd, path, O_PATH | O_NOFOLLOW);
+  if (!entry) throw_errno("openat2", shown);
   struct stat st;
   if (::fstat(entry.get(), &st) < 0) throw_errno("fstat", shown);
   if (S_ISDIR(st.st_mode)) throw_error(EISDIR, "openat2", shown);

@@ -20,6 +20,16 @@
 
 namespace bv::core {
 
+/**
+ * openat2_beneath() - openat2(@dirfd, @path, @flags | O_CLOEXEC, @mode when
+ * O_CREAT) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+ * | RESOLVE_NO_XDEV; "" is @dirfd itself. EAGAIN (a rename raced a ".."
+ * check) is retried a few times, and O_NOATIME is dropped when refused
+ * (EPERM: not our file and no CAP_FOWNER). The fd, or an empty Fd with errno
+ * set: the caller throws, naming its own syscall and path.
+ */
+Fd openat2_beneath(int dirfd, const std::string& path, uint64_t flags, mode_t mode = 0);
+
 /** What entry_open_beneath_at() opens, and how. */
 enum class BeneathOpen {
   read,       // a regular file, O_RDONLY (EISDIR for a directory, ELOOP for a symlink, EINVAL for anything else)

@@ -1,11 +1,10 @@
 #include "receive_tree.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "beneath.h"
 #include "sys_error.h"
 
 namespace bv::core {
@@ -14,13 +13,6 @@ namespace {
 
 // Enough for any tree's working set; a bigger one only costs re-opens.
 constexpr size_t kMaxCachedDirs = 512;
-
-int openat2_beneath(int root, const std::string& path, uint64_t flags) {
-  open_how how{};
-  how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  return static_cast<int>(::syscall(SYS_openat2, root, path.c_str(), &how, sizeof(how)));
-}
 
 bool under(std::string_view path, std::string_view dir) {
   return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
@@ -41,9 +33,9 @@ int ReceiveTree::dir(std::string_view path) {
   std::string key(path);
   auto it = dirs_.find(key);
   if (it != dirs_.end()) return it->second.get();
-  int fd = openat2_beneath(root_.get(), key, O_RDONLY | O_DIRECTORY);
-  if (fd < 0) throw_errno("openat2", show(path));
-  return dirs_.emplace(std::move(key), Fd(fd)).first->second.get();
+  Fd fd = openat2_beneath(root_.get(), key, O_RDONLY | O_DIRECTORY);
+  if (!fd) throw_errno("openat2", show(path));
+  return dirs_.emplace(std::move(key), std::move(fd)).first->second.get();
 }
 
 EntryRef ReceiveTree::entry(std::string_view path) {
