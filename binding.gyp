@@ -5,6 +5,7 @@
       "sources": [
         "native/core/sys_error.cc",
         "native/core/path.cc",
+        "native/core/uuid.cc",
         "native/core/beneath.cc",
         "native/core/tree_search.cc",
         "native/core/filesystem.cc",

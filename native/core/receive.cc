@@ -21,6 +21,7 @@
 #include "receive_space.h"
 #include "receive_tree.h"
 #include "subvolume.h"
+#include "uuid.h"
 
 namespace bv::core {
 

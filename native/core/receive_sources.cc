@@ -3,20 +3,12 @@
 #include <linux/btrfs_tree.h>
 #include <sys/stat.h>
 
-#include <cstdio>
-
 #include "path.h"
 #include "subvolume.h"
 #include "tree_search.h"
+#include "uuid.h"
 
 namespace bv::core {
-
-std::string uuid_string(const std::array<uint8_t, 16>& u) {
-  char out[37];
-  std::snprintf(out, sizeof(out), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-                u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-  return out;
-}
 
 ReceiveSources::ReceiveSources(int fs_fd, const std::vector<const AllowedDir*>& allowed) : fs_fd_(fs_fd) {
   for (const AllowedDir* dir : allowed) {

@@ -48,7 +48,4 @@ class ReceiveSources {
   std::map<std::array<uint8_t, 16>, Fd> cache_;
 };
 
-/** "01234567-89ab-..." for messages. */
-std::string uuid_string(const std::array<uint8_t, 16>& uuid);
-
 }  // namespace bv::core

@@ -4,30 +4,11 @@
 #include <cstring>
 #include <limits>
 
+#include "../core/uuid.h"
+
 namespace bv::napi {
 
 namespace {
-
-// 8-4-4-4-12 lowercase hex; false (nothing written) for the nil UUID.
-bool format_uuid(const uint8_t (&uuid)[16], char (&text)[36]) {
-  bool zero = true;
-  for (uint8_t b : uuid) zero = zero && b == 0;
-  if (zero) return false;
-  static constexpr char kHex[] = "0123456789abcdef";
-  size_t at = 0;
-  for (size_t i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) text[at++] = '-';
-    text[at++] = kHex[uuid[i] >> 4];
-    text[at++] = kHex[uuid[i] & 15];
-  }
-  return true;
-}
-
-Napi::Value uuid_to_js(Napi::Env env, const uint8_t (&uuid)[16]) {
-  char text[36];
-  if (!format_uuid(uuid, text)) return env.Null();
-  return Napi::String::New(env, text, sizeof(text));
-}
 
 // Milliseconds since the epoch, as a Date holds them; NaN when never set.
 double time_ms(const core::Timespec& t) {
@@ -44,6 +25,13 @@ Napi::Value time_to_js(Napi::Env env, const core::Timespec& t) {
 Napi::Number u64(Napi::Env env, uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
 
 }  // namespace
+
+Napi::Value uuid_to_js(Napi::Env env, const uint8_t* uuid) {
+  if (core::uuid_is_nil(uuid)) return env.Null();
+  char text[core::kUuidTextSize];
+  core::uuid_format(uuid, text);
+  return Napi::String::New(env, text, sizeof(text));
+}
 
 std::string path_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (info.Length() <= i || !info[i].IsString()) {
@@ -88,7 +76,7 @@ PackedList pack_list(const std::vector<core::ListedSubvol>& list) {
   PackedList p;
   p.numbers.resize(kListStride * list.size());
   size_t text_size = 0;
-  for (const core::ListedSubvol& e : list) text_size += e.name.size() + 3 * 36;
+  for (const core::ListedSubvol& e : list) text_size += e.name.size() + 3 * core::kUuidTextSize;
   p.text.reserve(text_size);
   const uint8_t(*previous_parent)[16] = nullptr;
   for (size_t i = 0; i < list.size(); i++) {
@@ -103,8 +91,9 @@ PackedList pack_list(const std::vector<core::ListedSubvol>& list) {
         mask |= kSameParentUuid;
         continue;
       }
-      char text[36];
-      if (!format_uuid(*uuids[k], text)) continue;
+      if (core::uuid_is_nil(*uuids[k])) continue;
+      char text[core::kUuidTextSize];
+      core::uuid_format(*uuids[k], text);
       p.text.append(text, sizeof(text));
       mask |= 1 << k;
     }

@@ -16,6 +16,9 @@ std::string path_arg(const Napi::CallbackInfo& info, size_t i, const char* what)
 /** Argument @i as a boolean: a TypeError otherwise. */
 bool bool_arg(const Napi::CallbackInfo& info, size_t i, const char* what);
 
+/** The 16 bytes at @uuid as its text form, or null for the nil UUID (never set). */
+Napi::Value uuid_to_js(Napi::Env env, const uint8_t* uuid);
+
 /** A SubvolInfo as a plain object (uuids as strings or null, times as Dates). */
 Napi::Object info_to_js(Napi::Env env, const core::SubvolInfo& info);
 

@@ -1,8 +1,7 @@
 #include "send_stream_dump.h"
 
-#include <cstdio>
-
 #include "../core/send_stream.h"
+#include "../core/uuid.h"
 #include "errors.h"
 
 namespace bv::napi {
@@ -22,11 +21,9 @@ Napi::Value u64(Napi::Env env, uint64_t v) {
 // become U+FFFD), which is what a debugging view needs.
 Napi::String text(Napi::Env env, std::string_view s) { return Napi::String::New(env, s.data(), s.size()); }
 
+// The nil UUID too (as it is in the stream): a dump hides nothing.
 Napi::String uuid_text(Napi::Env env, const std::array<uint8_t, 16>& u) {
-  char out[37];
-  std::snprintf(out, sizeof(out), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-                u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-  return Napi::String::New(env, out);
+  return Napi::String::New(env, core::uuid_string(u));
 }
 
 Napi::Object time_obj(Napi::Env env, const core::SendTime& t) {

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -50,16 +49,6 @@ Napi::Value failure_to_js(Napi::Env env, const Failure& f) {
   if (auto* e = std::get_if<core::SysError>(&f)) return make_error(env, *e);
   if (auto* e = std::get_if<core::StreamError>(&f)) return make_stream_error(env, *e);
   return Napi::Error::New(env, "internal: " + std::get<std::string>(f)).Value();
-}
-
-Napi::Value uuid_to_js(Napi::Env env, const std::array<uint8_t, 16>& u) {
-  bool zero = true;
-  for (uint8_t b : u) zero = zero && b == 0;
-  if (zero) return env.Null();
-  char out[37];
-  std::snprintf(out, sizeof(out), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-                u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-  return Napi::String::New(env, out);
 }
 
 // One job: its thread fills `result` or `failure`, then hands the job to
@@ -230,9 +219,9 @@ Napi::Value Receive(const Napi::CallbackInfo& info) {
         for (size_t i = 0; i < list.size(); i++) {
           Napi::Object o = Napi::Object::New(e);
           o.Set("name", Napi::String::New(e, list[i].name));
-          o.Set("uuid", uuid_to_js(e, list[i].uuid));
-          o.Set("receivedUuid", uuid_to_js(e, list[i].received_uuid));
-          o.Set("parentUuid", uuid_to_js(e, list[i].parent_uuid));
+          o.Set("uuid", uuid_to_js(e, list[i].uuid.data()));
+          o.Set("receivedUuid", uuid_to_js(e, list[i].received_uuid.data()));
+          o.Set("parentUuid", uuid_to_js(e, list[i].parent_uuid.data()));
           o.Set("ctransid", Napi::Number::New(e, static_cast<double>(list[i].ctransid)));
           o.Set("commands", Napi::Number::New(e, static_cast<double>(list[i].commands)));
           out.Set(static_cast<uint32_t>(i), o);
