@@ -81,6 +81,101 @@ constexpr FlagMap kFlagMap[] = {
     {1 << 11, FS_COMPR_FL},
 };
 
+// The entry a metadata command acts on (CHOWN, CHMOD, UTIMES, the xattrs,
+// FILEATTR): an fd when there is one, else its directory fd and last
+// component for the *at() calls, which never follow it. Either way a call
+// that fails names the same syscall and path.
+class MetaTarget {
+ public:
+  // The root or the file being written by its fd; anything else by (dir, name).
+  static MetaTarget held(ReceiveTree& t, std::string_view path) {
+    MetaTarget e(t, path);
+    e.fd_ = path.empty() ? t.root() : t.current_file(path);
+    if (e.fd_ < 0) e.ref_ = t.entry(path);
+    return e;
+  }
+
+  // As held(), and a directory or a regular file by an fd opened for it (a
+  // FIFO or a device is never opened): only symlinks and special files are
+  // left to the *at() calls.
+  static MetaTarget opened(ReceiveTree& t, std::string_view path) {
+    MetaTarget e = held(t, path);
+    if (e.fd_ >= 0) return e;
+    struct stat st;
+    e.stat(st);
+    if (S_ISDIR(st.st_mode)) {
+      e.fd_ = t.dir(path);
+    } else if (S_ISREG(st.st_mode)) {
+      e.owned_ = Fd(::openat(e.ref_.dir, e.ref_.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME));
+      if (!e.owned_) throw_errno("open", e.shown());
+      e.fd_ = e.owned_.get();
+    }
+    return e;
+  }
+
+  // The fd, or -1 when the entry is reached by (dir, name).
+  int fd() const { return fd_; }
+
+  void stat(struct stat& st) const {
+    int r = fd_ >= 0 ? ::fstat(fd_, &st) : ::fstatat(ref_.dir, ref_.name.c_str(), &st, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) throw_errno("stat", shown());
+  }
+
+  void chown(uid_t uid, gid_t gid) const {
+    int r = fd_ >= 0 ? ::fchown(fd_, uid, gid) : ::fchownat(ref_.dir, ref_.name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) throw_errno("chown", shown());
+  }
+
+  // fchmodat() follows a symlink: by (dir, name), the caller knows it is none.
+  void chmod(mode_t mode) const {
+    int r = fd_ >= 0 ? ::fchmod(fd_, mode) : ::fchmodat(ref_.dir, ref_.name.c_str(), mode, 0);
+    if (r < 0) throw_errno("chmod", shown());
+  }
+
+  void set_times(const struct timespec (&times)[2]) const {
+    int r = fd_ >= 0 ? ::futimens(fd_, times) : ::utimensat(ref_.dir, ref_.name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) throw_errno("utimensat", shown());
+  }
+
+  void set_xattr(const std::string& name, const void* data, size_t size) const {
+    int r;
+    if (fd_ >= 0) {
+      r = ::fsetxattr(fd_, name.c_str(), data, size, 0);
+    } else {
+      std::string proc = proc_path();
+      r = ::lsetxattr(proc.c_str(), name.c_str(), data, size, 0);
+    }
+    if (r < 0) throw_errno("setxattr", shown());
+  }
+
+  void remove_xattr(const std::string& name) const {
+    int r;
+    if (fd_ >= 0) {
+      r = ::fremovexattr(fd_, name.c_str());
+    } else {
+      std::string proc = proc_path();
+      r = ::lremovexattr(proc.c_str(), name.c_str());
+    }
+    if (r < 0) throw_errno("removexattr", shown());
+  }
+
+ private:
+  MetaTarget(ReceiveTree& t, std::string_view path) : tree_(t), path_(path) {}
+
+  std::string shown() const { return tree_.show(path_); }
+
+  // The /proc path of the entry: the xattr calls have no *at() form before
+  // Linux 6.13; this reaches exactly that entry without resolving any path of
+  // the tree (the magic link is the directory itself).
+  std::string proc_path() const { return "/proc/self/fd/" + std::to_string(ref_.dir) + "/" + ref_.name; }
+
+  ReceiveTree& tree_;
+  std::string_view path_;
+  int fd_ = -1;
+  Fd owned_;               // an fd opened by opened()
+  EntryRef ref_{-1, ""};   // when fd_ is -1
+};
+
 class Receiver {
  public:
   Receiver(SendStreamReader& reader, ReceiveOptions& options) : reader_(reader), options_(options) {
@@ -373,32 +468,6 @@ class Receiver {
     t.renamed(from, to, was_dir);
   }
 
-  // An fd for metadata calls on @path when it is a regular file or a
-  // directory (the root included); -1 for other types (use the *at calls).
-  int meta_fd(ReceiveTree& t, std::string_view path, Fd& holder) {
-    if (path.empty()) return t.root();
-    int current = t.current_file(path);
-    if (current >= 0) return current;
-    EntryRef ref = t.entry(path);
-    struct stat st;
-    if (::fstatat(ref.dir, ref.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("stat", t.show(path));
-    if (S_ISDIR(st.st_mode)) return t.dir(path);
-    if (S_ISREG(st.st_mode)) {
-      int fd = ::openat(ref.dir, ref.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME);
-      if (fd < 0) throw_errno("open", t.show(path));
-      holder = Fd(fd);
-      return fd;
-    }
-    return -1;
-  }
-
-  // The /proc path of entry @name of directory fd @dir: the xattr calls have
-  // no *at() form before Linux 6.13; this reaches exactly that entry without
-  // resolving any path of the tree (the magic link is the directory itself).
-  static std::string proc_path(int dir, const std::string& name) {
-    return "/proc/self/fd/" + std::to_string(dir) + "/" + name;
-  }
-
   void set_flags(int fd, uint64_t btrfs_flags, const std::string& path) {
     int flags = 0;
     if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) {
@@ -477,75 +546,46 @@ class Receiver {
         // chown(2) clears setuid/setgid, and when only the owner changed the
         // kernel sends no CHMOD after it: put the bits back (btrfs receive
         // loses them). A CHMOD that follows sets the mode anyway.
-        uid_t uid = static_cast<uid_t>(cmd.uid);
-        gid_t gid = static_cast<gid_t>(cmd.gid);
-        int fd = path.empty() ? t.root() : t.current_file(path);
-        EntryRef ref{-1, ""};
-        if (fd < 0) ref = t.entry(path);
+        MetaTarget target = MetaTarget::held(t, path);
         struct stat before;
-        int s = fd >= 0 ? ::fstat(fd, &before) : ::fstatat(ref.dir, ref.name.c_str(), &before, AT_SYMLINK_NOFOLLOW);
-        if (s < 0) throw_errno("stat", t.show(path));
-        int r = fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(ref.dir, ref.name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
-        if (r < 0) throw_errno("chown", t.show(path));
+        target.stat(before);
+        target.chown(static_cast<uid_t>(cmd.uid), static_cast<gid_t>(cmd.gid));
         if ((before.st_mode & (S_ISUID | S_ISGID)) != 0 && !S_ISLNK(before.st_mode) && !S_ISDIR(before.st_mode)) {
-          mode_t mode = before.st_mode & 07777;
-          r = fd >= 0 ? ::fchmod(fd, mode) : ::fchmodat(ref.dir, ref.name.c_str(), mode, 0);
-          if (r < 0) throw_errno("chmod", t.show(path));
+          target.chmod(before.st_mode & 07777);
         }
         return;
       }
       case SendCmd::CHMOD: {
-        mode_t mode = static_cast<mode_t>(cmd.mode & 07777);
-        int fd = path.empty() ? t.root() : t.current_file(path);
-        int r;
-        if (fd >= 0) {
-          r = ::fchmod(fd, mode);
-        } else {
-          EntryRef ref = t.entry(path);
+        MetaTarget target = MetaTarget::held(t, path);
+        if (target.fd() < 0) {
           struct stat st;
-          if (::fstatat(ref.dir, ref.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("stat", t.show(path));
+          target.stat(st);
           // chmod(2) would follow a symlink; the kernel never sends CHMOD for one.
           if (S_ISLNK(st.st_mode)) throw_error(EOPNOTSUPP, "chmod", t.show(path));
-          r = ::fchmodat(ref.dir, ref.name.c_str(), mode, 0);
         }
-        if (r < 0) throw_errno("chmod", t.show(path));
+        target.chmod(static_cast<mode_t>(cmd.mode & 07777));
         return;
       }
       case SendCmd::UTIMES: {
         struct timespec times[2] = {{static_cast<time_t>(cmd.atime.sec), static_cast<long>(cmd.atime.nsec)},
                                     {static_cast<time_t>(cmd.mtime.sec), static_cast<long>(cmd.mtime.nsec)}};
-        int fd = path.empty() ? t.root() : t.current_file(path);
-        int r;
-        if (fd >= 0) {
-          r = ::futimens(fd, times);
-        } else {
-          EntryRef ref = t.entry(path);
-          r = ::utimensat(ref.dir, ref.name.c_str(), times, AT_SYMLINK_NOFOLLOW);
-        }
-        if (r < 0) throw_errno("utimensat", t.show(path));
+        MetaTarget::held(t, path).set_times(times);
         return;
       }
       case SendCmd::SET_XATTR:
       case SendCmd::REMOVE_XATTR: {
         std::string name(cmd.xattr_name);
-        Fd holder;
-        int fd = meta_fd(t, path, holder);
-        bool set = cmd.cmd == SendCmd::SET_XATTR;
-        int r;
-        if (fd >= 0) {
-          r = set ? ::fsetxattr(fd, name.c_str(), cmd.xattr_data.data, cmd.xattr_data.size, 0) : ::fremovexattr(fd, name.c_str());
+        MetaTarget target = MetaTarget::opened(t, path);
+        if (cmd.cmd == SendCmd::SET_XATTR) {
+          target.set_xattr(name, cmd.xattr_data.data, cmd.xattr_data.size);
         } else {
-          EntryRef ref = t.entry(path);
-          std::string proc = proc_path(ref.dir, ref.name);
-          r = set ? ::lsetxattr(proc.c_str(), name.c_str(), cmd.xattr_data.data, cmd.xattr_data.size, 0)
-                  : ::lremovexattr(proc.c_str(), name.c_str());
+          target.remove_xattr(name);
         }
-        if (r < 0) throw_errno(set ? "setxattr" : "removexattr", t.show(path));
         return;
       }
       case SendCmd::FILEATTR: {
-        Fd holder;
-        int fd = meta_fd(t, path, holder);
+        MetaTarget target = MetaTarget::opened(t, path);
+        const int fd = target.fd();
         if (fd < 0) return;  // no flags on symlinks and special files
         const uint64_t attr = path.empty() ? cmd.fileattr & ~kProtectFlags : cmd.fileattr;
         set_flags(fd, attr & ~kProtectFlags, t.show(path));
