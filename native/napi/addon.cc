@@ -29,9 +29,7 @@ namespace {
 
 Napi::Value IsSubvolume(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
-  return PromiseWorker<bool>::Run(
-      info.Env(), "buttervolume:isSubvolume", [path] { return core::subvolume_is_root(path); },
-      [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
+  return run_bool(info.Env(), "buttervolume:isSubvolume", [path] { return core::subvolume_is_root(path); });
 }
 
 Napi::Value CreateSubvolume(const Napi::CallbackInfo& info) {
@@ -127,9 +125,7 @@ Napi::Value NestedSubvolumes(const Napi::CallbackInfo& info) {
 
 Napi::Value GetReadonly(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
-  return PromiseWorker<bool>::Run(
-      info.Env(), "buttervolume:getReadonly", [path] { return core::subvolume_get_readonly(path); },
-      [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
+  return run_bool(info.Env(), "buttervolume:getReadonly", [path] { return core::subvolume_get_readonly(path); });
 }
 
 Napi::Value SetReadonly(const Napi::CallbackInfo& info) {
@@ -141,9 +137,7 @@ Napi::Value SetReadonly(const Napi::CallbackInfo& info) {
 
 Napi::Value GetNocow(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
-  return PromiseWorker<bool>::Run(
-      info.Env(), "buttervolume:getNocow", [path] { return core::inode_get_nocow(path); },
-      [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
+  return run_bool(info.Env(), "buttervolume:getNocow", [path] { return core::inode_get_nocow(path); });
 }
 
 Napi::Value SetNocow(const Napi::CallbackInfo& info) {
@@ -154,9 +148,7 @@ Napi::Value SetNocow(const Napi::CallbackInfo& info) {
 
 Napi::Value ClearImmutable(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
-  return PromiseWorker<bool>::Run(
-      info.Env(), "buttervolume:clearImmutable", [path] { return core::subvolume_unprotect(path); },
-      [](Napi::Env env, bool& v) { return Napi::Boolean::New(env, v); });
+  return run_bool(info.Env(), "buttervolume:clearImmutable", [path] { return core::subvolume_unprotect(path); });
 }
 
 Napi::Value GetCompression(const Napi::CallbackInfo& info) {
@@ -221,38 +213,42 @@ Napi::Value TryLock(const Napi::CallbackInfo& info) {
 
 Addon::Addon(Napi::Env env, Napi::Object exports) {
   lock_class = Napi::Persistent(LockHandle::Define(env));
+  // An export: a function of the same name.
+  auto fn = [&env](const char* name, Napi::Value (*call)(const Napi::CallbackInfo&)) {
+    return InstanceValue(name, Napi::Function::New(env, call, name));
+  };
   DefineAddon(exports,
               {InstanceMethod<&Addon::SetErrorClasses>("setErrorClasses"),
                InstanceValue("sourceHash", Napi::String::New(env, BV_SOURCE_HASH)),
-               InstanceValue("isSubvolume", Napi::Function::New(env, IsSubvolume, "isSubvolume")),
-               InstanceValue("createSubvolume", Napi::Function::New(env, CreateSubvolume, "createSubvolume")),
-               InstanceValue("snapshot", Napi::Function::New(env, Snapshot, "snapshot")),
-               InstanceValue("deleteSubvolume", Napi::Function::New(env, DeleteSubvolume, "deleteSubvolume")),
-               InstanceValue("subvolumeInfo", Napi::Function::New(env, SubvolumeInfo, "subvolumeInfo")),
-               InstanceValue("listSubvolumes", Napi::Function::New(env, ListSubvolumes, "listSubvolumes")),
-               InstanceValue("listSubvolumeNames", Napi::Function::New(env, ListSubvolumeNames, "listSubvolumeNames")),
-               InstanceValue("nestedSubvolumes", Napi::Function::New(env, NestedSubvolumes, "nestedSubvolumes")),
-               InstanceValue("getReadonly", Napi::Function::New(env, GetReadonly, "getReadonly")),
-               InstanceValue("setReadonly", Napi::Function::New(env, SetReadonly, "setReadonly")),
-               InstanceValue("getNocow", Napi::Function::New(env, GetNocow, "getNocow")),
-               InstanceValue("setNocow", Napi::Function::New(env, SetNocow, "setNocow")),
-               InstanceValue("clearImmutable", Napi::Function::New(env, ClearImmutable, "clearImmutable")),
-               InstanceValue("getCompression", Napi::Function::New(env, GetCompression, "getCompression")),
-               InstanceValue("setCompression", Napi::Function::New(env, SetCompression, "setCompression")),
-               InstanceValue("syncFilesystem", Napi::Function::New(env, SyncFilesystem, "syncFilesystem")),
-               InstanceValue("waitForCleaner", Napi::Function::New(env, WaitForCleaner, "waitForCleaner")),
-               InstanceValue("renameNoReplace", Napi::Function::New(env, RenameNoReplace, "renameNoReplace")),
-               InstanceValue("renameExchange", Napi::Function::New(env, RenameExchange, "renameExchange")),
-               InstanceValue("tryLock", Napi::Function::New(env, TryLock, "tryLock")),
-               InstanceValue("openBeneath", Napi::Function::New(env, OpenBeneath, "openBeneath")),
-               InstanceValue("setTimesAt", Napi::Function::New(env, SetTimesAt, "setTimesAt")),
-               InstanceValue("writeFileAt", Napi::Function::New(env, WriteFileAt, "writeFileAt")),
-               InstanceValue("listBeneath", Napi::Function::New(env, ListBeneath, "listBeneath")),
-               InstanceValue("readFileBeneath", Napi::Function::New(env, ReadFileBeneath, "readFileBeneath")),
-               InstanceValue("dumpSendStream", Napi::Function::New(env, DumpSendStream, "dumpSendStream")),
-               InstanceValue("send", Napi::Function::New(env, Send, "send")),
-               InstanceValue("receive", Napi::Function::New(env, Receive, "receive")),
-               InstanceValue("sendProtocolMax", Napi::Function::New(env, SendProtocolMax, "sendProtocolMax"))});
+               fn("isSubvolume", IsSubvolume),
+               fn("createSubvolume", CreateSubvolume),
+               fn("snapshot", Snapshot),
+               fn("deleteSubvolume", DeleteSubvolume),
+               fn("subvolumeInfo", SubvolumeInfo),
+               fn("listSubvolumes", ListSubvolumes),
+               fn("listSubvolumeNames", ListSubvolumeNames),
+               fn("nestedSubvolumes", NestedSubvolumes),
+               fn("getReadonly", GetReadonly),
+               fn("setReadonly", SetReadonly),
+               fn("getNocow", GetNocow),
+               fn("setNocow", SetNocow),
+               fn("clearImmutable", ClearImmutable),
+               fn("getCompression", GetCompression),
+               fn("setCompression", SetCompression),
+               fn("syncFilesystem", SyncFilesystem),
+               fn("waitForCleaner", WaitForCleaner),
+               fn("renameNoReplace", RenameNoReplace),
+               fn("renameExchange", RenameExchange),
+               fn("tryLock", TryLock),
+               fn("openBeneath", OpenBeneath),
+               fn("setTimesAt", SetTimesAt),
+               fn("writeFileAt", WriteFileAt),
+               fn("listBeneath", ListBeneath),
+               fn("readFileBeneath", ReadFileBeneath),
+               fn("dumpSendStream", DumpSendStream),
+               fn("send", Send),
+               fn("receive", Receive),
+               fn("sendProtocolMax", SendProtocolMax)});
 }
 
 // setErrorClasses({ BtrfsError, SendStreamError }): the constructors native

@@ -72,4 +72,10 @@ inline Napi::Promise run_void(Napi::Env env, const char* name, std::function<voi
       [](Napi::Env e, Unit&) { return e.Undefined(); });
 }
 
+/** Run @work (returning a bool) off the JS thread; resolves to that boolean. */
+inline Napi::Promise run_bool(Napi::Env env, const char* name, std::function<bool()> work) {
+  return PromiseWorker<bool>::Run(env, name, std::move(work),
+                                  [](Napi::Env e, bool& v) { return Napi::Boolean::New(e, v); });
+}
+
 }  // namespace bv::napi
