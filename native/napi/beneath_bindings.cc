@@ -9,6 +9,7 @@
 #include "../core/beneath.h"
 #include "../core/path.h"
 #include "../core/sys_error.h"
+#include "convert.h"
 #include "promise_worker.h"
 
 namespace bv::napi {
@@ -85,39 +86,36 @@ Napi::Object stat_to_js(Napi::Env env, const core::EntryStat& st) {
   return o;
 }
 
+// Runs @work(): the errors of a call on @dirfd name paths relative to it;
+// they are made to name the real path (what @dirfd is, joined with theirs).
+template <typename Work>
+auto naming_real_path(int dirfd, Work work) -> decltype(work()) {
+  try {
+    return work();
+  } catch (const core::SysError& e) {
+    throw core::SysError(e.err, e.syscall, core::fd_describe(dirfd, e.path));
+  }
+}
+
 // Runs @work(dirfd, path) on the pool, for a dir given as an fd or as a path
-// (opened, followed like any: the caller's place). @work's errors carry paths
-// relative to dirfd; they are made to name the real path.
+// (opened, followed like any: the caller's place); its errors name real paths.
 template <typename T>
 Napi::Value run_beneath(const Napi::CallbackInfo& info, const char* name, std::string path,
                         std::function<T(int, const std::string&)> work, typename PromiseWorker<T>::Convert convert) {
   Napi::Env env = info.Env();
   if (info.Length() > 0 && info[0].IsString()) {
-    std::string dir = info[0].As<Napi::String>().Utf8Value();
-    if (dir.empty() || dir.find('\0') != std::string::npos) throw Napi::TypeError::New(env, "dir must be a non-empty path without NUL bytes");
+    std::string dir = path_arg(info, 0, "dir");
     return PromiseWorker<T>::Run(
         env, name,
         [dir, path, work] {
           core::Fd root = core::dir_open(dir);
-          try {
-            return work(root.get(), path);
-          } catch (const core::SysError& e) {
-            throw core::SysError(e.err, e.syscall, core::fd_describe(root.get(), e.path));
-          }
+          return naming_real_path(root.get(), [&] { return work(root.get(), path); });
         },
         convert);
   }
   int dirfd = fd_arg(info, 0, "dir");
   return PromiseWorker<T>::Run(
-      env, name,
-      [dirfd, path, work] {
-        try {
-          return work(dirfd, path);
-        } catch (const core::SysError& e) {
-          throw core::SysError(e.err, e.syscall, core::fd_describe(dirfd, e.path));
-        }
-      },
-      convert);
+      env, name, [dirfd, path, work] { return naming_real_path(dirfd, [&] { return work(dirfd, path); }); }, convert);
 }
 
 }  // namespace
@@ -171,8 +169,7 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
   mode_t mode = static_cast<mode_t>(info[3].As<Napi::Number>().Uint32Value() & 07777);
   auto convert = [](Napi::Env e, int& fd) -> Napi::Value { return Napi::Number::New(e, fd); };
   if (info.Length() > 0 && info[0].IsString()) {
-    std::string dir = info[0].As<Napi::String>().Utf8Value();
-    if (dir.empty() || dir.find('\0') != std::string::npos) throw Napi::TypeError::New(env, "dir must be a non-empty path without NUL bytes");
+    std::string dir = path_arg(info, 0, "dir");
     return PromiseWorker<int>::Run(
         env, "buttervolume:openBeneath", [dir, path, how, mode] { return core::entry_open_beneath(dir, path, how, mode).release(); },
         convert);
@@ -181,11 +178,7 @@ Napi::Value OpenBeneath(const Napi::CallbackInfo& info) {
   return PromiseWorker<int>::Run(
       env, "buttervolume:openBeneath",
       [dirfd, path, how, mode] {
-        try {
-          return core::entry_open_beneath_at(dirfd, path, how, mode, "").release();
-        } catch (const core::SysError& e) {
-          throw core::SysError(e.err, e.syscall, core::fd_describe(dirfd, path));
-        }
+        return naming_real_path(dirfd, [&] { return core::entry_open_beneath_at(dirfd, path, how, mode, path).release(); });
       },
       convert);
 }
@@ -196,11 +189,7 @@ Napi::Value SetTimesAt(const Napi::CallbackInfo& info) {
   std::optional<core::TimeNs> atime = time_arg(info, 2, "atime");
   std::optional<core::TimeNs> mtime = time_arg(info, 3, "mtime");
   return run_void(info.Env(), "buttervolume:setTimesAt", [dirfd, name, atime, mtime] {
-    try {
-      core::entry_set_times_at(dirfd, name, atime, mtime, "");
-    } catch (const core::SysError& e) {
-      throw core::SysError(e.err, e.syscall, core::fd_describe(dirfd, name));
-    }
+    naming_real_path(dirfd, [&] { core::entry_set_times_at(dirfd, name, atime, mtime, name); });
   });
 }
 
@@ -230,12 +219,9 @@ Napi::Value WriteFileAt(const Napi::CallbackInfo& info) {
   return PromiseWorker<Ino>::Run(
       env, "buttervolume:writeFileAt",
       [dirfd, name, data = std::move(data), meta, replace, prefix, expect]() -> Ino {
-        try {
-          std::optional<ino_t> ino = core::file_write_at(dirfd, name, data, meta, replace, prefix, "", expect);
-          return ino ? Ino(static_cast<uint64_t>(*ino)) : std::nullopt;
-        } catch (const core::SysError& e) {
-          throw core::SysError(e.err, e.syscall, core::fd_describe(dirfd, name));
-        }
+        std::optional<ino_t> ino = naming_real_path(
+            dirfd, [&] { return core::file_write_at(dirfd, name, data, meta, replace, prefix, name, expect); });
+        return ino ? Ino(static_cast<uint64_t>(*ino)) : std::nullopt;
       },
       [](Napi::Env e, Ino& ino) -> Napi::Value { return ino ? Napi::Value(Napi::BigInt::New(e, *ino)) : e.Null(); });
 }
