@@ -170,7 +170,7 @@ for (let i = 0; ; i++) {
     await api('/Plugin.Activate');
     break;
   } catch (err) {
-    if (i > 200 || daemon.exitCode !== null) throw new Error(`the daemon did not start: ${err.message}`);
+    if (i > 200 || daemon.exitCode !== null) throw new Error(`the daemon did not start: ${err.message}`, { cause: err });
     await sleep(25);
   }
 }
@@ -211,7 +211,7 @@ if (sections.has(4)) {
         });
         break;
       } catch (err) {
-        if (i > 200) throw new Error(`the floor ${name} did not start: ${err.message}`);
+        if (i > 200) throw new Error(`the floor ${name} did not start: ${err.message}`, { cause: err });
         await sleep(25);
       }
     }

@@ -181,17 +181,16 @@ t.test('a hostile local volume: planted and swapped-in symlinks are never writte
   const swapper = await swapLoop(t, join(local, 'w'), join(local, 's'));
   let h: { ok: boolean; skips: Array<{ path: string; reason: string }> } | undefined;
   let landed: string[] = [];
-  let real = 'w';
   for (let round = 0; round < 8 && landed.length === 0; round++) {
     h = (await syncJson(n1, ['db', peer(n2)])).hosts[0];
     t.same(readdirSync(outside), [], `round ${round}: nothing was written outside the volume`);
     for (const name of ['w', 's']) {
       const st = lstatSync(join(local, name), { throwIfNoEntry: false });
-      if (st?.isDirectory()) landed = readdirSync(join(local, (real = name)));
+      if (st?.isDirectory()) landed = readdirSync(join(local, name));
     }
   }
   await swapper.stop();
-  real = lstatSync(join(local, 'w')).isDirectory() ? 'w' : 's';
+  const real = lstatSync(join(local, 'w')).isDirectory() ? 'w' : 's';
   landed = readdirSync(join(local, real));
   t.equal(h!.ok, true);
   const reasons = Object.fromEntries(h!.skips.map((s) => [s.path, s.reason]));

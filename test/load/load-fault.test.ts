@@ -92,7 +92,7 @@ async function httpClient(h: Harness, c: number, phase: string, ops: number, ran
     const volume = random() < 0.5 ? own : shared[Math.floor(random() * shared.length)]!;
     if (pick < 0.3) {
       const id = `c${c}-${phase}-${i}`;
-      await h.check('Get', await h.request('/VolumeDriver.Get', { Name: volume }));
+      h.check('Get', await h.request('/VolumeDriver.Get', { Name: volume }));
       const r = await h.request('/VolumeDriver.Mount', { Name: volume, ID: id });
       if (r === null) h.ambiguous.set(id, { volume, op: 'mount' });
       else if (h.check('Mount', r)?.status === 200) {

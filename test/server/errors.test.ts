@@ -88,6 +88,7 @@ t.test('an unexpected error: "internal error", logged at ERROR with its stack', 
   app.use(async (ctx) => {
     if (ctx.path === '/boom') throw new TypeError('boom');
   });
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- koa's handler settles its own errors (ctx.onerror)
   const server = createServer(app.callback());
   const socket = join(dir, 's.sock');
   await new Promise<void>((resolve) => server.listen(socket, resolve));
