@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import { clientAlgorithms } from './algorithms.js';
 import { checkHostKey, clientKey, recordedHostKeys, recordHostKey, SshKeyError, knownHostsName, type HostKeyVerdict } from './keys.js';
 import type { Peer } from './peer.js';
-import { PROTOCOL_VERSION, ReplicationError, SUBSYSTEM, answerError, readLine, writeLine, type RequestBody } from './protocol.js';
+import { answerError } from './peer-answers.js';
+import { PROTOCOL_VERSION, ReplicationError, SUBSYSTEM, readLine, writeLine, type RequestBody } from './protocol.js';
 
 const { Client } = ssh2;
 

@@ -4,7 +4,7 @@
 // to the real send (no data is read), bounded in memory, and read here with
 // a minimal walk of the framing (it is our own kernel's output, and only an
 // estimate: anything unexpected gives up with null).
-import * as btrfs from '../btrfs/index.js';
+import type { Readable } from 'node:stream';
 
 const MAX_METADATA_BYTES = 64 * 1024 * 1024;
 const UPDATE_EXTENT = 22;
@@ -33,11 +33,14 @@ function extentBytes(buf: Buffer): number | null {
   return total;
 }
 
-/** The estimated size in bytes of sending `snapshot` (from `parent`), or null when it cannot be told. */
-export async function estimateSendSize(snapshot: string, parent?: string): Promise<number | null> {
+/**
+ * The estimated size in bytes of a send stream, from its metadata-only v2
+ * stream `stream` (VolumeStore.snapshotStream with metadataOnly), or null
+ * when it cannot be told.
+ */
+export async function estimateSendSize(stream: Readable): Promise<number | null> {
   const chunks: Buffer[] = [];
   let size = 0;
-  const stream = btrfs.send(snapshot, { ...(parent ? { parent } : {}), noData: true, protocol: 2 });
   for await (const chunk of stream) {
     size += (chunk as Buffer).length;
     if (size > MAX_METADATA_BYTES) {

@@ -26,10 +26,9 @@
 // does not speak, saying which it does.
 import type { Readable, Writable } from 'node:stream';
 
-import type { SnapshotIdentity } from '../store/replicas.js';
+import type { SnapshotIdentity } from '../store/lineage.js';
 import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
-import { printable } from '../util/untrusted-text.js';
 
 export const SUBSYSTEM = 'buttervolume';
 export const PROTOCOL_VERSION = 1;
@@ -51,8 +50,8 @@ export type Request =
 /** A request as the client writes it (the version is added on the way out). */
 export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'v'> : never) : never;
 
-/** What the server tells about one of its snapshots: its identity without the local path and otime. */
-export type RemoteSnapshot = Omit<SnapshotIdentity, 'path' | 'otime'>;
+/** What the server tells about one of its snapshots: its identity (checked on arrival: peer-answers.ts). */
+export type RemoteSnapshot = SnapshotIdentity;
 
 /** The lstat facts sync sends for an entry (tree) or a file (files): btrfs.EntryStat as JSON carries it (mtime a decimal string). */
 export interface WireStat {
@@ -214,18 +213,4 @@ export function readLine(input: Readable, max = MAX_LINE_BYTES, timeoutMs?: numb
     input.on('data', onData).on('end', onEnd).on('error', onError).on('close', onEnd);
     input.resume();
   });
-}
-
-const PEER_CODE_RE = /^ERR_[A-Z0-9_]{1,60}$/;
-
-/**
- * An answer's failure as an error on this side: the peer's code (when it is
- * one of the ERR_* form) and its words, made printable (the peer is untrusted).
- */
-export function answerError(answer: unknown, peer: string): ReplicationError | null {
-  const a = answer as { ok?: unknown; error?: unknown; code?: unknown } | null;
-  if (a && a.ok === true) return null;
-  const message = typeof a?.error === 'string' ? printable(a.error) : 'an answer that is not one';
-  const code = typeof a?.code === 'string' && PEER_CODE_RE.test(a.code) ? a.code : 'ERR_PEER_FAILED';
-  return new ReplicationError(code, `${peer}: ${message}`);
 }

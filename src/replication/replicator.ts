@@ -11,6 +11,11 @@ import type { SyncOptions, SyncResult } from './sync.js';
 
 export type { Peer, PullResult, SendResult, SyncResult };
 
+/** What {@link Replicator.snapshotAndSync} did: the local snapshot taken first, then the sync. */
+export interface SnapshotSyncResult extends SyncResult {
+  snapshot: string;
+}
+
 export interface TransportOptions {
   /** SSH compression. */
   compress?: boolean;
@@ -30,14 +35,21 @@ export interface Replicator {
    * `<snapshot>@<host>` (the scheduler and purge read them).
    */
   send(snapshot: string, host: string, options?: SendOptions & TransportOptions): Promise<SendResult>;
-  /** Fetches the newest snapshot of `volume` that `host` holds and we lack. */
-  receive(host: string, volume: string, options?: PullOptions & TransportOptions): Promise<PullResult>;
+  /** Fetches the newest snapshot of `volume` that `host` holds and we lack (the CLI's `receive`, the endpoint Snapshot.Receive). */
+  pull(host: string, volume: string, options?: PullOptions & TransportOptions): Promise<PullResult>;
   /**
    * Pulls the files of the live `volume` of each of `hosts` into the local
    * one (after a local snapshot, taken by the caller). Rejects, once every
    * host was tried, naming each host that failed.
    */
   sync(volume: string, hosts: readonly string[], options?: SyncOptions & TransportOptions): Promise<SyncResult>;
+  /**
+   * The original's "snapshot, then sync": every host checked, a local
+   * snapshot of `volume` taken (so whatever the pull replaces can be
+   * restored), then {@link sync}.
+   * @throws StoreError of the snapshot (no host tried); SyncError with `snapshot` set.
+   */
+  snapshotAndSync(volume: string, hosts: readonly string[], options?: SyncOptions & TransportOptions): Promise<SnapshotSyncResult>;
 }
 
 /**
@@ -64,7 +76,7 @@ export class SshReplicator implements Replicator {
     return withPeer(peer, this.connectOptions(options), (conn) => sendSnapshot(this.ctx, conn, snapshot, options));
   }
 
-  async receive(host: string, volume: string, options: PullOptions & TransportOptions = {}): Promise<PullResult> {
+  async pull(host: string, volume: string, options: PullOptions & TransportOptions = {}): Promise<PullResult> {
     const peer = this.peer(host);
     const [{ withPeer }, { pullVolume }] = await Promise.all([import('./client.js'), import('./pull.js')]);
     return withPeer(peer, this.connectOptions(options), (conn) => pullVolume(this.ctx, conn, volume, options));
@@ -74,5 +86,16 @@ export class SshReplicator implements Replicator {
     const peers = hosts.map((h) => this.peer(h));
     const { syncVolume } = await import('./sync.js');
     return syncVolume(this.ctx, volume, peers, this.connectOptions(options), options);
+  }
+
+  async snapshotAndSync(volume: string, hosts: readonly string[], options: SyncOptions & TransportOptions = {}): Promise<SnapshotSyncResult> {
+    hosts.forEach((h) => this.peer(h)); // every host is good before the snapshot
+    const snapshot = await this.ctx.store.snapshot(volume);
+    try {
+      return { snapshot, ...(await this.sync(volume, hosts, options)) };
+    } catch (err) {
+      if (err instanceof Error && 'result' in err && (err as { code?: string }).code === 'ERR_SYNC_FAILED') Object.assign(err, { snapshot });
+      throw err;
+    }
   }
 }

@@ -7,22 +7,18 @@
 // to time limits (its request line, then no stall longer than
 // REPLICATION_IDLE_TIMEOUT) and to a number of requests at once, per
 // connection and per key.
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Duplex, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import * as btrfs from '../btrfs/index.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { receiveSnapshot, snapshotsIn } from '../store/replicas.js';
-import { isSendMarker, validateSnapshotName, validateVolumeName } from '../store/names.js';
+import { validateVolumeName } from '../store/names.js';
 import type { VolumeStore } from '../store/volume-store.js';
+import { errCode } from '../util/err-code.js';
 import { grantRefusal, type KeyGrant } from './authorized-keys.js';
 import { abortChannel, watchIdle } from './idle-watch.js';
 import { MAX_LINE_BYTES, PROTOCOL_VERSION, ReplicationError, parseRequest, readLine, writeLine, type RemoteSnapshot, type Request } from './protocol.js';
 import { serveFiles, serveTree } from './sync-source.js';
-import { errCode } from '../util/err-code.js';
 
 /** A server channel: data both ways, and stderr for the last word of a send. */
 export interface ServiceChannel extends Duplex {
@@ -72,18 +68,6 @@ export class ReplicationService {
   /** How long a connection or a request may stay silent. */
   get idleMs(): number {
     return this.limits.idleMs;
-  }
-
-  /** Where received snapshots go: SNAPSHOTS_PATH, or TEST_REMOTE_PATH for a test request. */
-  async snapshotsDir(test: boolean): Promise<string> {
-    if (!test) return this.config.snapshotsPath;
-    await mkdir(this.config.testRemotePath, { recursive: true });
-    return this.config.testRemotePath;
-  }
-
-  /** Where a live volume is: VOLUMES_PATH/<volume>, or TEST_REMOTE_PATH/<volume> for a test request. */
-  volumePath(volume: string, test: boolean): string {
-    return join(test ? this.config.testRemotePath : this.config.volumesPath, validateVolumeName(volume));
   }
 
   /** Serves one channel: a request, its answer, then what it calls for. Never throws. */
@@ -142,28 +126,22 @@ export class ReplicationService {
   private async dispatch(channel: ServiceChannel, request: Request): Promise<void> {
     switch (request.op) {
       case 'list': {
-        const snapshots: RemoteSnapshot[] = (await snapshotsIn(await this.snapshotsDir(request.test), request.volume))
+        const place = { test: request.test };
+        const snapshots: RemoteSnapshot[] = (await this.store.listSnapshots(request.volume, place))
           .filter((s) => s.readonly)
           .map(({ name, uuid, receivedUuid, parentUuid, ctransid, stransid, rtransid, readonly }) => ({ name, uuid, receivedUuid, parentUuid, ctransid, stransid, rtransid, readonly }));
         writeLine(channel, { ok: true, snapshots });
         return;
       }
       case 'receive': {
-        const dir = await this.snapshotsDir(request.test);
         writeLine(channel, { ok: true, ready: true });
-        const result = await receiveSnapshot(this.store, dir, request.volume, request.snapshot, channel);
-        this.logger.info(`received ${result.name} into ${dir}`);
+        const result = await this.store.receiveSnapshot(request.volume, request.snapshot, channel, { test: request.test });
+        this.logger.info(`received ${result.name}${request.test ? ' (test)' : ''}`);
         writeLine(channel, { ok: true, received: { name: result.name, uuid: result.uuid, receivedUuid: result.receivedUuid, parentUuid: result.parentUuid } });
         return;
       }
       case 'send': {
-        const dir = await this.snapshotsDir(request.test);
-        const snapshot = this.snapshotOf(request.volume, request.snapshot);
-        const parent = request.parent === null ? undefined : join(dir, this.snapshotOf(request.volume, request.parent));
-        for (const path of [join(dir, snapshot), ...(parent ? [parent] : [])]) {
-          if (!(await btrfs.isSubvolume(path))) throw new ReplicationError('ERR_SNAPSHOT_NOT_FOUND', `no snapshot ${path}`);
-        }
-        const stream = btrfs.send(join(dir, snapshot), parent ? { parent } : {});
+        const stream = await this.store.snapshotStream(request.volume, request.snapshot, request.parent, { test: request.test });
         writeLine(channel, { ok: true });
         try {
           await pipeline(stream, channel, { end: false });
@@ -176,10 +154,10 @@ export class ReplicationService {
       }
       // Each writes {"ok":true} itself once the volume is open: a missing volume is a refusal.
       case 'tree':
-        await serveTree(channel, this.volumePath(request.volume, request.test));
+        await serveTree(channel, await this.store.openLiveVolume(request.volume, { test: request.test }));
         return;
       case 'files':
-        await serveFiles(channel, this.volumePath(request.volume, request.test), request.paths);
+        await serveFiles(channel, await this.store.openLiveVolume(request.volume, { test: request.test }), request.paths);
         return;
     }
   }
@@ -197,11 +175,4 @@ export class ReplicationService {
     ]);
     clearTimeout(timer);
   }
-
-  private snapshotOf(volume: string, name: string): string {
-    validateSnapshotName(name);
-    if (!name.startsWith(`${volume}@`) || isSendMarker(name)) throw new ReplicationError('ERR_BAD_REQUEST', `${name} is not a snapshot of ${volume}`);
-    return name;
-  }
 }
-

@@ -10,7 +10,6 @@
 // never reaches outside. FIFOs, sockets and devices are listed as 'other' and
 // never opened. Each file's header carries the fstat of the file actually
 // opened, and its status says whether it changed while it was read.
-import { basename, dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 
 import * as btrfs from '../btrfs/index.js';
@@ -18,7 +17,7 @@ import type { EntryStat, ListedEntry } from '../btrfs/types.js';
 import { errCode } from '../util/err-code.js';
 import { fdCloseQuietly, fdRead, fdStat, kindOfMode } from './fd-ops.js';
 import { send, sendChunk, sendLine } from './frames.js';
-import { MAX_CHUNK_BYTES, ReplicationError, isTreePath, type FileHeader, type FileStatus, type TreeEntry } from './protocol.js';
+import { MAX_CHUNK_BYTES, isTreePath, type FileHeader, type FileStatus, type TreeEntry } from './protocol.js';
 
 /** Files opened and read ahead of the one being sent (each holds at most one chunk). */
 const READ_AHEAD = 16;
@@ -28,20 +27,6 @@ const TREE_WRITE_BYTES = 32 * 1024;
 
 /** Errors of an entry that changed or is not what we may read: that entry is skipped, the walk goes on. */
 const ENTRY_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EXDEV', 'EISDIR', 'EINVAL', 'ENAMETOOLONG', 'EACCES', 'EPERM']);
-
-/**
- * Opens the live volume at `root` (its parent is ours and followed; the
- * volume's own name is not).
- * @throws ReplicationError `ERR_VOLUME_NOT_FOUND`.
- */
-async function openVolume(root: string): Promise<number> {
-  try {
-    return await btrfs.openBeneath(dirname(root), basename(root), 'directory');
-  } catch (err) {
-    if (['ENOENT', 'ENOTDIR'].includes(errCode(err) ?? '')) throw new ReplicationError('ERR_VOLUME_NOT_FOUND', `no live volume ${root}`, { cause: err });
-    throw err;
-  }
-}
 
 const join = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
 
@@ -83,14 +68,14 @@ function describe(dir: string, e: ListedEntry): TreeEntry {
 }
 
 /**
- * Writes `{"ok":true}` once the volume at `root` is open, then its tree: one
+ * Writes `{"ok":true}`, then the tree of the volume whose root is `rootFd`
+ * (from VolumeStore.openLiveVolume; closed here): one
  * JSON line per entry (a directory before what it holds), then {"end":true}.
  * A directory that is no longer one when it comes to be listed (a symlink
  * swapped in) is left out with what it holds.
- * @throws ReplicationError `ERR_VOLUME_NOT_FOUND` before anything is written; `ERR_PEER_CLOSED`.
+ * @throws ReplicationError `ERR_PEER_CLOSED`.
  */
-export async function serveTree(out: Writable, root: string): Promise<void> {
-  const rootFd = await openVolume(root);
+export async function serveTree(out: Writable, rootFd: number): Promise<void> {
   try {
     await sendLine(out, { ok: true });
     let lines = '';
@@ -200,16 +185,15 @@ async function sendBig(out: Writable, p: { path: string; fd: number; st: EntrySt
 }
 
 /**
- * Writes `{"ok":true}` once the volume at `root` is open, then the files
- * `paths` in that order (see protocol.ts), then {"end":true}. A path that
+ * Writes `{"ok":true}`, then the files `paths` of the volume whose root is
+ * `rootFd` (closed here) in that order (see protocol.ts), then {"end":true}. A path that
  * cannot be read (gone, not a regular file, a symlink on the way) gets a
  * header saying why; only the channel failing stops the answer. Files are
  * opened and read READ_AHEAD ahead of the one being sent; a small one is
  * read whole in one call and sent in one write.
- * @throws ReplicationError `ERR_VOLUME_NOT_FOUND` before anything is written; `ERR_PEER_CLOSED`.
+ * @throws ReplicationError `ERR_PEER_CLOSED`.
  */
-export async function serveFiles(out: Writable, root: string, paths: readonly string[]): Promise<void> {
-  const rootFd = await openVolume(root);
+export async function serveFiles(out: Writable, rootFd: number, paths: readonly string[]): Promise<void> {
   const open = new Set<number>();
   const ahead: Array<Promise<Prepared>> = [];
   let next = 0;

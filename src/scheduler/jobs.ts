@@ -8,7 +8,7 @@ import type { VolumeStore } from '../store/volume-store.js';
 import type { Replicator } from '../replication/replicator.js';
 import { parseAction, type ScheduleEntry } from './schedule-file.js';
 import type { SchedulerState } from './state.js';
-import { resendable, superseded } from './unsent.js';
+import { superseded } from './unsent.js';
 
 /** What a job needs. */
 export interface JobEnv {
@@ -57,15 +57,16 @@ export async function executeJob(env: JobEnv, entry: ScheduleEntry, now: Date, u
     case 'replicate':
       return replicate(env, entry.name, action.host, unsent);
     case 'synchronize': {
-      // As the original: a snapshot first, so what the pull overwrites is kept.
-      const snapshot = await state.local.run(() => store.snapshot(entry.name));
+      // As the original: a snapshot first, so what the pull overwrites is kept (one remote slot for both).
       const hosts = [...action.hosts];
       try {
-        await state.remote.run(() => env.replicator.sync(entry.name, hosts, { test: env.test ?? false }));
+        const { snapshot } = await state.remote.run(() => env.replicator.snapshotAndSync(entry.name, hosts, { test: env.test ?? false }));
+        return { ok: true, detail: `took ${snapshot}, synchronized from ${hosts.join(', ')}` };
       } catch (err) {
+        const snapshot = (err as { snapshot?: string }).snapshot;
+        if (snapshot === undefined) throw err; // the snapshot step failed (no such volume...)
         return { ok: false, detail: `took ${snapshot}`, error: `synchronize from ${hosts.join(', ')} failed: ${errorText(err)}` };
       }
-      return { ok: true, detail: `took ${snapshot}, synchronized from ${hosts.join(', ')}` };
     }
   }
 }
@@ -74,7 +75,7 @@ async function replicate(env: JobEnv, volume: string, host: string, previous: st
   const { store, state, logger } = env;
   const { snapshot, reused } = await state.local.run(async () => {
     const names = await store.snapshots(volume);
-    const again = await resendable(store, volume, host, names);
+    const again = await store.unsentSnapshot(volume, host);
     const snapshot = again ?? (await store.snapshot(volume));
     if (superseded(previous, snapshot, names)) {
       await store.removeSnapshot(previous).then(

@@ -3,10 +3,9 @@
 // serves the plugin API on SOCKET, and shuts down cleanly: stop accepting,
 // finish in-flight requests, remove its socket. Signal handling belongs to
 // the caller, which calls close() (or aborts `signal`).
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 
-import { isBtrfs } from '../btrfs/index.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { ScheduleFile } from '../scheduler/schedule-file.js';
@@ -50,19 +49,14 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-/** Creates VOLUMES_PATH and SNAPSHOTS_PATH if missing and refuses them off btrfs, naming the variable. */
-async function checkStorePaths(config: Config): Promise<void> {
-  const paths: Array<[string, string]> = [['VOLUMES_PATH', config.volumesPath], ['SNAPSHOTS_PATH', config.snapshotsPath]];
-  for (const [variable, dir] of paths) {
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (err) {
-      throw new DaemonError('ERR_STORE_PATH', `cannot create ${variable} ${dir}: ${(err as Error).message}`, { cause: err });
-    }
-    if (!(await isBtrfs(dir))) {
-      throw new DaemonError('ERR_NOT_BTRFS', `${variable} ${dir} is not on a btrfs filesystem: buttervolume keeps each volume as a btrfs subvolume`);
-    }
-  }
+/** What the store's refusal to open means for the daemon, in the operator's words (naming the variable). */
+function daemonErrorOf(err: unknown): unknown {
+  const code = errCode(err);
+  if (code === 'ERR_STORE_IN_USE') return new DaemonError('ERR_ALREADY_RUNNING', (err as Error).message, { cause: err });
+  const { variable, path, cause } = err as { variable?: string; path?: string; cause?: unknown };
+  if (code === 'ERR_NOT_BTRFS') return new DaemonError(code, `${variable} ${path} is not on a btrfs filesystem: buttervolume keeps each volume as a btrfs subvolume`, { cause: err });
+  if (code === 'ERR_STORE_PATH') return new DaemonError(code, `cannot create ${variable} ${path}: ${(cause as Error).message}`, { cause: err });
+  return err;
 }
 
 /**
@@ -101,13 +95,11 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   for (const warning of config.warnings) logger.warning(warning);
   // First the socket: a live daemon must not see its work in progress "recovered".
   await prepareSocket(address, logger);
-  await checkStorePaths(config);
   let store: VolumeStore;
   try {
     store = await openStore(config, { owner: true, logger });
   } catch (err) {
-    if (errCode(err) === 'ERR_STORE_IN_USE') throw new DaemonError('ERR_ALREADY_RUNNING', (err as Error).message, { cause: err });
-    throw err;
+    throw daemonErrorOf(err);
   }
   // Set once close() is called: answers then ask clients to close their connection.
   let stopping: Promise<void> | undefined;

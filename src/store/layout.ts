@@ -10,8 +10,8 @@ import { join } from 'node:path';
 export interface StorePaths {
   volumesPath: string;
   snapshotsPath: string;
-  /** More directories that receive streams (TEST_REMOTE_PATH): their leftovers are cleaned too. */
-  receivePaths?: readonly string[];
+  /** TEST_REMOTE_PATH: where requests of the original's test mode put snapshots and live volumes (its leftovers are cleaned too). */
+  testRemotePath?: string;
   /** Lock files and the mount table; shared by the CLI and the daemon. */
   stateDir: string;
 }

@@ -27,7 +27,7 @@ export function openStore(config: Config, options: OpenOptions & { now?: () => D
     {
       volumesPath: config.volumesPath,
       snapshotsPath: config.snapshotsPath,
-      receivePaths: [config.testRemotePath],
+      testRemotePath: config.testRemotePath,
       stateDir: stateDirOf(config),
       dtFormat: config.dtFormat,
       receiveReserve: config.receiveReserve,

@@ -1,35 +1,40 @@
 // The volume store: every operation on volumes and snapshots, used alike by
-// the plugin server, the CLI and the scheduler. All filesystem work goes
-// through buttervolume/btrfs (no process is spawned). Operations on one
-// volume are serialised across processes by VolumeLocks: exclusive for what
-// replaces or deletes the volume (create, remove, restore), shared for the
-// rest (snapshot, mount, clone source, purge).
+// the plugin server, the CLI, the scheduler and replication, and the only
+// way they touch volumes and snapshots. All filesystem work goes through
+// buttervolume/btrfs (no process is spawned). Operations on one volume are
+// serialised across processes by VolumeLocks: exclusive for what replaces
+// or deletes the volume (create, remove, restore), shared for the rest
+// (snapshot, mount, clone source, purge, receive).
+//
+// This class is the API; the volumes and mounts are here, the rest in a
+// module each: snapshots.ts, restore.ts, purge.ts, recovery.ts, replicas.ts.
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
 
 import * as btrfs from '../btrfs/index.js';
 import type { SpaceReserve } from '../config.js';
 import type { Logger } from '../log.js';
-import { compareCodePoints } from '../util/code-point.js';
-import { holdFileLock } from './file-lock.js';
-import { mkdir, readdir, rm } from '../util/fs-async.js';
-import { isRunning, pidExists } from '../util/process-stamp.js';
-import type { CreateOptions } from './create-options.js';
-import { StoreError } from './errors.js';
-import { Layout, parseReceiveTemp, parseTempName, type StorePaths } from './layout.js';
-import { VolumeLocks, type LockMode } from './locks.js';
-import { isMountId, MountTable, type MountCount } from './mounts.js';
-import {
-  isSendMarker,
-  newestSnapshot,
-  snapshotName,
-  validateNewVolumeName,
-  validateSnapshotName,
-  validateVolumeName,
-} from './names.js';
-import { planPurge } from './purge-plan.js';
-import { replicationKeep } from './replication-keep.js';
 import { errCode } from '../util/err-code.js';
+import type { StoreContext } from './context.js';
+import type { CreateOptions } from './create-options.js';
+import { ensureBtrfsDir } from './dirs.js';
+import { StoreError } from './errors.js';
+import { holdFileLock } from './file-lock.js';
+import { checkMountId, isVolumeName, notFound, refuseIfMounted } from './guards.js';
+import { Layout, type StorePaths } from './layout.js';
+import type { LocalSnapshot } from './lineage.js';
+import { VolumeLocks, type LockMode } from './locks.js';
+import { MountTable, type MountCount } from './mounts.js';
+import { newestSnapshot, validateNewVolumeName, validateVolumeName } from './names.js';
+import { purge, type PurgeOptions } from './purge.js';
+import { recover } from './recovery.js';
+import * as replicas from './replicas.js';
+import { clone, restore, type RestoreResult } from './restore.js';
+import { readonlySnapshotNames, removeSnapshot, snapshotNames, takeSnapshot } from './snapshots.js';
+
+export type { PurgeOptions } from './purge.js';
+export type { Place } from './replicas.js';
+export type { RestoreResult } from './restore.js';
 
 export interface StoreOptions extends StorePaths {
   /** strftime format of the date in snapshot names (the original's DTFORMAT). */
@@ -61,15 +66,6 @@ export interface VolumeDetails extends VolumeSummary {
   status: VolumeStatus;
 }
 
-export interface RestoreResult {
-  /** The snapshot the volume was restored from. */
-  snapshot: string;
-  /** The restored volume. */
-  volume: string;
-  /** Read-only snapshot of the volume as it was before, or null if it did not exist. */
-  backup: string | null;
-}
-
 export interface OpenOptions {
   /** Remove what interrupted operations left behind (see {@link VolumeStore.recover}). Default false. */
   recover?: boolean;
@@ -83,69 +79,64 @@ export interface OpenOptions {
   logger?: Pick<Logger, 'warning' | 'error'>;
 }
 
-export interface PurgeOptions {
-  dryRun?: boolean;
-  /** Evaluate the pattern at this time instead of now. */
-  now?: Date;
-}
-
-const DELETE_CONCURRENCY = 4;
-
-
-function notFound(message: string, cause?: unknown): StoreError {
-  return new StoreError('ERR_VOLUME_NOT_FOUND', message, cause === undefined ? undefined : { cause });
-}
-
 export class VolumeStore {
+  /** Where things are: for the store's modules and for tests; the other layers use the operations. */
   readonly layout: Layout;
   readonly dtFormat: string;
-  readonly receiveReserve: SpaceReserve;
-  private readonly locks: VolumeLocks;
-  private readonly now: () => Date;
-  private readonly logger: Pick<Logger, 'warning' | 'error'> | undefined;
-  private mounts!: MountTable;
+  private readonly c: StoreContext;
   private ownerLock: btrfs.Lock | null = null;
 
-  private constructor(options: StoreOptions, logger: OpenOptions['logger']) {
-    this.layout = new Layout(options);
-    this.dtFormat = options.dtFormat;
-    this.receiveReserve = options.receiveReserve ?? { bytes: 0 };
-    this.locks = new VolumeLocks(this.layout.locksDir);
-    this.now = options.now ?? (() => new Date());
-    this.logger = logger;
+  private constructor(c: StoreContext) {
+    this.c = c;
+    this.layout = c.layout;
+    this.dtFormat = c.dtFormat;
   }
 
   /**
    * Opens the store: creates VOLUMES_PATH and SNAPSHOTS_PATH when missing and
    * refuses paths that are not on btrfs. See {@link OpenOptions}.
-   * @throws StoreError `ERR_NOT_BTRFS`, `ERR_STORE_IN_USE` (another owner).
+   * @throws StorePathError `ERR_NOT_BTRFS`, `ERR_STORE_PATH`; StoreError `ERR_STORE_IN_USE` (another owner).
    */
-  static async open(options: StoreOptions, { recover = false, owner = false, logger }: OpenOptions = {}): Promise<VolumeStore> {
-    const store = new VolumeStore(options, logger);
+  static async open(options: StoreOptions, { recover: recoverNow = false, owner = false, logger }: OpenOptions = {}): Promise<VolumeStore> {
     // Both at once, and statfs first (one trip to the pool where they exist,
     // as they almost always do; mkdir, stat and statfs where not): every CLI
     // command waits for this. A failure is reported in that order
     // (VOLUMES_PATH first), whichever check ends first.
-    const checks = await Promise.allSettled([options.volumesPath, options.snapshotsPath].map(ensureBtrfsDir));
+    const checks = await Promise.allSettled([
+      ensureBtrfsDir(options.volumesPath, 'VOLUMES_PATH'),
+      ensureBtrfsDir(options.snapshotsPath, 'SNAPSHOTS_PATH'),
+    ]);
     for (const c of checks) if (c.status === 'rejected') throw c.reason;
+    let ownerLock: btrfs.Lock | null = null;
     if (owner) {
       const file = join(options.stateDir, 'owner.lock');
-      store.ownerLock = await holdFileLock(file);
-      if (!store.ownerLock) {
+      ownerLock = await holdFileLock(file);
+      if (!ownerLock) {
         throw new StoreError('ERR_STORE_IN_USE', `another buttervolume daemon already serves the volumes in ${options.volumesPath} (it holds ${file}): stop it first`);
       }
     }
     try {
-      store.mounts = await MountTable.open(store.layout.mountsFile, {
+      const layout = new Layout(options);
+      const mounts = await MountTable.open(layout.mountsFile, {
         owner,
         report: (message) => logger?.error(`${message}; restore and remove of such volumes are refused meanwhile`),
       });
-      if (recover) await store.recover();
+      const store = new VolumeStore({
+        layout,
+        locks: new VolumeLocks(layout.locksDir),
+        mounts,
+        dtFormat: options.dtFormat,
+        now: options.now ?? (() => new Date()),
+        receiveReserve: options.receiveReserve ?? { bytes: 0 },
+        logger,
+      });
+      store.ownerLock = ownerLock;
+      if (recoverNow) await store.recover();
+      return store;
     } catch (err) {
-      store.close();
+      ownerLock?.release();
       throw err;
     }
-    return store;
   }
 
   /** Releases the owner lock (idempotent). The store must not record mounts afterwards. */
@@ -154,73 +145,14 @@ export class VolumeStore {
     this.ownerLock = null;
   }
 
-  /**
-   * Removes the hidden work subvolumes (`.bv-*`) that a crash left in
-   * VOLUMES_PATH. Each holds either new data that was never swapped in, or
-   * old data already kept as a snapshot: the volume itself is always whole.
-   * One holding nested subvolumes is kept (they were never kept elsewhere)
-   * and reported; anything that cannot be cleaned is reported and skipped:
-   * nothing a volume contains can stop the daemon from starting. Waits for
-   * the volume's lock, so an operation still running in another process
-   * finishes first. Returns the names removed.
-   */
-  async recover(): Promise<string[]> {
-    const removed: string[] = [];
-    for (const name of await readdir(this.layout.paths.volumesPath)) {
-      const temp = parseTempName(name);
-      if (!temp) continue;
-      const path = this.layout.volume(name);
-      try {
-        await this.locks.with(temp.volume, 'exclusive', async () => {
-          if (await btrfs.isSubvolume(path)) {
-            const nested = await btrfs.nestedSubvolumes(path);
-            if (nested.length > 0) {
-              this.logger?.warning(`kept ${path}: left by an interrupted operation, it holds nested subvolumes (${describeNested(nested)}) that exist nowhere else; move them out, then delete it`);
-              return;
-            }
-            await btrfs.deleteSubvolume(path).catch(ignoreMissing);
-          } else {
-            await rm(path, { recursive: true, force: true });
-          }
-          removed.push(name);
-        });
-      } catch (err) {
-        this.logger?.error(`cannot remove ${path}, left by an interrupted operation: ${(err as Error).message}; skipped`);
-      }
-    }
-    removed.push(...(await this.recoverReceives()));
-    return removed;
+  /** Removes what interrupted operations left behind (see recovery.ts); returns the names removed. */
+  recover(): Promise<string[]> {
+    return recover(this.c);
   }
 
-  /** Partial received subvolumes of processes that are gone (a receive killed half-way). */
-  private async recoverReceives(): Promise<string[]> {
-    const removed: string[] = [];
-    const dirs = [this.layout.paths.snapshotsPath, ...(this.layout.paths.receivePaths ?? [])];
-    for (const dir of dirs) {
-      const names = await readdir(dir).catch((err: unknown) => {
-        if (errCode(err) === 'ENOENT') return [] as string[];
-        throw err;
-      });
-      for (const name of names) {
-        const temp = parseReceiveTemp(name);
-        if (!temp || receiveRunning(temp)) continue;
-        const path = join(dir, name);
-        try {
-          // Immutable or append-only root (what older versions let a stream set): no delete before it is cleared.
-          await btrfs.clearImmutable(path).catch(ignoreMissing);
-          await btrfs.deleteSubvolume(path).catch(ignoreMissing);
-          removed.push(name);
-        } catch (err) {
-          this.logger?.error(`cannot remove ${path}, left by an interrupted receive: ${(err as Error).message}; skipped`);
-        }
-      }
-    }
-    return removed;
-  }
-
-  /** Runs `fn` holding the lock of `volume` (for operations built outside the store: replication). */
+  /** Runs `fn` holding the lock of `volume` (for operations built outside the store: sync). */
   withVolumeLock<T>(volume: string, mode: LockMode, fn: () => Promise<T>): Promise<T> {
-    return this.locks.with(validateVolumeName(volume), mode, fn);
+    return this.c.locks.with(validateVolumeName(volume), mode, fn);
   }
 
   // ---- volumes ---------------------------------------------------------------
@@ -238,7 +170,7 @@ export class VolumeStore {
    */
   async create(name: string, options: CreateOptions): Promise<{ created: boolean }> {
     validateNewVolumeName(name, this.dtFormat);
-    return this.locks.with(name, 'exclusive', async () => {
+    return this.c.locks.with(name, 'exclusive', async () => {
       const path = this.layout.volume(name);
       if (await btrfs.isSubvolume(path)) return { created: false };
       const temp = this.layout.temp('create', name);
@@ -264,12 +196,12 @@ export class VolumeStore {
    */
   async remove(name: string): Promise<void> {
     validateVolumeName(name);
-    await this.locks.with(name, 'exclusive', async () => {
+    await this.c.locks.with(name, 'exclusive', async () => {
       const path = this.layout.volume(name);
       if (!(await btrfs.isSubvolume(path))) throw notFound(`${name}: no such volume`);
-      await this.refuseIfMounted(name, 'remove');
+      await refuseIfMounted(this.c, name, 'remove');
       await btrfs.deleteSubvolume(path, { recursive: true });
-      await this.mounts.forget(name).catch((err: Error) => this.logger?.error(`removed ${name}, but its mount record stays: ${err.message}`));
+      await this.c.mounts.forget(name).catch((err: Error) => this.c.logger?.error(`removed ${name}, but its mount record stays: ${err.message}`));
     });
   }
 
@@ -296,8 +228,8 @@ export class VolumeStore {
     try {
       const [info, snapshots, mounts, nocow, compression] = await Promise.all([
         btrfs.subvolumeInfo(path),
-        this.readonlySnapshots(name),
-        this.mounts.activeCount(name),
+        readonlySnapshotNames(this.c, name),
+        this.c.mounts.activeCount(name),
         btrfs.getNocow(path),
         btrfs.getCompression(path),
       ]);
@@ -321,13 +253,15 @@ export class VolumeStore {
     }
   }
 
+  // ---- mounts ----------------------------------------------------------------
+
   /** Records a mount of `name` by caller `id`; returns the mountpoint. A failed write counts nothing. */
   async mount(name: string, id: string): Promise<string> {
     validateVolumeName(name);
     const caller = checkMountId(id);
-    return this.locks.with(name, 'shared', async () => {
+    return this.c.locks.with(name, 'shared', async () => {
       const path = await this.path(name);
-      await this.mounts.mount(name, caller);
+      await this.c.mounts.mount(name, caller);
       return path;
     });
   }
@@ -335,7 +269,7 @@ export class VolumeStore {
   /** Records an unmount; unknown names and ids succeed, as in the original. */
   async unmount(name: string, id: string): Promise<void> {
     if (!isVolumeName(name)) return;
-    await this.mounts.unmount(name, checkMountId(id));
+    await this.c.mounts.unmount(name, checkMountId(id));
   }
 
   /** Number of active mounts of `name` (the known part when its state is unknown). */
@@ -345,15 +279,15 @@ export class VolumeStore {
 
   /** What is known of the mounts of `name`. */
   mountState(name: string): Promise<MountCount> {
-    return this.mounts.activeCount(validateVolumeName(name));
+    return this.c.mounts.activeCount(validateVolumeName(name));
   }
 
-  // ---- snapshots -------------------------------------------------------------
+  // ---- snapshots (snapshots.ts, restore.ts, purge.ts) --------------------------
 
   /** Takes a read-only snapshot of volume `name`; returns its name `<name>@<date>`. */
   async snapshot(name: string): Promise<string> {
     validateVolumeName(name);
-    return this.locks.with(name, 'shared', () => this.snapshotLocked(name));
+    return this.c.locks.with(name, 'shared', () => takeSnapshot(this.c, name));
   }
 
   /**
@@ -361,93 +295,23 @@ export class VolumeStore {
    * those of volume `volume` (send markers included, like the original), or
    * all of them without it.
    */
-  async snapshots(volume?: string): Promise<string[]> {
-    const prefix = volume === undefined ? undefined : `${validateVolumeName(volume)}@`;
-    const entries = await readdir(this.layout.paths.snapshotsPath, { withFileTypes: true });
-    return entries
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name.includes('@'))
-      .map((e) => e.name)
-      .filter((n) => prefix === undefined || n.startsWith(prefix))
-      .sort(compareCodePoints);
+  snapshots(volume?: string): Promise<string[]> {
+    return snapshotNames(this.c, volume);
   }
 
   /** Deletes snapshot `name`. */
-  async removeSnapshot(name: string): Promise<void> {
-    validateSnapshotName(name);
-    const volume = name.slice(0, name.indexOf('@'));
-    await this.locks.with(volume, 'shared', async () => {
-      try {
-        await btrfs.deleteSubvolume(this.layout.snapshot(name));
-      } catch (err) {
-        // Missing, or not a subvolume: either way there is no such snapshot
-        // (asking the kernel once costs less than checking first).
-        if (errCode(err) === 'ENOENT' || errCode(err) === 'EINVAL') {
-          throw new StoreError('ERR_SNAPSHOT_NOT_FOUND', 'No such snapshot', { cause: err });
-        }
-        throw err;
-      }
-    });
+  removeSnapshot(name: string): Promise<void> {
+    return removeSnapshot(this.c, name);
   }
 
-  /**
-   * Restores a snapshot into a volume: `name` is a snapshot, or a volume
-   * meaning its newest snapshot; `target` defaults to the snapshot's volume.
-   * The current volume is first kept as a read-only snapshot (`backup`).
-   * The new content is built under a hidden name and swapped in with
-   * RENAME_EXCHANGE: at every instant the volume holds the old data or the
-   * new data, never nothing. Refused while the target is mounted.
-   */
-  async restore(name: string, target?: string): Promise<RestoreResult> {
-    const given = name.includes('@') ? validateSnapshotName(name) : validateVolumeName(name);
-    const volume = target ?? given.split('@')[0]!;
-    validateVolumeName(volume);
-    // A new volume must have a name that fits (an existing one, made by the original, may be longer).
-    const path = this.layout.volume(volume);
-    if (!(await btrfs.isSubvolume(path))) validateNewVolumeName(volume, this.dtFormat);
-    return this.locks.with(volume, 'exclusive', async () => {
-      // Chosen under the lock: a snapshot taken or removed meanwhile counts.
-      const snapshot = name.includes('@') ? given : await this.newestSnapshotOf(given);
-      const source = this.layout.snapshot(snapshot);
-      if (!(await btrfs.isSubvolume(source))) throw new StoreError('ERR_SNAPSHOT_NOT_FOUND', 'No such snapshot');
-      const exists = await btrfs.isSubvolume(path);
-      if (!exists) validateNewVolumeName(volume, this.dtFormat);
-      await this.refuseIfMounted(volume, 'restore');
-      if (exists) await this.refuseIfNested(volume, path);
-      const temp = this.layout.temp('restore', volume);
-      await btrfs.snapshot(source, temp);
-      let swapped = false;
-      try {
-        if (!exists) {
-          await btrfs.renameNoReplace(temp, path);
-          swapped = true;
-          return { snapshot, volume, backup: null };
-        }
-        const backup = await this.snapshotLocked(volume);
-        await btrfs.renameExchange(temp, path);
-        swapped = true;
-        return { snapshot, volume, backup };
-      } finally {
-        if (!(exists === false && swapped)) await this.dropWork(temp);
-      }
-    });
+  /** Restores a snapshot (or a volume's newest) into a volume; see restore.ts. */
+  restore(name: string, target?: string): Promise<RestoreResult> {
+    return restore(this.c, name, target);
   }
 
   /** Creates volume `target` as a writable snapshot of volume `name`. */
-  async clone(name: string, target: string): Promise<string> {
-    validateVolumeName(name);
-    validateNewVolumeName(target, this.dtFormat);
-    if (name === target) throw new StoreError('ERR_VOLUME_EXISTS', `${target}: volume already exists`);
-    return this.withLocks([[name, 'shared'], [target, 'exclusive']], async () => {
-      const source = this.layout.volume(name);
-      if (!(await btrfs.isSubvolume(source))) throw notFound('No such volume');
-      try {
-        await btrfs.snapshot(source, this.layout.volume(target));
-      } catch (err) {
-        if (errCode(err) === 'EEXIST') throw new StoreError('ERR_VOLUME_EXISTS', `${target}: volume already exists`, { cause: err });
-        throw err;
-      }
-      return target;
-    });
+  clone(name: string, target: string): Promise<string> {
+    return clone(this.c, name, target);
   }
 
   /**
@@ -455,187 +319,44 @@ export class VolumeStore {
    * keep (the original's algorithm), except those the replication chain
    * needs. Returns the names deleted (or that would be, with dryRun).
    */
-  async purge(volume: string, pattern: string, options: PurgeOptions = {}): Promise<string[]> {
-    validateVolumeName(volume);
-    // Plan on subvolumes only: a stray directory named like a snapshot would
-    // make every purge of the volume fail.
-    const plan = async () => {
-      const entries = await btrfs.listSubvolumes(this.layout.paths.snapshotsPath, { prefix: `${volume}@` });
-      const names = entries.map((e) => e.name);
-      const received = entries.filter((e) => e.receivedUuid !== null).map((e) => e.name);
-      const now = options.now ?? this.now();
-      return planPurge({ names, volume, pattern, now, dtformat: this.dtFormat, keep: replicationKeep(names, received) });
-    };
-    if (options.dryRun) return plan();
-    return this.locks.with(volume, 'shared', async () => {
-      const doomed = await plan();
-      let deleted = 0;
-      try {
-        await forEachLimited(doomed, DELETE_CONCURRENCY, async (name) => {
-          await btrfs.deleteSubvolume(this.layout.snapshot(name)).catch(ignoreMissing);
-          deleted++;
-        });
-      } catch (err) {
-        throw new StoreError('ERR_PURGE_FAILED', `purge of ${volume} stopped after deleting ${deleted} of ${doomed.length} snapshots: ${(err as Error).message}`, { cause: err });
-      }
-      return doomed;
-    });
+  purge(volume: string, pattern: string, options: PurgeOptions = {}): Promise<string[]> {
+    return purge(this.c, volume, pattern, options);
   }
 
-  // ---- internals -------------------------------------------------------------
+  // ---- replication (replicas.ts) -----------------------------------------------
 
-  private async snapshotLocked(name: string): Promise<string> {
-    const source = this.layout.volume(name);
-    // Two snapshots within one tick of the DTFORMAT's finest unit get one
-    // name: wait for the next tick (at most a second, as DTFORMAT shows seconds).
-    const deadline = Date.now() + 1500;
-    for (;;) {
-      const snap = snapshotName(name, this.now(), this.dtFormat);
-      try {
-        await btrfs.snapshot(source, this.layout.snapshot(snap), { readonly: true });
-        return snap;
-      } catch (err) {
-        if ((errCode(err) === 'ENOENT' || errCode(err) === 'EINVAL' || errCode(err) === 'ENOTDIR') && (err as btrfs.BtrfsError).path === source) {
-          throw notFound(`No such volume: ${name}`, err);
-        }
-        if (errCode(err) !== 'EEXIST') throw err;
-        if (Date.now() > deadline) {
-          throw new StoreError('ERR_SNAPSHOT_EXISTS', `${snap}: a snapshot of this name already exists (the clock did not move on?)`, { cause: err });
-        }
-        await sleep(Math.min(50, Math.max(1, deadline - Date.now())));
-      }
-    }
+  /** The snapshots of `volume` with their identities (markers included), in name order. */
+  listSnapshots(volume: string, place?: replicas.Place): Promise<LocalSnapshot[]> {
+    return replicas.listSnapshots(this.c, volume, place);
   }
 
-  /** The snapshot names of `volume` that really are subvolumes (one listing, names only). */
-  private async snapshotSubvolumes(volume: string): Promise<string[]> {
-    return btrfs.listSubvolumeNames(this.layout.paths.snapshotsPath, { prefix: `${volume}@` });
+  /** Receives snapshot `name` of `volume` from a send stream; nothing else is accepted. */
+  receiveSnapshot(volume: string, name: string, input: Readable, place?: replicas.Place): Promise<btrfs.ReceiveResult> {
+    return replicas.receiveSnapshot(this.c, volume, name, input, place);
   }
 
-  /** The read-only snapshots `<volume>@...` (markers not counted): what Get counts. Other volumes' are not read. */
-  private async readonlySnapshots(volume: string): Promise<string[]> {
-    const entries = await btrfs.listSubvolumes(this.layout.paths.snapshotsPath, { prefix: `${volume}@` });
-    return entries.filter((e) => e.readonly && !isSendMarker(e.name)).map((e) => e.name);
+  /** The send stream of a snapshot of `volume`, incremental from `parent` or full (or metadata only: an estimate's). */
+  snapshotStream(volume: string, snapshot: string, parent: string | null, place?: replicas.Place, options?: { metadataOnly?: boolean }): Promise<Readable> {
+    return replicas.snapshotStream(this.c, volume, snapshot, parent, place, options);
   }
 
-  private async newestSnapshotOf(volume: string): Promise<string> {
-    const newest = newestSnapshot(await this.snapshotSubvolumes(volume), volume, this.dtFormat);
-    if (newest === null) throw new StoreError('ERR_NO_SNAPSHOT', `${volume}: no snapshot to restore`);
-    return newest;
+  /** Writes the send marker `<snapshot>@<label>` and drops that host's older ones; returns its name. */
+  markSent(snapshot: string, label: string): Promise<string> {
+    return replicas.markSent(this.c, snapshot, label);
   }
 
-  /** Deletes a work subvolume of restore; keeps it (and says so) if nested subvolumes appeared in it. */
-  private async dropWork(temp: string): Promise<void> {
-    try {
-      await btrfs.deleteSubvolume(temp);
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') return;
-      // ENOTEMPTY: nested subvolumes were created in the old volume after the check.
-      this.logger?.error(`kept ${temp} (${(err as Error).message}): it may hold data that exists nowhere else; recover() reports it at each start`);
-    }
+  /** The snapshot a `replicate:<host>` job may send again instead of taking one, or null. */
+  unsentSnapshot(volume: string, host: string): Promise<string | null> {
+    return replicas.unsentSnapshot(this.c, volume, host);
   }
 
-  /** Restore keeps the old volume as a snapshot, and snapshots do not hold nested subvolumes. */
-  private async refuseIfNested(name: string, path: string): Promise<void> {
-    const nested = await btrfs.nestedSubvolumes(path);
-    if (nested.length === 0) return;
-    throw new StoreError(
-      'ERR_NESTED_SUBVOLUMES',
-      `${name}: cannot restore a volume holding nested subvolumes (${describeNested(nested)}): a snapshot does not keep them, so restoring would lose them; move or delete them first`,
-    );
+  /** The root of a live volume as an fd opened beneath its directory (the caller closes it). */
+  openLiveVolume(volume: string, place?: replicas.Place): Promise<number> {
+    return replicas.openLiveVolume(this.c, volume, place);
   }
 
-  private async refuseIfMounted(name: string, what: string): Promise<void> {
-    const { count, unknown } = await this.mounts.activeCount(name);
-    if (unknown) {
-      throw new StoreError(
-        'ERR_VOLUME_STATE_UNKNOWN',
-        `${name}: cannot ${what} it: whether it is mounted is unknown (the mount table ${this.mounts.file} was damaged; see the daemon's log); refused until the next reboot`,
-      );
-    }
-    if (count > 0) {
-      throw new StoreError(
-        'ERR_VOLUME_IN_USE',
-        `${name}: cannot ${what} a volume in use (mounted ${count} time${count > 1 ? 's' : ''}); stop its containers first`,
-      );
-    }
+  /** Flushes and commits the volumes' filesystem. */
+  flushVolumes(): Promise<void> {
+    return replicas.flushVolumes(this.c);
   }
-
-  /** Takes several volume locks in name order (no deadlock between two multi-lock operations). */
-  private withLocks<T>(locks: Array<[string, LockMode]>, fn: () => Promise<T>): Promise<T> {
-    const sorted = [...locks].sort(([a], [b]) => compareCodePoints(a, b));
-    const run = (i: number): Promise<T> =>
-      i === sorted.length ? fn() : this.locks.with(sorted[i]![0], sorted[i]![1], () => run(i + 1));
-    return run(0);
-  }
-}
-
-function describeNested(nested: readonly btrfs.NestedSubvolume[]): string {
-  const shown = nested.slice(0, 5).map((n) => n.path);
-  return nested.length > 5 ? `${shown.join(', ')} and ${nested.length - 5} more` : shown.join(', ');
-}
-
-function isVolumeName(name: string): boolean {
-  try {
-    validateVolumeName(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function checkMountId(id: unknown): string {
-  if (!isMountId(id)) {
-    throw new StoreError('ERR_INVALID_MOUNT_ID', 'ID must be a non-empty string of at most 256 characters');
-  }
-  return id;
-}
-
-/**
- * Runs `task` over `items`, `limit` at a time. After the first failure no new
- * item starts; the running ones finish; then the first error is thrown (so
- * nothing keeps deleting once the caller has released its lock).
- */
-async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      try {
-        await task(items[next++]!);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-}
-
-/**
- * Whether the receive that made a temporary name may still run: its process
- * runs (same boot, PID and start time). An old-form name (PID only) of our
- * own PID is not ours, as we no longer make them: a previous life of this
- * PID (the plugin's node is PID 1 at every start).
- */
-function receiveRunning(temp: NonNullable<ReturnType<typeof parseReceiveTemp>>): boolean {
-  if ('stamp' in temp) return isRunning(temp.stamp);
-  return temp.pid !== process.pid && pidExists(temp.pid);
-}
-
-function ignoreMissing(err: unknown): void {
-  if (errCode(err) !== 'ENOENT') throw err;
-}
-
-/** Makes `dir` if missing; refuses it when it is not on btrfs. */
-async function ensureBtrfsDir(dir: string): Promise<void> {
-  let onBtrfs: boolean;
-  try {
-    onBtrfs = await btrfs.isBtrfs(dir);
-  } catch (err) {
-    if (errCode(err) !== 'ENOENT') throw err;
-    await mkdir(dir, { recursive: true });
-    onBtrfs = await btrfs.isBtrfs(dir);
-  }
-  if (!onBtrfs) throw new StoreError('ERR_NOT_BTRFS', `not a btrfs filesystem: ${dir}`);
 }

@@ -12,3 +12,8 @@ export function errCode(err: unknown): string | undefined {
 export function isMissing(err: unknown): boolean {
   return errCode(err) === 'ENOENT';
 }
+
+/** Rethrows `err` unless it says ENOENT: for a `.catch()` where what is gone is what was wanted. */
+export function ignoreMissing(err: unknown): void {
+  if (!isMissing(err)) throw err;
+}

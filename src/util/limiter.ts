@@ -40,3 +40,27 @@ export class Limiter {
     }
   }
 }
+
+/**
+ * Runs `task` over `items`, at most `limit` at a time (one {@link Limiter}).
+ * After the first failure no new item starts; the running ones finish; then
+ * the first error is thrown (so nothing keeps working once the caller has
+ * released what it held, a lock say).
+ */
+export async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  const limiter = new Limiter(limit);
+  let failure: { error: unknown } | undefined;
+  await Promise.all(
+    items.map((item) =>
+      limiter.run(async () => {
+        if (failure) return;
+        try {
+          await task(item);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }),
+    ),
+  );
+  if (failure) throw failure.error;
+}

@@ -96,7 +96,7 @@ t.test('a pull whose stream stops half-way is given up; nothing partial stays, t
   });
   const { store, replicator } = await client(t);
   const started = Date.now();
-  const err = await replicator.receive(`127.0.0.1:${port}`, 'v').then(
+  const err = await replicator.pull(`127.0.0.1:${port}`, 'v').then(
     () => null,
     (e: Error & { code?: string }) => e,
   );

@@ -61,7 +61,7 @@ t.test('SIGKILL in the middle of a receive: the next start removes the partial s
   const received = join(mnt, 'received');
   mkdirSync(received);
   btrfsProgs('subvolume', 'create', join(received, '.bv-receive.999999999.1.1'));
-  await VolumeStore.open({ ...options, receivePaths: [received] }, { recover: true });
+  await VolumeStore.open({ ...options, testRemotePath: received }, { recover: true });
   t.same(readdirSync(received), []);
 });
 

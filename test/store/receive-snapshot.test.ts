@@ -1,4 +1,4 @@
-// receiveSnapshot(): the stream may hold the one snapshot asked for and
+// VolumeStore.receiveSnapshot(): the stream may hold the one snapshot asked for and
 // nothing else, even when it fails afterwards (a complete subvolume under
 // another name, a send marker say, then garbage, must leave nothing), and
 // the store's RECEIVE_RESERVE is kept free.
@@ -6,7 +6,6 @@ import { readdirSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
 
-import { receiveSnapshot } from '../../src/store/replicas.js';
 import { VolumeStore } from '../../src/store/volume-store.js';
 import { Attr, Cmd, SendStreamWriter, tlv } from '../fixtures/send-stream-writer.js';
 import { openStore } from '../fixtures/store.js';
@@ -19,7 +18,7 @@ const name = 'vol@2024-01-01T00:00:00.000000';
 const snapshotStream = (as: string) => new SendStreamWriter(2).subvol(as).mkfile('f', 257).write('f', 0, 'planted?').end();
 
 async function refused(t: Test, stream: Buffer, into = store): Promise<Record<string, unknown>> {
-  const err = await receiveSnapshot(into, dir, 'vol', name, Readable.from([stream])).then(
+  const err = await into.receiveSnapshot('vol', name, Readable.from([stream])).then(
     () => null,
     (e: Record<string, unknown>) => e,
   );
@@ -48,7 +47,7 @@ t.test('the right one, then a second subvolume (another stream, or in the same o
 });
 
 t.test('the right one alone is received', async (t) => {
-  const r = await receiveSnapshot(store, dir, 'vol', name, Readable.from([snapshotStream(name).toBuffer()]));
+  const r = await store.receiveSnapshot('vol', name, Readable.from([snapshotStream(name).toBuffer()]));
   t.equal(r.name, name);
   t.same(readdirSync(dir), [name]);
   const { deleteSubvolume } = await import('../../src/btrfs/index.js');
@@ -64,6 +63,6 @@ t.test("the store's RECEIVE_RESERVE applies", async (t) => {
   t.match(await refused(t, fallocate, strict), { code: 'ERR_RECEIVE_NO_SPACE', commandName: 'FALLOCATE', message: /RECEIVE_RESERVE/ });
   const bytes = await VolumeStore.open({ ...options, receiveReserve: { bytes: 2 * 1024 ** 3 } });
   t.match(await refused(t, fallocate, bytes), { code: 'ERR_RECEIVE_NO_SPACE' });
-  const r = await receiveSnapshot(store, dir, 'vol', name, Readable.from([fallocate]));
+  const r = await store.receiveSnapshot('vol', name, Readable.from([fallocate]));
   t.equal(r.name, name, 'without a reserve it fits');
 });

@@ -4,7 +4,8 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 
-import { answerError, parseRequest, PROTOCOL_VERSION, readLine } from '../../src/replication/protocol.js';
+import { answerError } from '../../src/replication/peer-answers.js';
+import { parseRequest, PROTOCOL_VERSION, readLine } from '../../src/replication/protocol.js';
 
 const v = PROTOCOL_VERSION;
 

@@ -8,6 +8,6 @@ export async function run(ctx: CommandContext, [host, volume]: readonly string[]
   checkPeerSpec(host);
   validateVolumeName(volume);
   const replicator = await ctx.replicator();
-  const result = await replicator.receive(host!, volume!, { test: ctx.options['test'] === true });
+  const result = await replicator.pull(host!, volume!, { test: ctx.options['test'] === true });
   ctx.out.result(result.fetched === null ? [] : [result.fetched], result);
 }

@@ -11,9 +11,9 @@ export async function run(ctx: CommandContext, [volume, ...hosts]: readonly stri
   validateVolumeName(volume);
   hosts.forEach((h) => checkPeerSpec(h));
   const replicator = await ctx.replicator();
-  hosts.forEach((h) => replicator.peer(h)); // with SSH_PORT: every host is good before the snapshot
-  const store = await ctx.store();
-  const snapshot = await store.snapshot(volume!).catch(about({ volume: volume! }));
-  const result = await replicator.sync(volume!, hosts, { test: ctx.options['test'] === true });
-  ctx.out.result([], { snapshot, ...result });
+  const result = await replicator.snapshotAndSync(volume!, hosts, { test: ctx.options['test'] === true }).catch((err: unknown) => {
+    if ((err as { snapshot?: string }).snapshot !== undefined) throw err;
+    return about({ volume: volume! })(err); // the snapshot failed: the volume is named
+  });
+  ctx.out.result([], result);
 }

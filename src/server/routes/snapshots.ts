@@ -115,7 +115,7 @@ export const snapshotEndpoints: readonly Endpoint[] = [
       const name = validateVolumeName(requiredString(body, 'Name'));
       const host = requiredString(body, 'Host');
       replicator.peer(host);
-      const result = await replicator.receive(host, name, { test: optionalBoolean(body, 'Test') });
+      const result = await replicator.pull(host, name, { test: optionalBoolean(body, 'Test') });
       return { Snapshot: result.fetched, Newest: result.newest, Parent: result.parent, Host: result.host };
     },
   },
@@ -125,7 +125,7 @@ export const snapshotEndpoints: readonly Endpoint[] = [
     path: '/VolumeDriver.Volume.Sync',
     methods: post,
     fields: ['Volumes', 'Hosts', 'Test'],
-    async handle({ body }, { store, replicator }) {
+    async handle({ body }, { replicator }) {
       const volumes = stringList(body, 'Volumes').map((v) => validateVolumeName(v));
       const hosts = stringList(body, 'Hosts');
       const test = optionalBoolean(body, 'Test');
@@ -133,11 +133,12 @@ export const snapshotEndpoints: readonly Endpoint[] = [
       const errors: string[] = [];
       const results: JsonObject[] = [];
       for (const volume of volumes) {
-        const snapshot = await store.snapshot(volume);
         try {
-          const r = await replicator.sync(volume, hosts, { test });
-          results.push({ Volume: volume, Snapshot: snapshot, Hosts: r.hosts });
+          const r = await replicator.snapshotAndSync(volume, hosts, { test });
+          results.push({ Volume: volume, Snapshot: r.snapshot, Hosts: r.hosts });
         } catch (err) {
+          const snapshot = (err as { snapshot?: string }).snapshot;
+          if (snapshot === undefined) throw err; // the snapshot failed: nothing was pulled
           errors.push((err as Error).message);
           results.push({ Volume: volume, Snapshot: snapshot });
         }
