@@ -638,7 +638,15 @@ class Receiver {
     copy_range(src, dest, cmd.clone_offset, cmd.clone_len, cmd.file_offset, t.show(cmd.path));
   }
 
+  // A clone source must be a regular file, told before it is opened: a
+  // stream may have made a device node or a FIFO there, and opening a device
+  // can act on it. (The sources are read-only snapshots, or the subvolume
+  // being received, which only this stream writes: nothing swaps the name
+  // between the look and the open; the fstat after checks again.)
   static int open_regular(int dir, const std::string& name, const std::string& path, Fd& holder) {
+    struct stat before;
+    if (::fstatat(dir, name.c_str(), &before, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("stat", path);
+    if (!S_ISREG(before.st_mode)) throw_error(EINVAL, "open", path);
     int fd = ::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOATIME);
     if (fd < 0) throw_errno("open", path);
     holder = Fd(fd);

@@ -13,7 +13,7 @@ import { btrfsProgs, mountBtrfs } from '../fixtures/btrfs.js';
 import { listTree } from '../fixtures/daemon.js';
 import { lsattr } from '../fixtures/oracle.js';
 import { buildHistory, send } from '../fixtures/send-history.js';
-import { Attr, Cmd, frames, SendStreamWriter, tlv } from '../fixtures/send-stream-writer.js';
+import { Attr, Cmd, frames, SendStreamWriter, TEST_UUID, tlv } from '../fixtures/send-stream-writer.js';
 
 const { mnt } = mountBtrfs(t, { size: 1024 ** 3 });
 const src = join(mnt, 'src');
@@ -122,6 +122,13 @@ t.test('FIFOs and devices made by the stream are never opened', async (t) => {
   t.match(heldThenOther, { code: 'EINVAL', commandName: 'WRITE', command: 3 });
   const trunc = await attempt(t, mknod(w(), 'null', 0x103).truncate('null', 0).end().toBuffer(), 'truncate a device');
   t.match(trunc, { code: 'EINVAL', commandName: 'TRUNCATE' });
+  // A clone source in the subvolume being received (its own UUID) that is a device or a FIFO: refused before any open.
+  const cloneFrom = (x: SendStreamWriter, path: string) =>
+    x.mkfile('f', 258).command(Cmd.CLONE, [
+      tlv.str(Attr.PATH, 'f'), tlv.u64(Attr.FILE_OFFSET, 0), tlv.u64(Attr.CLONE_LEN, 4096),
+      tlv.uuid(Attr.CLONE_UUID, TEST_UUID), tlv.u64(Attr.CLONE_CTRANSID, 7), tlv.str(Attr.CLONE_PATH, path), tlv.u64(Attr.CLONE_OFFSET, 0)]).end();
+  t.match(await attempt(t, cloneFrom(mknod(w(), 'zero', 0x105), 'zero').toBuffer(), 'clone from a device'), { code: 'EINVAL', commandName: 'CLONE' });
+  t.match(await attempt(t, cloneFrom(mkfifo(w(), 'p'), 'p').toBuffer(), 'clone from a FIFO'), { code: 'EINVAL', commandName: 'CLONE' });
 });
 
 t.test('refusals of the reader end the receive cleanly too', async (t) => {
