@@ -78,8 +78,8 @@ export class HostSync {
   private last: Promise<void> = Promise.resolve();
   private readonly queued: Array<Promise<void>> = [];
   private failure: unknown;
+  /** Writes of what was fetched: their data is in memory until they run. */
   private readonly writers = new Limiter(WRITERS);
-  private readonly inflight = new Set<Promise<void>>();
   /** Tree entries being looked at. */
   private readonly visiting = new Set<Promise<void>>();
   /**
@@ -119,7 +119,7 @@ export class HostSync {
       throw err;
     } finally {
       await Promise.allSettled(this.queued);
-      await Promise.allSettled([...this.inflight]);
+      await this.writers.whenBelow(1);
       await this.dirs.closeAll();
       await fdCloseQuietly(this.rootFd);
     }
@@ -166,32 +166,33 @@ export class HostSync {
 
   /** Runs `task` in the writer pool; a local change skips `path`, anything else fails the host. */
   private runWriter(path: string, task: () => Promise<void>): void {
-    const p = this.writers
-      .run(task)
-      .catch((err: unknown) => {
+    // The outcome is recorded inside the task: once the pool has settled, every skip and failure is known.
+    void this.writers.run(async () => {
+      try {
+        await task();
+      } catch (err) {
         try {
           this.skipIfChangedHere(path, err);
         } catch {
           this.fail(err);
         }
-      })
-      .finally(() => this.inflight.delete(p));
-    this.inflight.add(p);
+      }
+    });
   }
 
   /** Waits while the writer pool has much work queued (what it holds is in memory). */
   private async room(): Promise<void> {
-    while (this.inflight.size >= 2 * WRITERS) await Promise.race(this.inflight);
+    await this.writers.whenBelow(2 * WRITERS);
   }
 
   private async settle(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    await this.writers.whenBelow(1);
     this.check();
   }
 
   private async readTree(): Promise<void> {
     const { channel } = await this.conn.open({ op: 'tree', volume: this.volume, test: this.test });
-    const reader = new FrameReader(channel, `${this.label}: tree of ${this.volume}`, this.conn.idleMs);
+    const reader = new FrameReader(channel, `${this.label}: tree of ${this.volume}`, { idleMs: this.conn.idleMs });
     try {
       for (;;) {
         const line = (await reader.line()) as Record<string, unknown> | null;
@@ -344,7 +345,7 @@ export class HostSync {
   private async fetch(items: Wanted[]): Promise<void> {
     this.check();
     const { channel } = await this.conn.open({ op: 'files', volume: this.volume, paths: items.map((i) => i.path), test: this.test });
-    const reader = new FrameReader(channel, `${this.label}: files of ${this.volume}`, this.conn.idleMs);
+    const reader = new FrameReader(channel, `${this.label}: files of ${this.volume}`, { idleMs: this.conn.idleMs });
     try {
       for (const item of items) {
         const header = checkFileHeader(await reader.line(), item.path, this.label);

@@ -38,6 +38,18 @@ export async function writeSmallFile(dirs: DirCache, path: string, local: Local 
   }
 }
 
+/** Makes a temporary entry of `dirfd` with `make`, then `place`s it (renamed into place); the temporary is removed if that fails. */
+async function placeNew(dirfd: number, make: (tmp: string) => Promise<void>, place: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = SYNC_TEMP_PREFIX + randomHex(12);
+  await make(tmp);
+  try {
+    await place(tmp);
+  } catch (err) {
+    await unlink(at(dirfd, tmp)).catch(() => undefined);
+    throw err;
+  }
+}
+
 /** A new temporary file in the directory of `path`, for a file too big to hold in memory. */
 export async function openTempFile(dirs: DirCache, path: string): Promise<TempFile> {
   const [parent] = split(path);
@@ -79,16 +91,15 @@ export async function copySymlink(dirs: DirCache, e: TreeEntry, local: Local | n
   const [parent, name] = split(e.path);
   const dirfd = await dirs.acquire(parent);
   try {
-    const tmp = SYNC_TEMP_PREFIX + randomHex(12);
-    await symlink(e.target!, at(dirfd, tmp));
-    try {
-      await lchown(at(dirfd, tmp), e.uid, e.gid);
-      await btrfs.setTimesAt(dirfd, tmp, { mtime: BigInt(e.mtime) });
-      await renameIntoPlace(dirfd, tmp, name, local);
-    } catch (err) {
-      await unlink(at(dirfd, tmp)).catch(() => undefined);
-      throw err;
-    }
+    await placeNew(
+      dirfd,
+      (tmp) => symlink(e.target!, at(dirfd, tmp)),
+      async (tmp) => {
+        await lchown(at(dirfd, tmp), e.uid, e.gid);
+        await btrfs.setTimesAt(dirfd, tmp, { mtime: BigInt(e.mtime) });
+        await renameIntoPlace(dirfd, tmp, name, local);
+      },
+    );
   } finally {
     dirs.release(parent);
   }
@@ -106,15 +117,14 @@ export async function linkCopy(dirs: DirCache, path: string, local: Local | null
   try {
     const src = await dirs.acquire(srcParent);
     try {
-      const tmp = SYNC_TEMP_PREFIX + randomHex(12);
-      await link(at(src, srcName), at(dst, tmp));
-      try {
-        if ((await lstat(at(dst, tmp), { bigint: true })).ino !== ino) throw new Skip(`${source} changed here during the sync: not linked`);
-        await renameIntoPlace(dst, tmp, name, local);
-      } catch (err) {
-        await unlink(at(dst, tmp)).catch(() => undefined);
-        throw err;
-      }
+      await placeNew(
+        dst,
+        (tmp) => link(at(src, srcName), at(dst, tmp)),
+        async (tmp) => {
+          if ((await lstat(at(dst, tmp), { bigint: true })).ino !== ino) throw new Skip(`${source} changed here during the sync: not linked`);
+          await renameIntoPlace(dst, tmp, name, local);
+        },
+      );
     } finally {
       dirs.release(srcParent);
     }

@@ -7,6 +7,7 @@
 // Heavy requests for one volume wait their turn before taking a slot, so a
 // volume whose lock is held (by a restore, or another process) holds at most
 // one slot while its requests wait.
+import { Limiter } from '../util/limiter.js';
 
 /** The libuv pool size of this process: UV_THREADPOOL_SIZE as libuv reads it (1..1024), default 4. */
 export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
@@ -14,15 +15,14 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isFinite(n) && n > 0 ? Math.min(n, 1024) : 4;
 }
 
-/** At most `slots` heavy operations at once, and one at a time per key (volume). */
+/** At most `slots` heavy operations at once (one Limiter), and one at a time per key (volume). */
 export class WorkGate {
-  private free: number;
-  private readonly queue: Array<() => void> = [];
+  private readonly limiter: Limiter;
   private readonly tails = new Map<string, Promise<void>>();
 
   /** `slots` defaults to the pool size minus one (at least 1). */
   constructor(readonly slots = Math.max(1, threadPoolSize() - 1)) {
-    this.free = slots;
+    this.limiter = new Limiter(slots);
   }
 
   /** Runs `task` once the previous tasks of `key` are done and a slot is free. */
@@ -33,12 +33,7 @@ export class WorkGate {
     this.tails.set(key, tail);
     try {
       await previous;
-      await this.acquire();
-      try {
-        return await task();
-      } finally {
-        this.release();
-      }
+      return await this.limiter.run(task);
     } finally {
       done();
       if (this.tails.get(key) === tail) this.tails.delete(key);
@@ -47,21 +42,6 @@ export class WorkGate {
 
   /** Heavy operations running now (for tests and diagnostics). */
   get running(): number {
-    return this.slots - this.free;
-  }
-
-  private acquire(): Promise<void> | void {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    return new Promise((resolve) => this.queue.push(resolve));
-  }
-
-  // A waiter inherits the slot directly: no newcomer can take it in between.
-  private release(): void {
-    const next = this.queue.shift();
-    if (next) next();
-    else this.free++;
+    return this.limiter.active;
   }
 }

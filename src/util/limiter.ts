@@ -8,7 +8,10 @@ export class Limiter {
   readonly max: number;
   #active = 0;
   #peak = 0;
+  /** Tasks running or waiting. */
+  #taken = 0;
   readonly #waiting: Array<() => void> = [];
+  readonly #watchers: Array<{ below: number; resolve: () => void }> = [];
 
   /** @throws RangeError unless `max` is a positive integer. */
   constructor(max: number) {
@@ -26,8 +29,39 @@ export class Limiter {
     return this.#peak;
   }
 
+  /** Tasks running or waiting for a slot. */
+  get taken(): number {
+    return this.#taken;
+  }
+
+  /**
+   * Resolves once fewer than `n` tasks are running or waiting: a producer
+   * that holds what each task needs in memory waits here before adding more
+   * (`n` = 1: once every task has settled).
+   */
+  whenBelow(n: number): Promise<void> {
+    if (this.#taken < n) return Promise.resolve();
+    return new Promise((resolve) => this.#watchers.push({ below: n, resolve }));
+  }
+
   /** Runs `task` when a slot is free; settles as `task` does. */
   async run<T>(task: () => Promise<T>): Promise<T> {
+    this.#taken += 1;
+    try {
+      return await this.#run(task);
+    } finally {
+      this.#taken -= 1;
+      for (let i = this.#watchers.length - 1; i >= 0; i--) {
+        const w = this.#watchers[i]!;
+        if (this.#taken < w.below) {
+          this.#watchers.splice(i, 1);
+          w.resolve();
+        }
+      }
+    }
+  }
+
+  async #run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#active < this.max) this.#active += 1;
     else await new Promise<void>((resolve) => this.#waiting.push(resolve)); // the slot is handed over
     this.#peak = Math.max(this.#peak, this.#active);
