@@ -11,7 +11,8 @@ import { clientAlgorithms } from './algorithms.js';
 import { checkHostKey, clientKey, recordedHostKeys, recordHostKey, SshKeyError, knownHostsName, type HostKeyVerdict } from './keys.js';
 import type { Peer } from './peer.js';
 import { answerError } from './peer-answers.js';
-import { PROTOCOL_VERSION, ReplicationError, SUBSYSTEM, readLine, writeLine, type RequestBody } from './protocol.js';
+import { readLine, writeLine } from './frames.js';
+import { PROTOCOL_VERSION, ReplicationError, SUBSYSTEM, type RequestBody } from './protocol.js';
 
 const { Client } = ssh2;
 

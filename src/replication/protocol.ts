@@ -24,8 +24,6 @@
 // refused, never followed.
 // Versioned: a request names its version `v`; a server refuses a version it
 // does not speak, saying which it does.
-import type { Readable, Writable } from 'node:stream';
-
 import type { SnapshotIdentity } from '../store/lineage.js';
 import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
@@ -157,60 +155,4 @@ export function parseRequest(value: unknown): Request {
       return { v, op: 'files', volume, paths, test };
     }
   }
-}
-
-/** Writes one JSON line. */
-export function writeLine(out: Writable, value: unknown): void {
-  out.write(`${JSON.stringify(value)}\n`);
-}
-
-/**
- * Reads one JSON line from `input` and gives back what followed it (put back
- * with unshift, so the caller reads on from there). With `timeoutMs`, a
- * line not complete by then is an error (a peer that opens a channel and
- * says nothing holds it no longer).
- * @throws ReplicationError `ERR_BAD_REQUEST` (too long, not JSON), `ERR_PEER_CLOSED` (ended first),
- *   `ERR_PEER_TIMEOUT`.
- */
-export function readLine(input: Readable, max = MAX_LINE_BYTES, timeoutMs?: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => done(new ReplicationError('ERR_PEER_TIMEOUT', `no complete line within ${timeoutMs / 1000} s`)), timeoutMs);
-    const done = (err: Error | null, value?: unknown) => {
-      clearTimeout(timer);
-      input.off('data', onData).off('end', onEnd).off('error', onError).off('close', onEnd);
-      input.pause();
-      if (err) reject(err);
-      else resolve(value);
-    };
-    const onData = (chunk: Buffer) => {
-      const nl = chunk.indexOf(0x0a);
-      if (nl < 0) {
-        parts.push(chunk);
-        size += chunk.length;
-        if (size > max) done(new ReplicationError('ERR_BAD_REQUEST', `a line longer than ${max} bytes`));
-        return;
-      }
-      parts.push(chunk.subarray(0, nl));
-      const rest = chunk.subarray(nl + 1);
-      let value: unknown;
-      try {
-        value = JSON.parse(Buffer.concat(parts).toString('utf8'));
-      } catch {
-        return done(new ReplicationError('ERR_BAD_REQUEST', 'a line that is not JSON'));
-      }
-      input.off('data', onData);
-      input.pause();
-      if (rest.length > 0) input.unshift(rest);
-      done(null, value);
-    };
-    const onEnd = () => done(new ReplicationError('ERR_PEER_CLOSED', 'the peer closed the channel'));
-    const onError = (err: Error) => done(err);
-    input.on('data', onData).on('end', onEnd).on('error', onError).on('close', onEnd);
-    input.resume();
-  });
 }

@@ -17,7 +17,8 @@ import type { VolumeStore } from '../store/volume-store.js';
 import { errCode } from '../util/err-code.js';
 import { grantRefusal, type KeyGrant } from './authorized-keys.js';
 import { abortChannel, watchIdle } from './idle-watch.js';
-import { MAX_LINE_BYTES, PROTOCOL_VERSION, ReplicationError, parseRequest, readLine, writeLine, type RemoteSnapshot, type Request } from './protocol.js';
+import { readLine, writeLine } from './frames.js';
+import { MAX_LINE_BYTES, PROTOCOL_VERSION, ReplicationError, parseRequest, type RemoteSnapshot, type Request } from './protocol.js';
 import { serveFiles, serveTree } from './sync-source.js';
 
 /** A server channel: data both ways, and stderr for the last word of a send. */

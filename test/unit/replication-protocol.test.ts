@@ -5,7 +5,8 @@ import { PassThrough } from 'node:stream';
 import t from 'tap';
 
 import { answerError } from '../../src/replication/peer-answers.js';
-import { parseRequest, PROTOCOL_VERSION, readLine } from '../../src/replication/protocol.js';
+import { readLine } from '../../src/replication/frames.js';
+import { parseRequest, PROTOCOL_VERSION } from '../../src/replication/protocol.js';
 
 const v = PROTOCOL_VERSION;
 
