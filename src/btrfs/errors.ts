@@ -13,6 +13,10 @@ export interface BtrfsErrorFields {
   syscall: string;
   path: string;
   dest?: string;
+  /** receive(): the 1-based index of the stream's command being applied when the syscall failed. */
+  command?: number;
+  /** receive(): that command's name: 'WRITE', 'RENAME', ... */
+  commandName?: string;
 }
 
 /** Clearer words than strerror for what an errno means at a given btrfs step. */
@@ -52,6 +56,9 @@ export class BtrfsError extends Error {
   declare readonly syscall: string;
   declare readonly path: string;
   declare readonly dest?: string;
+  /** Set by receive(): the command being applied (see {@link BtrfsErrorFields}). */
+  declare readonly command?: number;
+  declare readonly commandName?: string;
 
   constructor(fields: BtrfsErrorFields) {
     const { errno, code, syscall, path, dest } = fields;
@@ -63,6 +70,8 @@ export class BtrfsError extends Error {
     this.syscall = syscall;
     this.path = path;
     if (dest !== undefined) this.dest = dest;
+    if (fields.command !== undefined) this.command = fields.command;
+    if (fields.commandName !== undefined) this.commandName = fields.commandName;
     Error.captureStackTrace?.(this, BtrfsError);
   }
 

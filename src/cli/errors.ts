@@ -3,24 +3,32 @@
 // status (1 for a failure, 2 for a usage error, which also prints the usage
 // line). Stack traces only with --debug: a user reads the sentence, a
 // developer asks for the rest.
+import { CodedError } from '../util/coded-error.js';
+import { errCode } from '../util/err-code.js';
 import { nameErrorClass } from '../util/error-name.js';
 import { isExpectedError } from '../util/expected-error.js';
-import { errCode } from '../util/err-code.js';
 
-/** An expected failure whose message is already the sentence to print. */
-export class CliError extends Error {
+/**
+ * An expected failure whose message is already the sentence to print: code
+ * ERR_CLI, or the code of what it words (ERR_VOLUME_NOT_FOUND...).
+ */
+export class CliError extends CodedError {
   /** Exit status: 1. */
   readonly exitCode: number = 1;
+
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? 'ERR_CLI', message, options?.cause === undefined ? undefined : { cause: options.cause });
+  }
 }
 
-/** A command line that does not say what to do; exit status 2, with the usage line. */
+/** A command line that does not say what to do (ERR_USAGE); exit status 2, with the usage line. */
 export class UsageError extends CliError {
   override readonly exitCode: number = 2;
   /** The usage line of the command (or of the program) to print below the message. */
   readonly usage: string;
 
   constructor(message: string, usage: string) {
-    super(message);
+    super(message, { code: 'ERR_USAGE' });
     this.usage = usage;
   }
 }
@@ -43,10 +51,10 @@ export function about(subject: Subject): (err: unknown) => never {
   return (err) => {
     const code = errCode(err);
     if (code === 'ERR_VOLUME_NOT_FOUND' && subject.volume !== undefined) {
-      throw new CliError(`no such volume: ${subject.volume}`, { cause: err });
+      throw new CliError(`no such volume: ${subject.volume}`, { cause: err, code });
     }
     if (code === 'ERR_SNAPSHOT_NOT_FOUND' && subject.snapshot !== undefined) {
-      throw new CliError(`no such snapshot: ${subject.snapshot}`, { cause: err });
+      throw new CliError(`no such snapshot: ${subject.snapshot}`, { cause: err, code });
     }
     throw err;
   };

@@ -129,7 +129,7 @@ async function makeSshServer(options: SshServerOptions, gate: StrangerGate): Pro
       }
       ctx.reject(['publickey']);
     };
-    client.on('authentication', async (ctx) => {
+    const authenticate = async (ctx: ssh2.AuthContext): Promise<void> => {
       // "none" is how a client asks which methods exist: not a failure.
       if (ctx.method !== 'publickey') return ctx.method === 'none' ? ctx.reject(['publickey']) : refuse(ctx);
       if (!keys) {
@@ -154,6 +154,13 @@ async function makeSshServer(options: SshServerOptions, gate: StrangerGate): Pro
       if (ctx.signature && match.key.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return refuse(ctx);
       if (ctx.signature) accepted = match;
       ctx.accept();
+    };
+    // ssh2 ignores what the handler returns: a failure here is the connection's end, never an unhandled rejection.
+    client.on('authentication', (ctx) => {
+      authenticate(ctx).catch((err: Error) => {
+        logger.error(`ssh ${who}: authentication failed: ${err.message}`);
+        client.end();
+      });
     });
     client.on('ready', () => {
       gate.authenticated(connectionKey(info.ip, info.port));

@@ -82,7 +82,7 @@ export async function startSchedulerPass(ctx: SchedulerContext, options: PassOpt
   const records = await state.records(logger);
   const keys = new Set(lines.flatMap((l) => (l.kind === 'entry' ? [jobKey(l.entry.name, l.entry.action)] : [])));
   await state.prune(keys, logger).catch((err: unknown) => logger.error(`scheduler state not saved: ${errorText(err)}`));
-  const reports = lines.map((line) => planLine(ctx, state, line, records, now));
+  const reports = lines.map((line) => Promise.resolve(planLine(ctx, state, line, records, now)));
   return { finished: Promise.all(reports).then((jobs) => ({ paused: false, jobs })) };
 }
 

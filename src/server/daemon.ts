@@ -109,6 +109,8 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
     closing: () => stopping !== undefined,
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
+  // Koa's callback handles its own errors (the returned promise never rejects).
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises
   const server = createServer(app.callback());
   server.on('error', (err) => logger.error(`server error: ${err.message}`));
   let ssh: SshServer | undefined;
@@ -159,7 +161,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   const close = (): Promise<void> => (stopping ??= shutdown().then(markClosed));
   if (options.signal?.aborted) await close();
   else {
-    const onAbort = () => close().catch((err: Error) => logger.error(`closing failed: ${err.message}`));
+    const onAbort = () => void close().catch((err: Error) => logger.error(`closing failed: ${err.message}`));
     options.signal?.addEventListener('abort', onAbort, { once: true });
   }
 

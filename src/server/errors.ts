@@ -11,15 +11,13 @@ export type RequestErrorCode =
   | 'ERR_INVALID_REQUEST'
   | 'ERR_BODY_TOO_LARGE'
   | 'ERR_UNKNOWN_ENDPOINT'
-  | 'ERR_METHOD_NOT_ALLOWED'
-  | 'ERR_NOT_AVAILABLE';
+  | 'ERR_METHOD_NOT_ALLOWED';
 
 const STATUS: Record<RequestErrorCode, number> = {
   ERR_INVALID_REQUEST: 500,
   ERR_BODY_TOO_LARGE: 413,
   ERR_UNKNOWN_ENDPOINT: 404,
   ERR_METHOD_NOT_ALLOWED: 405,
-  ERR_NOT_AVAILABLE: 500,
 };
 
 /** A request the server refuses before reaching the store: bad body, bad field, unknown endpoint. */
@@ -52,14 +50,14 @@ const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
  * Maps any thrown value to the answer: the store's, the schedule's and the
  * server's refusals and btrfs failures keep their own message; an invalid
  * purge pattern reads `Invalid purge pattern ...` (the original's words,
- * followed by the detail); anything else is an internal error.
+ * followed by the error's `detail`); anything else is an internal error.
+ * Errors are told apart by their code, never by their text.
  */
 export function errorAnswer(err: unknown): ErrorAnswer {
   if (err instanceof RequestError) return { status: err.status, message: oneLine(err.message), code: err.code, expected: true };
   const code = errCode(err);
-  if (code === 'ERR_INVALID_PURGE_PATTERN') {
-    const detail = oneLine((err as Error).message).replace(/^invalid purge pattern/i, '');
-    return { status: 500, message: `Invalid purge pattern${detail}`, code, expected: true };
+  if (code === 'ERR_INVALID_PURGE_PATTERN' && typeof (err as { detail?: unknown }).detail === 'string') {
+    return { status: 500, message: oneLine(`Invalid purge pattern${(err as { detail: string }).detail}`), code, expected: true };
   }
   if (isExpectedError(err)) {
     return { status: 500, message: oneLine((err as Error).message), code: typeof code === 'string' ? code : undefined, expected: true };

@@ -3,14 +3,24 @@
 // the same directory listing, pattern and clock, quirks included; see
 // docs reference section 2.7. Pure: the caller lists and deletes.
 import { compareCodePoints } from '../util/code-point.js';
+import { nameErrorClass } from '../util/error-name.js';
 import { StoreError } from './errors.js';
 import { validateVolumeName } from './names.js';
 import { parseTimestampParts, wallClockParts, wholeSecondsBetween } from '../util/timestamp.js';
 
 const UNIT_MINUTES: Record<string, number> = { m: 1, h: 60, d: 60 * 24, w: 60 * 24 * 7, y: 60 * 24 * 365 };
 
-function invalid(message: string): never {
-  throw new StoreError('ERR_INVALID_PURGE_PATTERN', message);
+/** A purge pattern that is not one; `detail` is what follows "invalid purge pattern" in the message (the server words it as the original did). */
+export class PurgePatternError extends StoreError {
+  constructor(readonly detail: string) {
+    super('ERR_INVALID_PURGE_PATTERN', `invalid purge pattern${detail}`);
+  }
+}
+
+nameErrorClass(PurgePatternError, 'PurgePatternError');
+
+function invalid(detail: string): never {
+  throw new PurgePatternError(detail);
 }
 
 /**
@@ -24,9 +34,9 @@ function invalid(message: string): never {
  */
 export function parsePurgePattern(text: unknown): number[] {
   if (typeof text !== 'string') {
-    invalid(`invalid purge pattern: expected a string like "4h:1d:2w", got ${text === null ? 'null' : typeof text}`);
+    invalid(`: expected a string like "4h:1d:2w", got ${text === null ? 'null' : typeof text}`);
   }
-  const head = `invalid purge pattern ${JSON.stringify(text)}`;
+  const head = ` ${JSON.stringify(text)}`;
   const minutes = text.split(':').map((item) => {
     const m = /^([0-9]+)([mhdwy])$/.exec(item);
     if (!m) invalid(`${head}: ${JSON.stringify(item)} is not <number><m|h|d|w|y>`);
@@ -40,7 +50,7 @@ export function parsePurgePattern(text: unknown): number[] {
 }
 
 function checkMinutes(pattern: number[]): number[] {
-  const head = `invalid purge pattern [${String(pattern)}]`;
+  const head = ` [${String(pattern)}]`;
   if (!Array.isArray(pattern) || pattern.length < 2) invalid(`${head}: needs at least two durations`);
   for (const v of pattern) {
     if (!Number.isSafeInteger(v) || v <= 0) invalid(`${head}: ${String(v)} is not a positive whole number of minutes`);
@@ -50,12 +60,9 @@ function checkMinutes(pattern: number[]): number[] {
 
 /** Python's float `//` (Objects/floatobject.c): JS `%` is C fmod, so this is exact. */
 function floorDiv(a: number, b: number): number {
-  let mod = a % b;
+  const mod = a % b;
   let div = (a - mod) / b;
-  if (mod !== 0 && b < 0 !== mod < 0) {
-    mod += b;
-    div -= 1;
-  }
+  if (mod !== 0 && b < 0 !== mod < 0) div -= 1; // Python's mod takes the divisor's sign (mod + b), its quotient one less
   if (div === 0) return 0;
   const floor = Math.floor(div);
   return div - floor > 0.5 ? floor + 1 : floor;

@@ -394,7 +394,7 @@ export function validateDtformat(dtformat: unknown): string {
 /** {@link validateDtformat} without its shortcut for the default (exported for the test that checks the default). */
 export function checkDtformat(dtformat: unknown): string {
   if (typeof dtformat !== 'string' || dtformat === '') fail(null, 'DTFORMAT must be a non-empty string');
-  const bad = /[\/@\0]/.exec(dtformat);
+  const bad = /[/@\0]/.exec(dtformat);
   if (bad) fail(dtformat, `${JSON.stringify(bad[0])} cannot appear in a snapshot name`);
   const sample = formatTimestamp(new Date(2024, 0, 10, 12, 0, 0, 123), dtformat);
   if (parseTimestampParts(sample, dtformat) === null) {
