@@ -154,7 +154,7 @@ std::string random_suffix() {
 
 std::optional<ino_t> file_write_at(int dirfd, const std::string& name, const std::string& data, const FileMeta& meta,
                                    bool replace, const std::string& temp_prefix, const std::string& shown,
-                                   const std::optional<Expected>& expect) {
+                                   const std::optional<Expected>& expect, bool durable) {
   if (!one_component(name) || temp_prefix.find('/') != std::string::npos) throw_error(EINVAL, "openat", shown);
   std::string temp;
   int fd = -1;
@@ -182,6 +182,7 @@ std::optional<ino_t> file_write_at(int dirfd, const std::string& name, const std
   if (::futimens(fd, times) < 0) fail("utimensat");
   struct stat st;
   if (::fstat(fd, &st) < 0) fail("fstat");
+  if (durable && ::fsync(fd) < 0) fail("fsync");
   if (::close(file.release()) < 0) {
     int err = errno;
     ::unlinkat(dirfd, temp.c_str(), 0);
@@ -210,6 +211,7 @@ std::optional<ino_t> file_write_at(int dirfd, const std::string& name, const std
     ::unlinkat(dirfd, temp.c_str(), 0);
     throw_error(err, "renameat2", shown);
   }
+  if (durable && ::fsync(dirfd) < 0 && errno != EINVAL) throw_errno("fsync", shown);
   return st.st_ino;
 }
 

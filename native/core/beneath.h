@@ -154,12 +154,15 @@ struct Expected {
  * it was looked at), nothing is replaced, the temporary file is removed and
  * nullopt returned. What changes in the microseconds between that lstat and
  * the rename is not seen (no syscall compares and renames at once).
+ * With @durable, the file is fsync'ed before the rename and @dirfd after it
+ * (a crash then leaves the old content or the new, on disk; a directory
+ * whose filesystem refuses fsync, EINVAL, is as durable as it gets).
  * On failure the temporary file is removed. Returns the new file's inode.
  * Throws SysError (syscall "openat", "write", "fchown", "fchmod", "utimensat",
- * "close", "fstatat" or "renameat2"; path @shown).
+ * "fsync", "close", "fstatat" or "renameat2"; path @shown).
  */
 std::optional<ino_t> file_write_at(int dirfd, const std::string& name, const std::string& data, const FileMeta& meta,
                                    bool replace, const std::string& temp_prefix, const std::string& shown,
-                                   const std::optional<Expected>& expect = std::nullopt);
+                                   const std::optional<Expected>& expect = std::nullopt, bool durable = false);
 
 }  // namespace bv::core

@@ -215,12 +215,13 @@ Napi::Value WriteFileAt(const Napi::CallbackInfo& info) {
   bool replace = info[7].As<Napi::Boolean>().Value();
   std::string prefix = rel_arg(info, 8, "tempPrefix");
   std::optional<core::Expected> expect = expected_arg(info, 9);
+  bool durable = info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value();
   using Ino = std::optional<uint64_t>;
   return PromiseWorker<Ino>::Run(
       env, "buttervolume:writeFileAt",
-      [dirfd, name, data = std::move(data), meta, replace, prefix, expect]() -> Ino {
+      [dirfd, name, data = std::move(data), meta, replace, prefix, expect, durable]() -> Ino {
         std::optional<ino_t> ino = naming_real_path(
-            dirfd, [&] { return core::file_write_at(dirfd, name, data, meta, replace, prefix, name, expect); });
+            dirfd, [&] { return core::file_write_at(dirfd, name, data, meta, replace, prefix, name, expect, durable); });
         return ino ? Ino(static_cast<uint64_t>(*ino)) : std::nullopt;
       },
       [](Napi::Env e, Ino& ino) -> Napi::Value { return ino ? Napi::Value(Napi::BigInt::New(e, *ino)) : e.Null(); });

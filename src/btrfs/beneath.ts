@@ -98,6 +98,8 @@ export interface WriteFileAtOptions {
   tempPrefix: string;
   /** With `replace`: replace only this entry (see {@link writeFileAt}). */
   expect?: ExpectedEntry | null;
+  /** fsync the file before the rename and the directory after it: on disk once resolved. Default false. */
+  durable?: boolean;
 }
 
 function checkExpected(value: unknown): ExpectedEntry | null {
@@ -123,8 +125,10 @@ function checkExpected(value: unknown): ExpectedEntry | null {
  * since it was listed), nothing is replaced, the temporary file is removed and
  * the promise resolves to null.
  * Resolves to the new file's inode number.
+ * With `durable`, the file and then the directory are fsync'ed (a crash
+ * leaves the old content or the new on disk).
  * @throws BtrfsError (syscall 'openat', 'write', 'fchown', 'fchmod',
- *   'utimensat', 'close', 'fstatat' or 'renameat2'): EINVAL for a name with "/", "." or "..".
+ *   'utimensat', 'fsync', 'close', 'fstatat' or 'renameat2'): EINVAL for a name with "/", "." or "..".
  */
 export function writeFileAt(dirfd: number, name: string, data: Buffer, meta: FileMeta, options: WriteFileAtOptions & { expect?: undefined }): Promise<bigint>;
 export function writeFileAt(dirfd: number, name: string, data: Buffer, meta: FileMeta, options: WriteFileAtOptions): Promise<bigint | null>;
@@ -138,7 +142,8 @@ export function writeFileAt(dirfd: number, name: string, data: Buffer, meta: Fil
   const prefix = checkRelative(options.tempPrefix, 'options.tempPrefix');
   if (prefix.includes('/')) throw typeError('options.tempPrefix must not contain "/"', 'ERR_INVALID_ARG_VALUE');
   const expect = checkExpected(options.expect);
-  return native.writeFileAt(checkFd(dirfd, 'dirfd'), checkRelative(name, 'name'), data, checkId(m.uid, 'meta.uid'), checkId(m.gid, 'meta.gid'), m.mode! & 0o7777, m.mtime, options.replace, prefix, expect);
+  if (options.durable !== undefined && typeof options.durable !== 'boolean') throw typeError('options.durable must be a boolean');
+  return native.writeFileAt(checkFd(dirfd, 'dirfd'), checkRelative(name, 'name'), data, checkId(m.uid, 'meta.uid'), checkId(m.gid, 'meta.gid'), m.mode! & 0o7777, m.mtime, options.replace, prefix, expect, options.durable === true);
 }
 
 /**

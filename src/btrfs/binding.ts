@@ -71,6 +71,7 @@ export interface NativeBinding {
     replace: boolean,
     tempPrefix: string,
     expect: { ino: bigint; size: number; mtimeNs: bigint } | null,
+    durable: boolean,
   ): Promise<bigint | null>;
   send(snapshot: string, parent: string | null, cloneSources: string[], protocol: number, compressed: boolean, noData: boolean): { fd: number; done: Promise<void> };
   receive(destDir: string, allowedDirs: string[], tempPrefix: string, forceDecompress: boolean, expectName: string | null, reserveBytes: number, onDrain: () => void): {

@@ -17,7 +17,7 @@ import {
 } from './schedule-format.js';
 import { ScheduleError } from './schedule-rules.js';
 import { isMissing } from '../util/err-code.js';
-import { syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
+import { syncDirectory, writeFileAtomic } from '../btrfs/atomic-file.js';
 import { withFileLock } from '../store/file-lock.js';
 
 export {
@@ -41,7 +41,7 @@ export {
   validateVolumeName,
 } from './schedule-rules.js';
 export type { ScheduleErrorCode, ScheduledAction, TimerChange } from './schedule-rules.js';
-export { writeFileAtomic } from '../util/atomic-file.js';
+export { writeFileAtomic } from '../btrfs/atomic-file.js';
 
 /**
  * Largest schedule file read: 1 MiB holds some 20,000 jobs. A bigger file is
@@ -111,7 +111,7 @@ export class ScheduleFile {
    */
   async write(entries: readonly ScheduleEntry[]): Promise<void> {
     const text = serializeSchedule(entries);
-    return this.#exclusive(() => writeFileAtomic(this.path, text));
+    return this.#exclusive(() => writeFileAtomic(this.path, text, { durable: true }));
   }
 
   /**
@@ -125,7 +125,7 @@ export class ScheduleFile {
     return this.#exclusive(async () => {
       if (await exists(this.disabledPath)) throw new ScheduleError('ERR_SCHEDULE_PAUSED', SCHEDULE_PAUSED_MESSAGE);
       const text = renderScheduleChange(parseScheduleLines(await this.#text()), change);
-      await writeFileAtomic(this.path, text);
+      await writeFileAtomic(this.path, text, { durable: true });
       return parseSchedule(text).entries;
     });
   }
@@ -141,7 +141,7 @@ export class ScheduleFile {
         await rename(this.path, this.disabledPath);
       } catch (err) {
         if (!isMissing(err)) throw err;
-        await writeFileAtomic(this.disabledPath, '');
+        await writeFileAtomic(this.disabledPath, '', { durable: true });
         return;
       }
       await syncDirectory(dirname(this.path));

@@ -11,7 +11,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { stateDirOf } from '../store/open.js';
 import { isMissing } from '../util/err-code.js';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { writeFileAtomic } from '../btrfs/atomic-file.js';
 import { lockFileName, LockTimeoutError, withFileLock } from '../store/file-lock.js';
 import { Limiter } from '../util/limiter.js';
 
@@ -228,7 +228,7 @@ export class SchedulerState {
       return { name, action, lastRun: r.lastRun.toISOString(), ok: r.ok, ...(r.unsent ? { unsent: r.unsent } : {}) };
     });
     const file: FileShape = { version: 1, jobs };
-    await writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`, 0o600);
+    await writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, durable: true });
   }
 }
 

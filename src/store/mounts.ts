@@ -21,12 +21,11 @@
 // or every volume when the file is, is in an UNKNOWN state until the next
 // reboot, and the store refuses to restore or remove it meanwhile.
 
-import { constants as fsConstants } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 
-import * as btrfs from '../btrfs/index.js';
+import { atomicTempPrefix, writeFileAtomic } from '../btrfs/atomic-file.js';
 import { isMissing } from '../util/err-code.js';
-import { close, mkdir, open, readdir, readFile, rm, stat } from '../util/fs-async.js';
+import { mkdir, readdir, readFile, rm, stat } from '../util/fs-async.js';
 import { StoreError } from './errors.js';
 import { validateVolumeName } from './names.js';
 
@@ -272,10 +271,8 @@ export class MountTable {
     return parseMountFile(text, await bootId(), this.report, this.file, text !== undefined && (await modifiedBeforeBoot(this.file)));
   }
 
-  // One trip to the libuv pool for the write itself (btrfs.writeFileAt:
-  // temporary file, written, renamed over), plus opening and closing the
-  // directory: a Mount waits for this, and each trip is a thread wake-up
-  // that snapshots committing meanwhile make slow.
+  // Not durable: the table is rebuilt from nothing at each boot (its boot id
+  // says whether it is of this boot), and a Mount waits for this write.
   private async save(state: State): Promise<void> {
     const data: FileV2 = {
       version: 2,
@@ -283,27 +280,14 @@ export class MountTable {
       mounts: state.counts,
       unknown: state.unknown === 'all' ? '*' : [...state.unknown].sort(),
     };
-    const dirfd = await open(dirname(this.file), fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-    try {
-      await btrfs.writeFileAt(dirfd, basename(this.file), Buffer.from(`${JSON.stringify(data)}\n`), this.meta(), { replace: true, tempPrefix: this.tempPrefix });
-    } finally {
-      await close(dirfd);
-    }
-  }
-
-  private get tempPrefix(): string {
-    return `.${basename(this.file)}.tmp.`;
-  }
-
-  private meta(): btrfs.FileMeta {
-    return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, mode: 0o600, mtime: BigInt(Date.now()) * 1_000_000n };
+    await writeFileAtomic(this.file, `${JSON.stringify(data)}\n`, { mode: 0o600, followSymlink: false });
   }
 
   /** Removes what a write cut short (the daemon killed between the write and the rename) left. */
   private async removeTemporaries(): Promise<void> {
     const dir = dirname(this.file);
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (name.startsWith(this.tempPrefix)) await rm(join(dir, name), { force: true });
+      if (name.startsWith(atomicTempPrefix(this.file))) await rm(join(dir, name), { force: true });
     }
   }
 }

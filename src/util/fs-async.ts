@@ -6,31 +6,25 @@
 // node:fs into a namespace object at each start (esbuild's interop, ~1 ms).
 import {
   close as closeCallback,
-  fchmod as fchmodCallback,
   fsync as fsyncCallback,
   mkdir as mkdirCallback,
   open as openCallback,
   readdir as readdirCallback,
   readFile as readFileCallback,
   realpath as realpathCallback,
-  rename as renameCallback,
   rm as rmCallback,
   stat as statCallback,
   statfs as statfsCallback,
-  writeFile as writeFileCallback,
 } from 'node:fs';
 import { promisify } from 'node:util';
 
 export const close = promisify(closeCallback);
-export const fchmod = promisify(fchmodCallback);
 export const fsync = promisify(fsyncCallback);
 export const mkdir = promisify(mkdirCallback);
 export const open = promisify(openCallback);
 export const readdir = promisify(readdirCallback);
 export const readFile = promisify(readFileCallback);
 export const realpath = promisify(realpathCallback);
-export const rename = promisify(renameCallback);
 export const rm = promisify(rmCallback);
 export const stat = promisify(statCallback);
 export const statfs = promisify(statfsCallback);
-export const writeFile = promisify(writeFileCallback);
