@@ -4,6 +4,7 @@
 // else, every value is checked here and refused with one line saying which
 // variable, where it came from and what is wrong.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { posix, resolve } from 'node:path';
 
 import { IniSyntaxError, parseIniDefaults, type IniEntry } from './config-ini.js';
@@ -50,6 +51,12 @@ export interface Config {
   readonly receiveReserve: SpaceReserve;
   /** SYNC_CLOCK_SKEW: seconds a peer's mtime may lie in our future before sync skips the file. */
   readonly syncClockSkewSeconds: number;
+  /** NODE_NAME: this node's name as its peers name it in `replicas` (default: the hostname). */
+  readonly nodeName: string;
+  /** HANDOVER_TIMEOUT: seconds a first Mount waits for the old holder of a replicated volume to let it go. */
+  readonly handoverTimeoutSeconds: number;
+  /** FAILOVER_AFTER: seconds a holder must have been unreachable before a `failover=auto` volume is taken over without it. */
+  readonly failoverAfterSeconds: number;
   /** The config.ini consulted, and whether it existed. */
   readonly configFile: { readonly path: string; readonly found: boolean };
   /** Non-fatal remarks worth logging at startup (unknown keys in config.ini). */
@@ -101,6 +108,9 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.freeze([
   variable('REPLICATION_IDLE_TIMEOUT', '60', 'replicationIdleSeconds', 'seconds a peer may stay silent in the middle of a replication request before it is aborted'),
   variable('RECEIVE_RESERVE', '5%', 'receiveReserve', 'free space a received snapshot must leave on its filesystem: a size (1G, 512M) or a percentage of the filesystem (5%)'),
   variable('SYNC_CLOCK_SKEW', '300', 'syncClockSkewSeconds', "seconds a peer's file times may be ahead of this host's clock before sync skips those files"),
+  variable('NODE_NAME', '$HOSTNAME', 'nodeName', "this node's name as its peers write it in a volume's replicas (default: the hostname)"),
+  variable('HANDOVER_TIMEOUT', '25', 'handoverTimeoutSeconds', 'seconds the first Mount of a replicated volume waits for its old holder to let it go'),
+  variable('FAILOVER_AFTER', '60', 'failoverAfterSeconds', 'seconds a holder must have been unreachable before a failover=auto volume is taken over without it'),
 ]);
 
 /** Default of a variable, from {@link CONFIG_VARIABLES} (single source of the defaults). */
@@ -209,6 +219,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     replicationIdleSeconds: seconds(lookup('REPLICATION_IDLE_TIMEOUT'), 1, 86_400),
     receiveReserve: spaceReserve(lookup('RECEIVE_RESERVE')),
     syncClockSkewSeconds: seconds(lookup('SYNC_CLOCK_SKEW'), 0, 366 * 86_400),
+    nodeName: nodeName(lookup('NODE_NAME', hostname())),
+    handoverTimeoutSeconds: seconds(lookup('HANDOVER_TIMEOUT'), 1, 3600),
+    failoverAfterSeconds: seconds(lookup('FAILOVER_AFTER'), 1, 86_400),
     configFile: Object.freeze({ path: iniPath, found: ini !== undefined }),
     warnings: Object.freeze(warnings),
   });
@@ -285,6 +298,13 @@ function sshPort(raw: Raw): number {
   const port = /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!(port >= 0 && port <= 65535)) fail(raw, 'must be a port number from 1 to 65535 (0: no SSH server)');
   return port;
+}
+
+// A host name as peers write it (a label or dotted name; IPv6 literals are peers' specs, not names).
+function nodeName(raw: Raw): string {
+  const value = singleLine(raw);
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$/.test(value)) fail(raw, 'must be a host name (letters, digits, "." and "-")');
+  return value;
 }
 
 // A whole number of seconds within [min, max].

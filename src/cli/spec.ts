@@ -163,6 +163,32 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./commands/sync.js'),
   },
   {
+    name: 'replicas',
+    params: ['<volume>'],
+    options: [JSON_OPTION],
+    summary: 'what each replica of a volume that follows its service holds (asked now)',
+    details: [
+      'For a volume created with -o replicas=node1,node2: its state here (in-sync, behind, ahead, diverged),',
+      'who holds it, and per replica the newest state it holds, how old, and whether it is reachable.',
+      'Asks the running daemon (SOCKET).',
+    ],
+    examples: ['replicas db', 'replicas --json db'],
+    load: () => import('./commands/replicas.js'),
+  },
+  {
+    name: 'failover',
+    params: ['<volume>'],
+    options: [JSON_OPTION],
+    summary: 'take a replicated volume over on this node although its holder cannot be reached',
+    details: [
+      'Goes on from the newest state the reachable replicas hold; what the unreachable holder wrote since',
+      'its last push is given up, and that node never serves its copy as current again. Then start the',
+      'task again (Docker Swarm retries it by itself). Asks the running daemon (SOCKET).',
+    ],
+    examples: ['failover db'],
+    load: () => import('./commands/failover.js'),
+  },
+  {
     name: 'ssh-key',
     params: [],
     options: [],

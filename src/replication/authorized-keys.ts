@@ -5,8 +5,9 @@
 //                                  negation; matched on the address, never
 //                                  on a name: no reverse DNS)
 //   volumes="db,web-*"             ours: only these volumes (same pattern syntax)
-//   push-only                      ours: may send snapshots here (list, receive)
-//   pull-only                      ours: may read from here (list, send, tree, files)
+//   push-only                      ours: may send snapshots here (list, status, receive)
+//   pull-only                      ours: may read from here (list, status, send, tree, files);
+//                                  neither may take a volume over (claim)
 //   restrict, no-pty, no-port-forwarding, no-agent-forwarding,
 //   no-X11-forwarding, no-user-rc  accepted: they forbid what is never offered
 // A line with any other option (command=, environment=, permitopen=...) is
@@ -29,8 +30,8 @@ export type Access = 'push' | 'pull';
 
 /** The requests each access allows (a sender lists what the peer holds to choose its parent). */
 export const OPS_OF: Readonly<Record<Access, readonly string[]>> = Object.freeze({
-  push: Object.freeze(['list', 'receive']),
-  pull: Object.freeze(['list', 'send', 'tree', 'files']),
+  push: Object.freeze(['list', 'status', 'receive']),
+  pull: Object.freeze(['list', 'status', 'send', 'tree', 'files']),
 });
 
 /** What a key may do; null fields do not restrict. */

@@ -6,7 +6,7 @@
 import type { SnapshotIdentity } from '../store/lineage.js';
 import { validateSnapshotName } from '../store/names.js';
 import { printable } from '../util/untrusted-text.js';
-import { ReplicationError, isTreePath, type FileHeader, type TreeEntry } from './protocol.js';
+import { ReplicationError, isTreePath, ownership, type ClusterStatus, type FileHeader, type TreeEntry } from './protocol.js';
 
 export function protocolError(peer: string, what: string): ReplicationError {
   return new ReplicationError('ERR_PROTOCOL', `${peer}: ${what}`);
@@ -115,4 +115,48 @@ export function lastWordError(stderr: string, peer: string): ReplicationError | 
   }
   const v = value as { ok?: unknown } | null;
   return typeof v === 'object' && v !== null && v.ok === false ? answerError(value, peer) : null;
+}
+
+const NODE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$/;
+const isTime = (v: unknown): v is string => typeof v === 'string' && v.length <= 40 && !Number.isNaN(Date.parse(v));
+
+/** A `status` answer, checked field by field (what is not ours to trust fails the request). */
+export function checkClusterStatus(answer: Record<string, unknown>, volume: string, peer: string): ClusterStatus {
+  const a = answer as Partial<ClusterStatus>;
+  const fail = (what: string): never => {
+    throw protocolError(peer, `a status that is not one (${what}): ${shown(answer)}`);
+  };
+  if (typeof a.node !== 'string' || !NODE.test(a.node)) fail('node');
+  if (typeof a.exists !== 'boolean' || !isInt(a.mounted, 0, 1_000_000) || typeof a.releasing !== 'boolean') fail('exists, mounted, releasing');
+  if (a.since !== null && !isTime(a.since)) fail('since');
+  const f = a.fetching;
+  if (f !== null && !(typeof f === 'object' && f !== undefined && typeof f.from === 'string' && f.from.length <= 300 && (f.percent === null || isInt(f.percent, 0, 100)))) fail('fetching');
+  const s = a.state;
+  if (s !== null && !(typeof s === 'object' && s !== undefined && isInt(s.epoch, 1, TRANSID_MAX) && isUuid(s.identity) && s.identity !== null && isSnapshotName(s.snapshot, volume) && (s.at === null || isTime(s.at)))) fail('state');
+  const l = a.live;
+  if (l !== null && !(typeof l === 'object' && l !== undefined && isInt(l.epoch, 0, TRANSID_MAX) && typeof l.changed === 'boolean')) fail('live');
+  let owner = null;
+  try {
+    owner = a.owner === null ? null : ownership(a.owner);
+  } catch {
+    fail('owner');
+  }
+  if (!Array.isArray(a.superseded) || a.superseded.length > 64) fail('superseded');
+  const superseded = a.superseded!.map((x: unknown) => {
+    const e = x as { node?: unknown; epoch?: unknown; at?: unknown } | null;
+    if (!e || typeof e.node !== 'string' || !NODE.test(e.node) || !isInt(e.epoch, 0, TRANSID_MAX) || !isTime(e.at)) fail('superseded');
+    return { node: e!.node as string, epoch: e!.epoch as number, at: e!.at as string };
+  });
+  return {
+    node: a.node!,
+    exists: a.exists!,
+    mounted: a.mounted!,
+    since: a.since ?? null,
+    releasing: a.releasing!,
+    fetching: f ? { from: f.from, percent: f.percent } : null,
+    state: s ? { epoch: s.epoch, identity: s.identity, snapshot: s.snapshot, at: s.at } : null,
+    live: l ? { epoch: l.epoch, changed: l.changed } : null,
+    owner,
+    superseded,
+  };
 }

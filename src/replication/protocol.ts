@@ -19,6 +19,13 @@
 //               ({"complete":false} when the file changed while it was read
 //               or a read failed: the client drops what it got); then
 //               {"end":true}. A header that is not ok has neither.
+//   status   -> {"ok":true, ...ClusterStatus}: what this node knows of a
+//               volume that follows its service (mounted here? being let
+//               go? its newest state, who holds it)
+//   claim    -> {"ok":true}: the requester holds the volume (an ownership
+//               with a higher term than any before takes it over), and,
+//               with `state`, its newest state is the snapshot of that
+//               identity, which the receiver holds (it was just pushed)
 // The live volume is read beneath its root only (openat2 RESOLVE_BENEATH |
 // RESOLVE_NO_SYMLINKS, see sync-source.ts): a path through a symlink is
 // refused, never followed.
@@ -38,12 +45,51 @@ export class ReplicationError extends CodedError {}
 
 nameErrorClass(ReplicationError, 'ReplicationError');
 
+/** Who holds a volume that follows its service (see store/cluster-record.ts). */
+export interface WireOwnership {
+  node: string;
+  term: number;
+  since: string;
+}
+
+/** A state of a volume that follows its service: its epoch and the identity of the snapshot holding it (the same on every node). */
+export interface WireState {
+  epoch: number;
+  identity: string;
+}
+
+/** What a node answers to `status` about a volume that follows its service. */
+export interface ClusterStatus {
+  /** The answering node's NODE_NAME. */
+  node: string;
+  /** Its live volume exists. */
+  exists: boolean;
+  /** Mounted there this many times (0: not in use there). */
+  mounted: number;
+  /** In use there since (ISO time), when mounted. */
+  since: string | null;
+  /** Its last Unmount is pushing the final state to the replicas. */
+  releasing: boolean;
+  /** It is fetching the volume to mount it (from whom, how far). */
+  fetching: { from: string; percent: number | null } | null;
+  /** The newest state it holds (null: none), and when the snapshot holding it was made there (ISO time: shown, never compared). */
+  state: { epoch: number; identity: string; snapshot: string; at: string | null } | null;
+  /** Its live volume is the state of `epoch`, changed there since or not (null: no live volume). */
+  live: { epoch: number; changed: boolean } | null;
+  /** Who holds the volume, as it last learned. */
+  owner: WireOwnership | null;
+  /** Nodes a failover there declared stale. */
+  superseded: Array<{ node: string; epoch: number; at: string }>;
+}
+
 export type Request =
   | { v: number; op: 'list'; volume: string; test: boolean }
   | { v: number; op: 'receive'; volume: string; snapshot: string; test: boolean }
   | { v: number; op: 'send'; volume: string; snapshot: string; parent: string | null; test: boolean }
   | { v: number; op: 'tree'; volume: string; test: boolean }
-  | { v: number; op: 'files'; volume: string; paths: string[]; test: boolean };
+  | { v: number; op: 'files'; volume: string; paths: string[]; test: boolean }
+  | { v: number; op: 'status'; volume: string; test: boolean }
+  | { v: number; op: 'claim'; volume: string; owner: WireOwnership; state?: WireState; test: boolean };
 
 /** A request as the client writes it (the version is added on the way out). */
 export type RequestBody = Request extends infer R ? (R extends unknown ? Omit<R, 'v'> : never) : never;
@@ -106,7 +152,7 @@ export function isTreePath(path: unknown, root = false): path is string {
   return path.split('/').every((c) => c !== '' && c !== '.' && c !== '..' && Buffer.byteLength(c) <= 255);
 }
 
-const OPS = new Set(['list', 'receive', 'send', 'tree', 'files']);
+const OPS = new Set(['list', 'receive', 'send', 'tree', 'files', 'status', 'claim']);
 
 function bad(message: string): never {
   throw new ReplicationError('ERR_BAD_REQUEST', message);
@@ -123,6 +169,37 @@ function field<T>(obj: Record<string, unknown>, key: string, kind: string, optio
   return v as T;
 }
 
+const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$/;
+
+/** An ownership as a peer states it, checked. */
+export function ownership(value: unknown): WireOwnership {
+  const o = value as Partial<WireOwnership> | null;
+  const ok =
+    typeof o === 'object' &&
+    o !== null &&
+    typeof o.node === 'string' &&
+    NODE_NAME.test(o.node) &&
+    typeof o.term === 'number' &&
+    Number.isSafeInteger(o.term) &&
+    o.term >= 0 &&
+    typeof o.since === 'string' &&
+    o.since.length <= 40 &&
+    !Number.isNaN(Date.parse(o.since));
+  if (!ok) bad(`an owner that is not one: ${(JSON.stringify(value) ?? '').slice(0, 200)}`);
+  const { node, term, since } = o as WireOwnership;
+  return { node, term, since };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function wireState(value: unknown): WireState {
+  const s = value as Partial<WireState> | null;
+  if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.epoch) || s.epoch! < 1 || typeof s.identity !== 'string' || !UUID.test(s.identity)) {
+    bad(`a state that is not one: ${(JSON.stringify(value) ?? '').slice(0, 200)}`);
+  }
+  return { epoch: s.epoch!, identity: s.identity! };
+}
+
 /**
  * Reads a request object. Names are checked by the service (the store's
  * rules); here only its shape.
@@ -137,14 +214,17 @@ export function parseRequest(value: unknown): Request {
   if (!OPS.has(op)) bad(`unknown request ${JSON.stringify(op)}`);
   const volume = field<string>(obj, 'volume', 'string');
   const test = field<boolean | undefined>(obj, 'test', 'boolean', true) ?? false;
-  const allowed: Record<string, string[]> = { list: [], receive: ['snapshot'], send: ['snapshot', 'parent'], tree: [], files: ['paths'] };
+  const allowed: Record<string, string[]> = { list: [], receive: ['snapshot'], send: ['snapshot', 'parent'], tree: [], files: ['paths'], status: [], claim: ['owner', 'state'] };
   for (const key of Object.keys(obj)) {
     if (!['v', 'op', 'volume', 'test', ...allowed[op]!].includes(key)) bad(`unknown field ${JSON.stringify(key)} in a ${op} request`);
   }
   switch (op) {
     case 'list':
     case 'tree':
+    case 'status':
       return { v, op, volume, test };
+    case 'claim':
+      return { v, op, volume, owner: ownership(obj.owner), ...(obj.state === undefined ? {} : { state: wireState(obj.state) }), test };
     case 'receive':
       return { v, op, volume, snapshot: field<string>(obj, 'snapshot', 'string'), test };
     case 'send':

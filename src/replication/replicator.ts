@@ -7,6 +7,7 @@ import type { ReplicationContext } from './context.js';
 import { parsePeer, type Peer } from './peer.js';
 import type { PullOptions, PullResult } from './pull.js';
 import type { SendOptions, SendResult } from './send.js';
+import type { ClusterStatus, WireOwnership, WireState } from './protocol.js';
 import type { SyncOptions, SyncResult } from './sync.js';
 
 export type { Peer, PullResult, SendResult, SyncResult };
@@ -19,6 +20,8 @@ export interface SnapshotSyncResult extends SyncResult {
 export interface TransportOptions {
   /** SSH compression. */
   compress?: boolean;
+  /** Give up connecting after this many ms (default 20 s). */
+  connectTimeoutMs?: number;
 }
 
 /** Sends snapshots to peers, pulls them back, synchronizes live volumes. */
@@ -66,7 +69,13 @@ export class SshReplicator implements Replicator {
 
   private connectOptions(options: TransportOptions): ConnectOptions {
     const { sshPath, replicationIdleSeconds } = this.ctx.config;
-    return { sshPath, logger: this.ctx.logger, idleMs: replicationIdleSeconds * 1000, ...(options.compress ? { compress: true } : {}) };
+    return {
+      sshPath,
+      logger: this.ctx.logger,
+      idleMs: replicationIdleSeconds * 1000,
+      ...(options.compress ? { compress: true } : {}),
+      ...(options.connectTimeoutMs ? { timeoutMs: options.connectTimeoutMs } : {}),
+    };
   }
 
   async send(snapshot: string, host: string, options: SendOptions & TransportOptions = {}): Promise<SendResult> {
@@ -97,5 +106,21 @@ export class SshReplicator implements Replicator {
       if (err instanceof Error && 'result' in err && (err as { code?: string }).code === 'ERR_SYNC_FAILED') Object.assign(err, { snapshot });
       throw err;
     }
+  }
+
+  /** What `host` knows of a volume that follows its service (see cluster-local.ts); connecting bounded by `timeoutMs`. */
+  async status(host: string, volume: string, options: { timeoutMs?: number } = {}): Promise<ClusterStatus> {
+    const peer = this.peer(host);
+    const [{ withPeer }, { checkClusterStatus }] = await Promise.all([import('./client.js'), import('./peer-answers.js')]);
+    const connect = this.connectOptions(options.timeoutMs ? { connectTimeoutMs: options.timeoutMs } : {});
+    return withPeer(peer, connect, async (conn) => checkClusterStatus((await conn.open({ op: 'status', volume, test: false })).answer, volume, peer.label));
+  }
+
+  /** Tells `host` that `owner` holds `volume` (and, with `state`, that it just pushed that state there). */
+  async claim(host: string, volume: string, owner: WireOwnership, state?: WireState, options: { timeoutMs?: number } = {}): Promise<void> {
+    const peer = this.peer(host);
+    const { withPeer } = await import('./client.js');
+    const connect = this.connectOptions(options.timeoutMs ? { connectTimeoutMs: options.timeoutMs } : {});
+    await withPeer(peer, connect, (conn) => conn.open({ op: 'claim', volume, owner, ...(state ? { state } : {}), test: false }).then(({ channel }) => void channel.end()));
   }
 }

@@ -16,6 +16,8 @@ import { validateVolumeName } from '../store/names.js';
 import type { VolumeStore } from '../store/volume-store.js';
 import { errCode } from '../util/err-code.js';
 import { grantRefusal, type KeyGrant } from './authorized-keys.js';
+import { LocalCluster } from './cluster-local.js';
+import { estimateSendSize } from './estimate.js';
 import { abortChannel, watchIdle } from './idle-watch.js';
 import { readLine, writeLine } from './frames.js';
 import { MAX_LINE_BYTES, PROTOCOL_VERSION, ReplicationError, parseRequest, type RemoteSnapshot, type Request } from './protocol.js';
@@ -54,6 +56,8 @@ export const DEFAULT_LIMITS: Omit<ServiceLimits, 'idleMs'> = Object.freeze({ req
 
 export class ReplicationService {
   readonly limits: ServiceLimits;
+  /** What this node knows of the volumes that follow their service (shared with the daemon's coordinator). */
+  readonly cluster: LocalCluster;
   private readonly perConnection = new WeakMap<object, number>();
   private readonly perKey = new Map<string, number>();
 
@@ -62,8 +66,10 @@ export class ReplicationService {
     readonly config: Config,
     readonly logger: Logger,
     limits: Partial<ServiceLimits> = {},
+    cluster?: LocalCluster,
   ) {
     this.limits = { ...DEFAULT_LIMITS, idleMs: config.replicationIdleSeconds * 1000, ...limits };
+    this.cluster = cluster ?? new LocalCluster(store, config.nodeName);
   }
 
   /** How long a connection or a request may stay silent. */
@@ -142,8 +148,14 @@ export class ReplicationService {
         return;
       }
       case 'send': {
-        const stream = await this.store.snapshotStream(request.volume, request.snapshot, request.parent, { test: request.test });
-        writeLine(channel, { ok: true });
+        const place = { test: request.test };
+        // What the puller shows as progress: a metadata-only stream's extents (no data read).
+        const estimate = await this.store
+          .snapshotStream(request.volume, request.snapshot, request.parent, place, { metadataOnly: true })
+          .then(estimateSendSize)
+          .catch(() => null);
+        const stream = await this.store.snapshotStream(request.volume, request.snapshot, request.parent, place);
+        writeLine(channel, { ok: true, estimate });
         try {
           await pipeline(stream, channel, { end: false });
           await this.lastWord(channel, { ok: true });
@@ -153,6 +165,13 @@ export class ReplicationService {
         }
         return;
       }
+      case 'status':
+        writeLine(channel, { ok: true, ...(await this.cluster.status(request.volume)) });
+        return;
+      case 'claim':
+        await this.cluster.claim(request.volume, request.owner, request.state);
+        writeLine(channel, { ok: true });
+        return;
       // Each writes {"ok":true} itself once the volume is open: a missing volume is a refusal.
       case 'tree':
         await serveTree(channel, await this.store.openLiveVolume(request.volume, { test: request.test }));

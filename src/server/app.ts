@@ -10,6 +10,7 @@ import { DEFAULT_BODY_LIMIT, readJsonBody } from './body.js';
 import type { Endpoint, PluginContext } from './endpoint.js';
 import { onlyFields } from './fields.js';
 import { answerJson, fallback, respond } from './middleware.js';
+import { clusterEndpoints } from './routes/cluster.js';
 import { dockerEndpoints } from './routes/docker.js';
 import { scheduleEndpoints } from './routes/schedule.js';
 import { snapshotEndpoints } from './routes/snapshots.js';
@@ -21,7 +22,7 @@ const { Router } = require('@koa/router') as { Router: typeof RouterClass };
 const KoaApp = require('koa') as typeof Koa;
 
 /** Every endpoint the plugin serves: Docker's protocol, then the original's extensions. */
-export const endpoints: readonly Endpoint[] = [...dockerEndpoints, ...snapshotEndpoints, ...scheduleEndpoints];
+export const endpoints: readonly Endpoint[] = [...dockerEndpoints, ...snapshotEndpoints, ...scheduleEndpoints, ...clusterEndpoints];
 
 /** Options of {@link createApp}. */
 export interface AppOptions {

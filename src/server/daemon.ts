@@ -8,7 +8,8 @@ import { createServer } from 'node:http';
 
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { ScheduleFile } from '../scheduler/schedule-file.js';
+import type { LocalCluster } from '../replication/cluster-local.js';
+import { parseAction, ScheduleFile } from '../scheduler/schedule-file.js';
 import { openStore } from '../store/open.js';
 import type { VolumeStore } from '../store/volume-store.js';
 import type { Replicator } from '../replication/replicator.js';
@@ -49,6 +50,24 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
+/** The hosts of the `replicate:<host>` lines of `volume` in the schedule: the original's way of naming where a volume follows. */
+async function replicateHosts(schedule: ScheduleFile, volume: string): Promise<string[]> {
+  const lines = await schedule.readLines().catch(() => []);
+  const hosts: string[] = [];
+  for (const line of lines) {
+    if (line.kind !== 'entry' || line.entry.name !== volume) continue;
+    const action = (() => {
+      try {
+        return parseAction(line.entry.action);
+      } catch {
+        return null;
+      }
+    })();
+    if (action?.kind === 'replicate') hosts.push(action.host);
+  }
+  return hosts;
+}
+
 /** What the store's refusal to open means for the daemon, in the operator's words (naming the variable). */
 function daemonErrorOf(err: unknown): unknown {
   const code = errCode(err);
@@ -64,7 +83,7 @@ function daemonErrorOf(err: unknown): unknown {
  * are made at the first start. A port that cannot be had is logged at ERROR
  * and the daemon serves Docker anyway: volumes matter more than replication.
  */
-async function startSsh(config: Config, store: VolumeStore, logger: Logger): Promise<SshServer | undefined> {
+async function startSsh(config: Config, store: VolumeStore, logger: Logger, cluster: LocalCluster): Promise<SshServer | undefined> {
   if (config.sshPort === 0) {
     logger.info('No SSH server (SSH_PORT is 0): this host does not accept replication');
     return undefined;
@@ -75,7 +94,8 @@ async function startSsh(config: Config, store: VolumeStore, logger: Logger): Pro
   ]);
   try {
     // The host and client keys are made now (see ensureKeyFiles), so `buttervolume ssh-key` has one to show.
-    const server = await startSshServer({ port: config.sshPort, sshPath: config.sshPath, service: new ReplicationService(store, config, logger), logger });
+    const service = new ReplicationService(store, config, logger, {}, cluster);
+    const server = await startSshServer({ port: config.sshPort, sshPath: config.sshPath, service, logger });
     logger.info(`Replication: SSH server on port ${server.port} (keys in ${config.sshPath})`);
     return server;
   } catch (err) {
@@ -103,9 +123,16 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   }
   // Set once close() is called: answers then ask clients to close their connection.
   let stopping: Promise<void> | undefined;
-  const { SshReplicator } = await import('../replication/replicator.js');
+  const [{ SshReplicator }, { LocalCluster }, { ClusterCoordinator }] = await Promise.all([
+    import('../replication/replicator.js'),
+    import('../replication/cluster-local.js'),
+    import('../replication/cluster.js'),
+  ]);
   const replicator = new SshReplicator({ config, store, logger });
-  const app = createApp({ store, schedule: new ScheduleFile(config.schedulePath), logger, gate: new WorkGate(), replicator }, {
+  const schedule = new ScheduleFile(config.schedulePath);
+  const local = new LocalCluster(store, config.nodeName);
+  const cluster = new ClusterCoordinator({ store, config, logger, replicator, local, scheduledHosts: (volume) => replicateHosts(schedule, volume) });
+  const app = createApp({ store, schedule, logger, gate: new WorkGate(), replicator, cluster }, {
     closing: () => stopping !== undefined,
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
   });
@@ -118,7 +145,8 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
     const recovered = await store.recover();
     if (recovered.length > 0) logger.warning(`Removed what interrupted operations left behind: ${recovered.join(', ')}`);
     // Before the socket: once the daemon answers, its keys exist and peers can reach it.
-    ssh = await startSsh(config, store, logger);
+    ssh = await startSsh(config, store, logger, local);
+    cluster.start();
     await listenUnix(server, address);
   } catch (err) {
     await ssh?.close();
@@ -147,6 +175,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
 
   const shutdown = async (): Promise<void> => {
     logger.info('Stopping: finishing the requests in progress...');
+    cluster.stop();
     const stopHook = Promise.resolve(hook?.stop()).catch((err: Error) => logger.error(`stopping the scheduler failed: ${err.message}`));
     await Promise.all([stopServer(), stopHook, ssh?.close()]);
     // libuv unlinks the socket as the server closes; make sure, without

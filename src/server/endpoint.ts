@@ -2,6 +2,7 @@
 // request's JSON body to the answer's fields. The app adds `"Err": ""` on
 // success and maps every thrown error to `{"Err": ...}` in one place.
 import type { Logger } from '../log.js';
+import type { ClusterCoordinator } from '../replication/cluster.js';
 import type { Replicator } from '../replication/replicator.js';
 import type { ScheduleFile } from '../scheduler/schedule-file.js';
 import type { VolumeStore } from '../store/volume-store.js';
@@ -17,6 +18,8 @@ export interface PluginContext {
   gate: WorkGate;
   /** Send, receive and sync with peers. */
   replicator: Replicator;
+  /** Volumes that follow their service between nodes (Mount takes over, Unmount lets go); absent: Mount and Unmount only count. */
+  cluster?: ClusterCoordinator;
 }
 
 /** One request, as a handler sees it. */

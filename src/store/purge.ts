@@ -7,6 +7,7 @@ import { ignoreMissing } from '../util/err-code.js';
 import { forEachLimited } from '../util/limiter.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
+import { readRecord } from './cluster-record.js';
 import { replicationKeep } from './lineage.js';
 import { validateVolumeName } from './names.js';
 import { planPurge } from './purge-plan.js';
@@ -25,9 +26,12 @@ export async function purge(c: StoreContext, volume: string, pattern: string, op
   // Plan on subvolumes only: a stray directory named like a snapshot would
   // make every purge of the volume fail.
   const plan = async () => {
-    const entries = await btrfs.listSubvolumes(c.layout.paths.snapshotsPath, { prefix: `${volume}@` });
+    const [entries, record] = await Promise.all([btrfs.listSubvolumes(c.layout.paths.snapshotsPath, { prefix: `${volume}@` }), readRecord(c, volume)]);
+    const keep = replicationKeep(entries, c.dtFormat);
+    // The newest state of a volume that follows its service: the parent of every next incremental, either way.
+    if (record?.state) keep.add(record.state.snapshot);
     const now = options.now ?? c.now();
-    return planPurge({ names: entries.map((e) => e.name), volume, pattern, now, dtformat: c.dtFormat, keep: replicationKeep(entries, c.dtFormat) });
+    return planPurge({ names: entries.map((e) => e.name), volume, pattern, now, dtformat: c.dtFormat, keep });
   };
   if (options.dryRun) return plan();
   return c.locks.with(volume, 'shared', async () => {

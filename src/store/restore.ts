@@ -11,7 +11,13 @@ import { StoreError } from './errors.js';
 import { describeNested, notFound, refuseIfMounted } from './guards.js';
 import type { LockMode } from './locks.js';
 import { validateNewVolumeName, validateSnapshotName, validateVolumeName } from './names.js';
+import { epochOf, updateRecord } from './cluster-record.js';
 import { newestSnapshotOf, takeSnapshot } from './snapshots.js';
+
+export interface RestoreOptions {
+  /** Keep the volume as it was as a read-only snapshot first (default true; false only when its content is already kept, or nothing). */
+  backup?: boolean;
+}
 
 export interface RestoreResult {
   /** The snapshot the volume was restored from. */
@@ -28,7 +34,7 @@ export interface RestoreResult {
  * The current volume is first kept as a read-only snapshot (`backup`).
  * Refused while the target is mounted.
  */
-export async function restore(c: StoreContext, name: string, target?: string): Promise<RestoreResult> {
+export async function restore(c: StoreContext, name: string, target?: string, options: RestoreOptions = {}): Promise<RestoreResult> {
   const given = name.includes('@') ? validateSnapshotName(name) : validateVolumeName(name);
   const volume = target ?? given.split('@')[0]!;
   validateVolumeName(volume);
@@ -53,9 +59,10 @@ export async function restore(c: StoreContext, name: string, target?: string): P
         swapped = true;
         return { snapshot, volume, backup: null };
       }
-      const backup = await takeSnapshot(c, volume);
+      const backup = options.backup === false ? null : await takeSnapshot(c, volume);
       await btrfs.renameExchange(temp, path);
       swapped = true;
+      await settleDivergence(c, volume, snapshot, path);
       return { snapshot, volume, backup };
     } finally {
       if (!(exists === false && swapped)) await dropWork(c, temp);
@@ -78,6 +85,26 @@ export async function clone(c: StoreContext, name: string, target: string): Prom
       throw err;
     }
     return target;
+  });
+}
+
+/**
+ * A volume that diverged (cluster-record.ts) is settled by restoring one of
+ * the two states kept: the peer's (this node takes its state, what changed
+ * here stays a snapshot), or this node's own (it becomes a state newer than
+ * the peer's, pushed at the next release).
+ */
+async function settleDivergence(c: StoreContext, volume: string, snapshot: string, path: string): Promise<void> {
+  await updateRecord(c, volume, async (r) => {
+    const d = r?.diverged;
+    if (!r || !d || (snapshot !== d.theirs.snapshot && snapshot !== d.mine.snapshot)) return null;
+    const ctransid = (await btrfs.subvolumeInfo(path)).ctransid;
+    if (snapshot === d.theirs.snapshot) {
+      return { ...r, state: { epoch: d.theirs.epoch, snapshot, identity: d.theirs.identity }, live: { epoch: d.theirs.epoch, ctransid }, diverged: null };
+    }
+    const info = await btrfs.subvolumeInfo(c.layout.snapshot(snapshot));
+    const epoch = Math.max(d.theirs.epoch, epochOf(r)) + 1;
+    return { ...r, state: { epoch, snapshot, identity: info.receivedUuid ?? info.uuid ?? '' }, live: { epoch, ctransid }, diverged: null };
   });
 }
 

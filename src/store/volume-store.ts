@@ -29,12 +29,15 @@ import { newestSnapshot, validateNewVolumeName, validateVolumeName } from './nam
 import { purge, type PurgeOptions } from './purge.js';
 import { recover } from './recovery.js';
 import * as replicas from './replicas.js';
-import { clone, restore, type RestoreResult } from './restore.js';
+import { clone, restore, type RestoreOptions, type RestoreResult } from './restore.js';
+import { readRecord, removeRecord, updateRecord, type ClusterRecord } from './cluster-record.js';
+import type { ClusterOptions } from './create-options.js';
 import { readonlySnapshotNames, removeSnapshot, snapshotNames, takeSnapshot } from './snapshots.js';
 
 export type { PurgeOptions } from './purge.js';
 export type { Place } from './replicas.js';
-export type { RestoreResult } from './restore.js';
+export type { RestoreOptions, RestoreResult } from './restore.js';
+export type { ClusterRecord, ClusterState, Ownership } from './cluster-record.js';
 
 export interface StoreOptions extends StorePaths {
   /** strftime format of the date in snapshot names (the original's DTFORMAT). */
@@ -172,7 +175,12 @@ export class VolumeStore {
     validateNewVolumeName(name, this.dtFormat);
     return this.c.locks.with(name, 'exclusive', async () => {
       const path = this.layout.volume(name);
-      if (await btrfs.isSubvolume(path)) return { created: false };
+      if (await btrfs.isSubvolume(path)) {
+        // Options are ignored, as the original, but a volume's cluster options are recorded (Swarm creates the volume on each node it runs on).
+        const cluster = options.cluster;
+        if (cluster && JSON.stringify((await readRecord(this.c, name))?.options) !== JSON.stringify(cluster)) await this.writeNewRecord(name, cluster, false);
+        return { created: false };
+      }
       const temp = this.layout.temp('create', name);
       await btrfs.createSubvolume(temp, { nocow: !options.copyOnWrite });
       try {
@@ -185,6 +193,7 @@ export class VolumeStore {
         }
         throw err;
       }
+      if (options.cluster) await this.writeNewRecord(name, options.cluster, true);
       return { created: true };
     });
   }
@@ -202,6 +211,7 @@ export class VolumeStore {
       await refuseIfMounted(this.c, name, 'remove');
       await btrfs.deleteSubvolume(path, { recursive: true });
       await this.c.mounts.forget(name).catch((err: Error) => this.c.logger?.error(`removed ${name}, but its mount record stays: ${err.message}`));
+      await removeRecord(this.c, name).catch((err: Error) => this.c.logger?.error(`removed ${name}, but its cluster record stays: ${err.message}`));
     });
   }
 
@@ -305,8 +315,8 @@ export class VolumeStore {
   }
 
   /** Restores a snapshot (or a volume's newest) into a volume; see restore.ts. */
-  restore(name: string, target?: string): Promise<RestoreResult> {
-    return restore(this.c, name, target);
+  restore(name: string, target?: string, options?: RestoreOptions): Promise<RestoreResult> {
+    return restore(this.c, name, target, options);
   }
 
   /** Creates volume `target` as a writable snapshot of volume `name`. */
@@ -358,5 +368,42 @@ export class VolumeStore {
   /** Flushes and commits the volumes' filesystem. */
   flushVolumes(): Promise<void> {
     return replicas.flushVolumes(this.c);
+  }
+
+  // ---- a volume that follows its service (cluster-record.ts) ------------------------
+
+  /** What this node knows of `volume` as a replicated volume, or null for a volume that is not one. */
+  clusterRecord(volume: string): Promise<ClusterRecord | null> {
+    return readRecord(this.c, validateVolumeName(volume));
+  }
+
+  /** Changes the cluster record of `volume` (one change at a time; `change` returns null to keep it). */
+  updateClusterRecord(volume: string, change: (r: ClusterRecord | null) => ClusterRecord | null | Promise<ClusterRecord | null>): Promise<ClusterRecord | null> {
+    return updateRecord(this.c, validateVolumeName(volume), change);
+  }
+
+  /**
+   * The live volume's ctransid, after flushing and committing what is in the
+   * page cache (a write not yet written back would not count): it moves on
+   * any change of the volume's content.
+   * @throws StoreError `ERR_VOLUME_NOT_FOUND`.
+   */
+  async liveCtransid(volume: string): Promise<number> {
+    const path = await this.path(volume);
+    await btrfs.syncFilesystem(path);
+    return (await btrfs.subvolumeInfo(path)).ctransid;
+  }
+
+  /**
+   * The cluster record of a volume created with cluster options. A record may
+   * be here already, made by what peers pushed before the volume existed here
+   * (its newest state, its holder): it keeps that, and gets the options and,
+   * for a new volume, its live volume as created (nothing yet, epoch 0).
+   */
+  private async writeNewRecord(volume: string, options: ClusterOptions, created: boolean): Promise<void> {
+    const ctransid = (await btrfs.subvolumeInfo(this.layout.volume(volume))).ctransid;
+    await updateRecord(this.c, volume, (r) =>
+      r ? { ...r, options, ...(created ? { live: { epoch: 0, ctransid } } : {}) } : { version: 1, options, state: null, live: { epoch: 0, ctransid }, owner: null, superseded: [] },
+    );
   }
 }

@@ -1,7 +1,7 @@
 // loadConfig: environment > config.ini [DEFAULT] > defaults, and a one-line
 // ConfigError for every value that cannot work.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 
@@ -52,6 +52,9 @@ t.test('defaults of the original, paths without trailing slash, frozen', async (
       replicationIdleSeconds: 60,
       receiveReserve: { percent: 5 },
       syncClockSkewSeconds: 300,
+      nodeName: hostname(),
+      handoverTimeoutSeconds: 25,
+      failoverAfterSeconds: 60,
       configFile: { path: missing, found: false },
       warnings: [],
     },
@@ -67,11 +70,11 @@ t.test('CONFIG_VARIABLES documents the defaults loadConfig uses', async (t) => {
   const config = loadConfig({ env: {}, iniPath: missing });
   t.same(
     CONFIG_VARIABLES.map((v) => v.name),
-    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH', 'REPLICATION_IDLE_TIMEOUT', 'RECEIVE_RESERVE', 'SYNC_CLOCK_SKEW'],
+    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH', 'REPLICATION_IDLE_TIMEOUT', 'RECEIVE_RESERVE', 'SYNC_CLOCK_SKEW', 'NODE_NAME', 'HANDOVER_TIMEOUT', 'FAILOVER_AFTER'],
   );
   const shown = (value: unknown): string => (typeof value === 'object' && value !== null && 'percent' in value ? `${(value as { percent: number }).percent}%` : String(value));
   for (const v of CONFIG_VARIABLES) {
-    const expected = v.default.replace('$RUNPATH', '/run/docker').replace(/(.)\/$/, '$1');
+    const expected = v.default.replace('$RUNPATH', '/run/docker').replace('$HOSTNAME', hostname()).replace(/(.)\/$/, '$1');
     t.equal(shown(config[v.field as keyof Config]), expected, `${v.name} default`);
   }
   t.equal(CONFIG_VARIABLES.find((v) => v.name === 'TIMER')!.env, 'BUTTERVOLUME_TIMER');
@@ -230,6 +233,8 @@ t.test('invalid values: one line naming the variable, its source and the problem
     [...env('BUTTERVOLUME_RECEIVE_RESERVE', '60%'), 'a percentage must be from 0% to 50%'],
     [...env('BUTTERVOLUME_RECEIVE_RESERVE', 'lots'), 'must be a size such as 1G or 512M (binary units K, M, G, T) or a percentage such as 5%'],
     [...env('BUTTERVOLUME_RECEIVE_RESERVE', '1.5G'), 'must be a size such as 1G or 512M (binary units K, M, G, T) or a percentage such as 5%'],
+    [...env('BUTTERVOLUME_NODE_NAME', 'node 1'), 'must be a host name (letters, digits, "." and "-")'],
+    [...env('BUTTERVOLUME_HANDOVER_TIMEOUT', '0'), 'must be a whole number of seconds from 1 to 3600'],
   ];
   for (const name of ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'RUNPATH', 'SOCKET']) {
     cases.push([...env(`BUTTERVOLUME_${name}`, 'var/lib/x'), 'must be an absolute path (starting with /)']);

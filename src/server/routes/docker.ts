@@ -2,6 +2,7 @@
 // dockerd and Podman call. Unknown fields are ignored here, as engines may add
 // some; names and options are checked by the store.
 import { parseCreateOptions } from '../../store/create-options.js';
+import type { ReplicaReport } from '../../replication/cluster.js';
 import type { VolumeStatus } from '../../store/volume-store.js';
 import type { JsonObject } from '../body.js';
 import type { Endpoint } from '../endpoint.js';
@@ -24,6 +25,16 @@ function statusMap(status: VolumeStatus): JsonObject {
   return out;
 }
 
+/** A replicated volume's part of Status (the last known: Get asks no peer). */
+function clusterStatus(r: ReplicaReport): JsonObject {
+  return {
+    State: r.state,
+    Holder: r.holder,
+    Epoch: r.epoch,
+    Replicas: r.replicas.map((x) => ({ Peer: x.peer, Node: x.node, Reachable: x.reachable, Epoch: x.epoch, Snapshot: x.snapshot, Age: x.age, ...(x.error ? { Error: x.error } : {}) })),
+  };
+}
+
 const post = ['POST'] as const;
 
 /** The endpoints of Docker's protocol, in the order of its documentation. */
@@ -36,9 +47,10 @@ export const dockerEndpoints: readonly Endpoint[] = [
   {
     path: '/VolumeDriver.Create',
     methods: post,
-    async handle({ body }, { store, gate }) {
+    async handle({ body }, { store, gate, replicator }) {
       const name = requiredString(body, 'Name');
       const options = parseCreateOptions(Object.hasOwn(body, 'Opts') ? body.Opts : undefined);
+      options.cluster?.replicas.forEach((spec) => replicator.peer(spec)); // a host that is not one: refused at Create, not at the first Mount
       await gate.run(name, () => store.create(name, options));
       return {};
     },
@@ -55,19 +67,20 @@ export const dockerEndpoints: readonly Endpoint[] = [
   {
     path: '/VolumeDriver.Mount',
     methods: post,
-    async handle({ body }, { store }) {
+    async handle({ body }, { store, cluster }) {
       const name = requiredString(body, 'Name');
       const id = mountId(body);
-      return { Mountpoint: id === undefined ? await store.path(name) : await store.mount(name, id) };
+      if (id === undefined) return { Mountpoint: await store.path(name) };
+      return { Mountpoint: cluster ? await cluster.mount(name, id) : await store.mount(name, id) };
     },
   },
   {
     path: '/VolumeDriver.Unmount',
     methods: post,
-    async handle({ body }, { store }) {
+    async handle({ body }, { store, cluster }) {
       const name = requiredString(body, 'Name');
       const id = mountId(body);
-      if (id !== undefined) await store.unmount(name, id);
+      if (id !== undefined) await (cluster ? cluster.unmount(name, id) : store.unmount(name, id));
       return {};
     },
   },
@@ -81,14 +94,15 @@ export const dockerEndpoints: readonly Endpoint[] = [
   {
     path: '/VolumeDriver.Get',
     methods: post,
-    async handle({ body }, { store }) {
+    async handle({ body }, { store, cluster }) {
       const volume = await store.get(requiredString(body, 'Name'));
+      const replicas = await cluster?.lastReport(volume.name);
       return {
         Volume: {
           Name: volume.name,
           Mountpoint: volume.mountpoint,
           CreatedAt: volume.createdAt.toISOString(),
-          Status: statusMap(volume.status),
+          Status: { ...statusMap(volume.status), ...(replicas ? clusterStatus(replicas) : {}) },
         },
       };
     },

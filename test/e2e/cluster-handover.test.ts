@@ -1,0 +1,132 @@
+// A volume that follows its service, driven through the plugin API as
+// Docker drives it (Create, Mount, Unmount), between real hosts (network
+// namespaces, each with its btrfs and its own `buttervolume run`): the
+// handover of a move and of a move back (incremental), a Mount refused while
+// the volume is in use elsewhere, a holder that cannot be reached (refused,
+// then `buttervolume failover`), and a divergence refused with both copies
+// kept. The real Swarm runs in cluster-swarm.test.ts.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+
+import { createCluster, peer, type Node } from '../fixtures/cluster.js';
+
+interface TeardownHost {
+  teardown(fn: () => void | Promise<void>): void;
+}
+
+const ID = (n: number) => n.toString(16).padStart(64, '0');
+
+async function ok(node: Node, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const r = await node.daemon.call(path, body);
+  if (r.status !== 200) throw new Error(`${node.name} ${path} ${JSON.stringify(body)}: ${r.status} ${String(r.body?.Err)}`);
+  return r.body as Record<string, unknown>;
+}
+
+async function refused(node: Node, path: string, body: unknown): Promise<string> {
+  const r = await node.daemon.call(path, body);
+  if (r.status === 200) throw new Error(`${node.name} ${path}: expected a refusal, got ${JSON.stringify(r.body)}`);
+  return String(r.body?.Err);
+}
+
+/** Nodes whose daemons wait at most `handover` s for a holder, and fail over by themselves after `failover` s. */
+async function nodes(t: TeardownHost, names: string[], env: Record<string, string> = {}) {
+  const cluster = await createCluster(t, names, { env: { BUTTERVOLUME_HANDOVER_TIMEOUT: '4', ...env } });
+  const replicas = cluster.nodes.map((n) => peer(n)).join(',');
+  const create = (n: Node, name: string, extra: Record<string, string> = {}) => ok(n, '/VolumeDriver.Create', { Name: name, Opts: { replicas, ...extra } });
+  return { ...cluster, replicas, create };
+}
+
+t.test('a move: the last Unmount pushes, the first Mount elsewhere takes it over; a move back is incremental', async (t) => {
+  const { nodes: [n1, n2], create } = await nodes(t, ['node1', 'node2']);
+  await create(n1!, 'db');
+  const m1 = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(1) })).Mountpoint);
+  writeFileSync(join(m1, 'data'), 'x'.repeat(1 << 20));
+  writeFileSync(join(m1, 'small'), 'written on node1');
+  await ok(n1!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(1) });
+  t.match(n1!.daemon.stderr(), /db: state 1 is on node2/, 'the release pushed state 1 to node2');
+
+  await create(n2!, 'db'); // as Swarm does on the node a task lands on
+  const m2 = String((await ok(n2!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(2) })).Mountpoint);
+  t.equal(readFileSync(join(m2, 'small'), 'utf8'), 'written on node1', 'node2 mounts the data written on node1');
+  t.equal(readFileSync(join(m2, 'data'), 'utf8').length, 1 << 20);
+  writeFileSync(join(m2, 'small'), 'written on node2');
+  await ok(n2!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(2) });
+  const pushed = /db: state 2 is on node1(?::\d+)? \((\d+) bytes, from (\S+)\)/.exec(n2!.daemon.stderr());
+  t.ok(pushed, 'the move back pushed state 2, incrementally');
+  t.ok(Number(pushed?.[1]) < 100_000, `bytes sent (${pushed?.[1]}) far below the volume (1 MiB)`);
+
+  const back = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(3) })).Mountpoint);
+  t.equal(readFileSync(join(back, 'small'), 'utf8'), 'written on node2', 'node1 mounts what node2 wrote');
+  const status = (await ok(n1!, '/VolumeDriver.Get', { Name: 'db' })).Volume as { Status: Record<string, unknown> };
+  t.match(status.Status, { Holder: 'node1', Epoch: 2 }, 'Get shows the holder and the state');
+  const replicas = await n1!.cli(['replicas', '--json', 'db']);
+  t.match(JSON.parse(replicas.stdout), { Volume: 'db', Node: 'node1', Epoch: 2, Replicas: [{ node: 'node2', reachable: true, epoch: 2 }] }, 'buttervolume replicas');
+  await ok(n1!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(3) });
+});
+
+t.test('in use elsewhere: refused after HANDOVER_TIMEOUT, naming the node', async (t) => {
+  const { nodes: [n1, n2], create } = await nodes(t, ['node1', 'node2']);
+  await create(n1!, 'v');
+  await create(n2!, 'v');
+  await ok(n1!, '/VolumeDriver.Mount', { Name: 'v', ID: ID(1) });
+  const started = Date.now();
+  const err = await refused(n2!, '/VolumeDriver.Mount', { Name: 'v', ID: ID(2) });
+  t.match(err, /v is in use on node1 since .*HANDOVER_TIMEOUT/);
+  t.ok(Date.now() - started >= 3500, 'after waiting for it');
+  await ok(n1!, '/VolumeDriver.Unmount', { Name: 'v', ID: ID(1) });
+  await ok(n2!, '/VolumeDriver.Mount', { Name: 'v', ID: ID(2) });
+  t.pass('once let go, it is taken over');
+});
+
+t.test('an unreachable holder: refused (failover=manual), then buttervolume failover goes on from the last push; the holder, back, does not serve its copy', async (t) => {
+  const { nodes: [n1, n2], create } = await nodes(t, ['node1', 'node2']);
+  await create(n1!, 'db');
+  await create(n2!, 'db');
+  const m1 = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(1) })).Mountpoint);
+  writeFileSync(join(m1, 'f'), 'pushed');
+  await ok(n1!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(1) });
+  await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(1) });
+  writeFileSync(join(m1, 'f'), 'never pushed');
+  n1!.host.linkDown();
+  const err = await refused(n2!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(2) });
+  t.match(err, /db: its holder node1 cannot be reached .*buttervolume failover db/);
+  const failover = await n2!.cli(['failover', 'db']);
+  t.match(failover.stdout, /db is taken over by node2 at state 1/);
+  const m2 = String((await ok(n2!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(2) })).Mountpoint);
+  t.equal(readFileSync(join(m2, 'f'), 'utf8'), 'pushed', 'the state of the last push');
+  writeFileSync(join(m2, 'f'), 'after the failover');
+  await ok(n2!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(2) });
+  n1!.host.linkUp();
+  await ok(n1!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(1) });
+  // node1 comes back: it was superseded; its next Mount fetches, its own writes kept aside.
+  const again = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(3) })).Mountpoint);
+  t.equal(readFileSync(join(again, 'f'), 'utf8'), 'after the failover', 'node1 serves the state made after the failover, not its stale copy');
+  t.match(n1!.daemon.stderr(), /what it held before is kept as db@/, 'what node1 wrote alone is kept as a snapshot');
+});
+
+t.test('diverged: changed here and a newer state elsewhere: refused, both kept; restore chooses', async (t) => {
+  const { nodes: [n1, n2], create } = await nodes(t, ['node1', 'node2']);
+  await create(n1!, 'db');
+  await create(n2!, 'db');
+  const m1 = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(1) })).Mountpoint);
+  writeFileSync(join(m1, 'f'), 'one');
+  await ok(n1!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(1) });
+  const m2 = String((await ok(n2!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(2) })).Mountpoint);
+  writeFileSync(join(m2, 'f'), 'two, on node2');
+  await ok(n2!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(2) });
+  // Meanwhile someone wrote into node1's copy without mounting it through Docker.
+  writeFileSync(join(m1, 'f'), 'two, on node1');
+  const err = await refused(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(3) });
+  t.match(err, /db diverged: it changed on node1 since state 1, and node2 made state 2 .*Both are kept here: (db@\S+) \(this node's\) and (db@\S+) \(node2's\)/);
+  const [, mine, theirs] = /Both are kept here: (db@\S+) \(this node's\) and (db@\S+) \(node2's\)/.exec(err)!;
+  t.equal(readFileSync(join(n1!.snapshotsPath, mine!, 'f'), 'utf8'), 'two, on node1', "node1's own kept");
+  t.equal(readFileSync(join(n1!.snapshotsPath, theirs!, 'f'), 'utf8'), 'two, on node2', "node2's fetched and kept");
+  t.equal(readFileSync(join(m1, 'f'), 'utf8'), 'two, on node1', 'nothing overwritten');
+  const status = (await ok(n1!, '/VolumeDriver.Get', { Name: 'db' })).Volume as { Status: Record<string, unknown> };
+  t.equal(status.Status.State, 'diverged', 'Get says diverged');
+  await n1!.cli(['restore', theirs!, 'db']);
+  const m = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(3) })).Mountpoint);
+  t.equal(readFileSync(join(m, 'f'), 'utf8'), 'two, on node2', "after the choice, node2's state is mounted");
+  t.ok(existsSync(join(n1!.snapshotsPath, mine!)), "and node1's still kept");
+});
