@@ -1,19 +1,15 @@
 // A volume follows its service across a Docker Swarm (`-o replicas=`). Swarm
-// schedules; this moves the data, and never builds a membership of its own:
-// what a node knows is its record of each volume (store/cluster-record.ts)
-// and what its peers answer now (`status`).
-//
-// First Mount on a node (takeOver): ask every replica, in parallel; wait
-// (HANDOVER_TIMEOUT) while one still has it mounted or is pushing its last
-// state; refuse when its holder cannot be reached (failover=manual) unless
-// `buttervolume failover`; take the newest state among those reachable (by
-// epoch: each release of a changed volume makes the next one) and make it the
-// live volume, incrementally, before the Mount is answered; refuse, keeping
-// both, when the volume changed here too (diverged). Then claim it: the
-// ownership with the next term, told to every peer reachable.
-// Last Unmount (release): snapshot if it changed, push that state to every
-// replica (with a claim saying which state it is), then answer; a replica
-// down gets it when it is back. While mounted, an rpo pushes as often.
+// schedules; this moves the data, with no membership of its own: what a node
+// knows is its record of each volume (store/cluster-record.ts) and what its
+// peers answer now (`status`). First Mount on a node (takeOver): ask every
+// replica at once; wait (HANDOVER_TIMEOUT) while one still has it mounted or
+// pushes its last state; refuse when its holder cannot be reached unless
+// failover; take the newest state (by epoch: each release of a changed
+// volume makes the next one) and make it the live volume, incrementally,
+// before answering; refuse, keeping both, when it changed here too
+// (diverged); then claim it (the next term, told to every replica). Last
+// Unmount (release): snapshot if changed, push to every replica (a claim
+// says which state it is), then answer; a replica down gets it when back.
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Config } from '../config.js';
@@ -32,9 +28,7 @@ import type { ClusterStatus } from './protocol.js';
 import type { SshReplicator } from './replicator.js';
 
 /** Why a Mount of a replicated volume is refused (Swarm retries the task). */
-export class ClusterError extends CodedError<
-  'ERR_VOLUME_HELD_ELSEWHERE' | 'ERR_HOLDER_UNREACHABLE' | 'ERR_VOLUME_DIVERGED' | 'ERR_FETCHING' | 'ERR_NOT_REPLICATED'
-> {}
+export class ClusterError extends CodedError<'ERR_VOLUME_HELD_ELSEWHERE' | 'ERR_HOLDER_UNREACHABLE' | 'ERR_VOLUME_DIVERGED' | 'ERR_FETCHING' | 'ERR_NOT_REPLICATED'> {}
 
 nameErrorClass(ClusterError, 'ClusterError');
 
@@ -44,7 +38,6 @@ const ASK_TIMEOUT_MS = 5000;
 const ANSWER_WITHIN_MS = 20_000;
 /** Unpushed states are pushed again this often (a replica that was down). */
 const RETRY_MS = 30_000;
-
 
 export interface ClusterOptionsIn {
   store: VolumeStore;
@@ -119,8 +112,13 @@ export class ClusterCoordinator {
     return { record, peers: record.options.replicas.filter((spec) => !this.#isSelf(spec)) };
   }
 
+  /** The host a peer spec names; the spec itself when it cannot be read (it is then unreachable, with the reason). */
   #hostOf(spec: string): string {
-    return parsePeer(spec, this.#o.config.sshPort).host;
+    try {
+      return parsePeer(spec, this.#o.config.sshPort).host;
+    } catch {
+      return spec;
+    }
   }
 
   #isSelf(spec: string): boolean {
@@ -164,11 +162,11 @@ export class ClusterCoordinator {
     });
   }
 
-  /** Docker's Unmount: the last one lets the volume go (see release). */
+  /** Docker's Unmount: the last one lets the volume go (see release); of a name that is no volume, it succeeds (the original). */
   unmount(volume: string, id: string): Promise<void> {
     return this.#serial(volume, async () => {
       await this.#o.store.unmount(volume, id);
-      if ((await this.#o.store.mountState(volume).catch(() => ({ count: 1 }))).count > 0) return;
+      if ((await Promise.resolve().then(() => this.#o.store.mountState(volume)).catch(() => ({ count: 1 }))).count > 0) return;
       this.#stopRpo(volume);
       this.#o.local.flags(volume).since = null;
       const replicated = await this.#replicated(volume).catch(() => null);
@@ -238,9 +236,12 @@ export class ClusterCoordinator {
     let best: { spec: string; node: string; state: NonNullable<ClusterStatus['state']> } | null = null;
     if (overMe?.status.state) best = { spec: overMe.spec, node: overMe.status.node, state: overMe.status.state };
     else {
+      // Among replicas with the same newest state, the holder's: the others' are copies of its snapshot, a fetch from it is incremental.
       for (const a of answers) {
         const s = a.status.state;
-        if (s && s.epoch > (best?.state.epoch ?? myEpoch)) best = { spec: a.spec, node: a.status.node, state: s };
+        const newer = s && s.epoch > (best?.state.epoch ?? myEpoch);
+        const sameFromHolder = s && best && s.epoch === best.state.epoch && a.status.node === owner?.node;
+        if (s && (newer || sameFromHolder)) best = { spec: a.spec, node: a.status.node, state: s };
       }
       const sameEpochOther = answers.find((a) => a.status.state && a.status.state.epoch === myEpoch && myEpoch > 0 && a.status.state.identity !== record.state?.identity);
       // Two nodes made the same epoch apart: neither is newer.

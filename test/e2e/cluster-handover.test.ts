@@ -130,3 +130,39 @@ t.test('diverged: changed here and a newer state elsewhere: refused, both kept; 
   t.equal(readFileSync(join(m, 'f'), 'utf8'), 'two, on node2', "after the choice, node2's state is mounted");
   t.ok(existsSync(join(n1!.snapshotsPath, mine!)), "and node1's still kept");
 });
+
+t.test('failover=auto: taken over once the holder has been unreachable for FAILOVER_AFTER; rpo pushes while in use', async (t) => {
+  const { nodes: [n1, n2], create } = await nodes(t, ['node1', 'node2'], { BUTTERVOLUME_FAILOVER_AFTER: '3' });
+  await create(n1!, 'db', { failover: 'auto', rpo: '10s' });
+  await create(n2!, 'db', { failover: 'auto', rpo: '10s' });
+  const m1 = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(1) })).Mountpoint);
+  writeFileSync(join(m1, 'f'), 'before the rpo push');
+  // No Unmount: the rpo pushes while the volume is in use.
+  let pushed = false;
+  for (let i = 0; i < 40 && !pushed; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    pushed = /db: state 1 is on node2/.test(n1!.daemon.stderr());
+  }
+  t.ok(pushed, 'state 1 pushed by the rpo, the volume still mounted');
+  writeFileSync(join(m1, 'f'), 'after the rpo push: lost with node1');
+  n1!.daemon.kill('SIGKILL');
+  n1!.host.linkDown();
+  const first = await refused(n2!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(2) });
+  t.match(first, /its holder node1 cannot be reached .*failover=auto does by itself once node1 has been unreachable for FAILOVER_AFTER \(3 s\)/);
+  await new Promise((r) => setTimeout(r, 3500));
+  const m2 = String((await ok(n2!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(2) })).Mountpoint);
+  t.equal(readFileSync(join(m2, 'f'), 'utf8'), 'before the rpo push', 'the state of the last push, never older');
+  t.match(n2!.daemon.stderr(), /taken over without its holder node1, unreachable .* for FAILOVER_AFTER/);
+});
+
+t.test('three nodes, one down: a move between the two others goes on (the holder vouches for the newest state)', async (t) => {
+  const { nodes: [n1, n2, n3], create } = await nodes(t, ['node1', 'node2', 'node3']);
+  for (const n of [n1!, n2!, n3!]) await create(n, 'db');
+  n3!.host.linkDown();
+  const m1 = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(1) })).Mountpoint);
+  writeFileSync(join(m1, 'f'), 'three');
+  await ok(n1!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(1) });
+  t.match(n1!.daemon.stderr(), /state 1 could not be pushed to node3.*pushed when it is back/, 'node3 down: kept for later, not an error');
+  const m2 = String((await ok(n2!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(2) })).Mountpoint);
+  t.equal(readFileSync(join(m2, 'f'), 'utf8'), 'three');
+});
