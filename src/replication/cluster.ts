@@ -18,19 +18,13 @@ import { epochOf, type ClusterRecord, type ClusterState, type Ownership } from '
 import type { ClusterOptions } from '../store/create-options.js';
 import { identity } from '../store/lineage.js';
 import type { VolumeStore } from '../store/volume-store.js';
-import { CodedError } from '../util/coded-error.js';
-import { nameErrorClass } from '../util/error-name.js';
+import { ClusterError } from './cluster-error.js';
 import { emptyRecord, type LocalCluster } from './cluster-local.js';
+import { hostOf, isSelf } from './cluster-peers.js';
 import { localReport, reachable, type Asked, type ReplicaReport } from './cluster-report.js';
 import { nextState, supersededBy } from './cluster-state.js';
-import { parsePeer } from './peer.js';
 import type { ClusterStatus } from './protocol.js';
 import type { SshReplicator } from './replicator.js';
-
-/** Why a Mount of a replicated volume is refused (Swarm retries the task). */
-export class ClusterError extends CodedError<'ERR_VOLUME_HELD_ELSEWHERE' | 'ERR_HOLDER_UNREACHABLE' | 'ERR_VOLUME_DIVERGED' | 'ERR_FETCHING' | 'ERR_NOT_REPLICATED'> {}
-
-nameErrorClass(ClusterError, 'ClusterError');
 
 /** Connecting to a replica to ask it: bounded, a Mount waits for this. */
 const ASK_TIMEOUT_MS = 5000;
@@ -112,17 +106,12 @@ export class ClusterCoordinator {
     return { record, peers: record.options.replicas.filter((spec) => !this.#isSelf(spec)) };
   }
 
-  /** The host a peer spec names; the spec itself when it cannot be read (it is then unreachable, with the reason). */
   #hostOf(spec: string): string {
-    try {
-      return parsePeer(spec, this.#o.config.sshPort).host;
-    } catch {
-      return spec;
-    }
+    return hostOf(spec, this.#o.config.sshPort);
   }
 
   #isSelf(spec: string): boolean {
-    return this.#hostOf(spec).toLowerCase() === this.#me.toLowerCase();
+    return isSelf(spec, this.#me, this.#o.config.sshPort);
   }
 
   /** Every replica asked at once, each within ASK_TIMEOUT_MS. */
@@ -314,15 +303,22 @@ export class ClusterCoordinator {
   /** The volume changed here and a replica made a newer state: both are kept, the Mount refused. */
   async #diverged(volume: string, record: ClusterRecord, theirs: { spec: string; node: string; state: NonNullable<ClusterStatus['state']> }): Promise<never> {
     const { store, replicator, logger } = this.#o;
-    const mine = await store.snapshot(volume);
-    if (theirs.spec !== '') {
+    // Swarm retries a refused task every few seconds: the same divergence, nothing written since, is refused again with the same two snapshots.
+    const before = record.diverged;
+    const snapshots = await store.listSnapshots(volume);
+    const live = await store.liveCtransid(volume);
+    const again = before && before.theirs.identity === theirs.state.identity && before.mine.ctransid === live && snapshots.some((s) => s.name === before.mine.snapshot);
+    const mine = again ? before.mine.snapshot : await store.snapshot(volume);
+    const mineCtransid = again ? live : await store.liveCtransid(volume);
+    let have = snapshots.find((s) => s.readonly && identity(s) === theirs.state.identity);
+    if (!have && theirs.spec !== '') {
       await replicator.pull(theirs.spec, volume, { snapshot: theirs.state.snapshot }).catch((err: Error) => logger.warning(`${volume}: cannot fetch ${theirs.state.snapshot} from ${theirs.node}: ${err.message}`));
+      have = (await store.listSnapshots(volume)).find((s) => s.readonly && identity(s) === theirs.state.identity);
     }
-    const have = (await store.listSnapshots(volume)).find((s) => s.readonly && identity(s) === theirs.state.identity);
     const theirsHere = have?.name ?? theirs.state.snapshot;
     await store.updateClusterRecord(volume, (r) => ({
       ...(r ?? record),
-      diverged: { mine: { snapshot: mine }, theirs: { node: theirs.node, epoch: theirs.state.epoch, snapshot: theirsHere, identity: theirs.state.identity } },
+      diverged: { mine: { snapshot: mine, ctransid: mineCtransid }, theirs: { node: theirs.node, epoch: theirs.state.epoch, snapshot: theirsHere, identity: theirs.state.identity } },
     }));
     this.#reports.set(volume, { ...(this.#reports.get(volume) ?? (await this.#report(volume, false))), state: 'diverged' });
     throw new ClusterError(

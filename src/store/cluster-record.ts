@@ -49,7 +49,7 @@ export interface ClusterRecord {
    * newer state meanwhile: both are kept as snapshots here until the user
    * restores one of them (restore.ts then settles it).
    */
-  diverged?: { mine: { snapshot: string }; theirs: { node: string; epoch: number; snapshot: string; identity: string } } | null;
+  diverged?: { mine: { snapshot: string; ctransid?: number }; theirs: { node: string; epoch: number; snapshot: string; identity: string } } | null;
 }
 
 /** The epoch of the newest state held here. */

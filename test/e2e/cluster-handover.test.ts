@@ -166,3 +166,16 @@ t.test('three nodes, one down: a move between the two others goes on (the holder
   const m2 = String((await ok(n2!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(2) })).Mountpoint);
   t.equal(readFileSync(join(m2, 'f'), 'utf8'), 'three');
 });
+
+t.test('a node recognises itself in replicas by its address too', async (t) => {
+  const { nodes: [n1, n2] } = await nodes(t, ['node1', 'node2']);
+  const replicas = `${n1!.host.address}:${n1!.host.sshPort},${peer(n2!)}`;
+  await ok(n1!, '/VolumeDriver.Create', { Name: 'db', Opts: { replicas } });
+  const m1 = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(1) })).Mountpoint);
+  writeFileSync(join(m1, 'f'), 'by address');
+  await ok(n1!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(1) });
+  t.match(n1!.daemon.stderr(), /db: state 1 is on node2/, 'pushed to node2');
+  t.notMatch(n1!.daemon.stderr(), new RegExp(`state 1 (is on|could not be pushed to) ${n1!.host.address.replaceAll('.', '\\.')}`), 'not to itself');
+  const report = JSON.parse((await n1!.cli(['replicas', '--json', 'db'])).stdout) as { Replicas: { node: string }[] };
+  t.same(report.Replicas.map((r) => r.node), ['node2'], 'its replicas: node2 only');
+});

@@ -2,7 +2,7 @@
 // what every replica holds now, and the failover that takes a volume over
 // without its holder, which cannot be reached.
 import type { ReplicaReport } from '../../replication/cluster.js';
-import { ClusterError } from '../../replication/cluster.js';
+import { ClusterError } from '../../replication/cluster-error.js';
 import { validateVolumeName } from '../../store/names.js';
 import type { JsonObject } from '../body.js';
 import type { Endpoint, PluginContext } from '../endpoint.js';
