@@ -141,3 +141,22 @@ export async function makeSnapshotPair(btrfs, mnt) {
   await btrfs.syncFilesystem(mnt);
   return { snaps, change };
 }
+
+/**
+ * A small change of the tree made by makeFull, in place (bench/handover: "10
+ * MiB changed since the last push"): 8 pieces of 1 MiB of the big file and 512
+ * small files rewritten with 4 KiB each (2 MiB). Seeded by @seed: each round
+ * changes other places. Returns the bytes written.
+ */
+export function makeSmallChange(root, seed) {
+  const r = rng(seed);
+  for (let i = 0; i < 512; i++) {
+    const d = r.int(DIRS);
+    const f = r.int(FILES_PER_DIR);
+    writeFileSync(join(root, dirName(d), `small-change-${f}`), r.bytes(4096));
+  }
+  const offsets = new Set();
+  while (offsets.size < 8) offsets.add(r.int(BIG_MIB));
+  writeBig(join(root, 'big.bin'), r, [...offsets]);
+  return 512 * 4096 + 8 * (1 << 20);
+}
