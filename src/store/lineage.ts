@@ -104,28 +104,41 @@ export function chooseParent<T extends SnapshotIdentity & { otime?: Date }>(of: 
   return newestState(candidates);
 }
 
+/** Why replication needs a snapshot kept: the next incremental to `peer` (`marker`: its newest send marker, `sent`: the snapshot that marker marks), or from the peer that sent it (`received`: the newest snapshot received; the peer is unknown here). */
+export interface ReplicationHold {
+  name: string;
+  role: 'marker' | 'sent' | 'received';
+  /** The host of the marker (`marker`, `sent`); null for `received`. */
+  peer: string | null;
+}
+
 /**
  * The snapshots purge must keep for replication, among the snapshots of one
- * volume on this host (markers included): for each host, the newest send
- * marker `<snapshot>@<host>` and the snapshot it marks (the parent of the
- * next incremental send to that host; purging it would make the next send
- * a full one: a bug of the original), and the newest snapshot received from
- * a peer (the parent the peer's next incremental needs). Newest by lineage.
+ * volume on this host (markers included), with why: for each host, the
+ * newest send marker `<snapshot>@<host>` and the snapshot it marks (the
+ * parent of the next incremental send to that host; purging it would make
+ * the next send a full one: a bug of the original), and the newest snapshot
+ * received from a peer (the parent the peer's next incremental needs).
+ * Newest by lineage.
  */
-export function replicationKeep(snapshots: readonly (SnapshotIdentity & { otime?: Date })[], dtFormat: string): Set<string> {
+export function replicationHolds(snapshots: readonly (SnapshotIdentity & { otime?: Date })[], dtFormat: string): ReplicationHold[] {
   const markersByHost = new Map<string, Array<SnapshotIdentity & { otime?: Date }>>();
   for (const s of snapshots) {
     if (!isSendMarker(s.name)) continue;
     const host = parseSnapshotName(s.name, dtFormat)?.host ?? '';
     markersByHost.set(host, [...(markersByHost.get(host) ?? []), s]);
   }
-  const keep = new Set<string>();
-  for (const markers of markersByHost.values()) {
+  const holds: ReplicationHold[] = [];
+  for (const [peer, markers] of markersByHost) {
     const newest = newestState(markers)!;
-    keep.add(newest.name);
-    keep.add(newest.name.slice(0, newest.name.lastIndexOf('@')));
+    holds.push({ name: newest.name, role: 'marker', peer }, { name: newest.name.slice(0, newest.name.lastIndexOf('@')), role: 'sent', peer });
   }
   const received = newestState(snapshots.filter((s) => s.receivedUuid !== null && !isSendMarker(s.name)));
-  if (received) keep.add(received.name);
-  return keep;
+  if (received) holds.push({ name: received.name, role: 'received', peer: null });
+  return holds;
+}
+
+/** The names of {@link replicationHolds}. */
+export function replicationKeep(snapshots: readonly (SnapshotIdentity & { otime?: Date })[], dtFormat: string): Set<string> {
+  return new Set(replicationHolds(snapshots, dtFormat).map((h) => h.name));
 }

@@ -1,16 +1,18 @@
 // Purge: the snapshots of a volume that a retention pattern no longer keeps
 // (the original's algorithm, purge-plan.ts), except those replication needs
 // (lineage.ts: the parents of the next incrementals), deleted a few at a time
-// under the volume's shared lock.
+// under the volume's shared lock. One plan (purge-plan.ts: every snapshot's
+// decision and the rule behind it) is what a purge deletes and what
+// `purge --explain` prints.
 import * as btrfs from '../btrfs/index.js';
 import { ignoreMissing } from '../util/err-code.js';
 import { forEachLimited } from '../util/limiter.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { readRecord } from './cluster-record.js';
-import { replicationKeep } from './lineage.js';
+import { replicationHolds, type ReplicationHold } from './lineage.js';
 import { validateVolumeName } from './names.js';
-import { planPurge } from './purge-plan.js';
+import { decidePurge, type Protection, type PurgePlan } from './purge-plan.js';
 
 export interface PurgeOptions {
   dryRun?: boolean;
@@ -20,22 +22,41 @@ export interface PurgeOptions {
 
 const DELETE_CONCURRENCY = 4;
 
-/** Deletes what `pattern` does not keep of `volume`'s snapshots; returns the names deleted (or that would be, with dryRun). */
-export async function purge(c: StoreContext, volume: string, pattern: string, options: PurgeOptions = {}): Promise<string[]> {
+function replicationProtection({ name, role, peer }: ReplicationHold): Protection {
+  const why = role === 'marker' ? 'its newest send marker' : role === 'sent' ? 'the newest snapshot sent to it' : 'the newest snapshot received';
+  return {
+    name,
+    reason: `kept for ${peer === null ? 'the sending peer' : `peer ${peer}`}'s next incremental (${why})`,
+    rule: { kind: 'replication', role, peer },
+  };
+}
+
+/**
+ * Deletes what `pattern` does not keep of `volume`'s snapshots (nothing with
+ * dryRun); returns the plan: every snapshot's decision and why. What is
+ * deleted is exactly its DELETE decisions.
+ */
+export async function purgeWithPlan(c: StoreContext, volume: string, pattern: string, options: PurgeOptions = {}): Promise<PurgePlan> {
   validateVolumeName(volume);
   // Plan on subvolumes only: a stray directory named like a snapshot would
   // make every purge of the volume fail.
   const plan = async () => {
     const [entries, record] = await Promise.all([btrfs.listSubvolumes(c.layout.paths.snapshotsPath, { prefix: `${volume}@` }), readRecord(c, volume)]);
-    const keep = replicationKeep(entries, c.dtFormat);
+    // What keeps a snapshot whatever the pattern says, each with why: add
+    // anything else that needs snapshots kept here, with a kind of its own.
+    const protections = replicationHolds(entries, c.dtFormat).map(replicationProtection);
     // The newest state of a volume that follows its service: the parent of every next incremental, either way.
-    if (record?.state) keep.add(record.state.snapshot);
+    if (record?.state) {
+      const { snapshot, epoch } = record.state;
+      protections.push({ name: snapshot, reason: `the newest state of the cluster volume (epoch ${epoch})`, rule: { kind: 'cluster-state', epoch } });
+    }
     const now = options.now ?? c.now();
-    return planPurge({ names: entries.map((e) => e.name), volume, pattern, now, dtformat: c.dtFormat, keep });
+    return decidePurge({ names: entries.map((e) => e.name), volume, pattern, now, dtformat: c.dtFormat, protections });
   };
   if (options.dryRun) return plan();
   return c.locks.with(volume, 'shared', async () => {
-    const doomed = await plan();
+    const planned = await plan();
+    const { doomed } = planned;
     let deleted = 0;
     try {
       await forEachLimited(doomed, DELETE_CONCURRENCY, async (name) => {
@@ -45,6 +66,11 @@ export async function purge(c: StoreContext, volume: string, pattern: string, op
     } catch (err) {
       throw new StoreError('ERR_PURGE_FAILED', `purge of ${volume} stopped after deleting ${deleted} of ${doomed.length} snapshots: ${(err as Error).message}`, { cause: err });
     }
-    return doomed;
+    return planned;
   });
+}
+
+/** Deletes what `pattern` does not keep of `volume`'s snapshots; returns the names deleted (or that would be, with dryRun), in the original's order. */
+export async function purge(c: StoreContext, volume: string, pattern: string, options: PurgeOptions = {}): Promise<string[]> {
+  return (await purgeWithPlan(c, volume, pattern, options)).doomed;
 }

@@ -26,7 +26,8 @@ import type { LocalSnapshot } from './lineage.js';
 import { VolumeLocks, type LockMode } from './locks.js';
 import { MountTable, type MountCount } from './mounts.js';
 import { newestSnapshot, validateNewVolumeName, validateVolumeName } from './names.js';
-import { purge, type PurgeOptions } from './purge.js';
+import { purge, purgeWithPlan, type PurgeOptions } from './purge.js';
+import type { PurgePlan } from './purge-plan.js';
 import { recover } from './recovery.js';
 import * as replicas from './replicas.js';
 import { clone, restore, type RestoreOptions, type RestoreResult } from './restore.js';
@@ -35,6 +36,7 @@ import type { ClusterOptions } from './create-options.js';
 import { readonlySnapshotNames, removeSnapshot, snapshotNames, takeSnapshot } from './snapshots.js';
 
 export type { PurgeOptions } from './purge.js';
+export type { PatternRule, Protection, ProtectionRule, PurgeDecision, PurgePlan, SlotBounds, Verdict } from './purge-plan.js';
 export type { Place } from './replicas.js';
 export type { RestoreOptions, RestoreResult } from './restore.js';
 export type { ClusterRecord, ClusterState, Ownership } from './cluster-record.js';
@@ -331,6 +333,11 @@ export class VolumeStore {
    */
   purge(volume: string, pattern: string, options: PurgeOptions = {}): Promise<string[]> {
     return purge(this.c, volume, pattern, options);
+  }
+
+  /** {@link purge}, returning the plan it carried out (deleted exactly its DELETE decisions): every snapshot with KEEP or DELETE and why. */
+  purgeWithPlan(volume: string, pattern: string, options: PurgeOptions = {}): Promise<PurgePlan> {
+    return purgeWithPlan(this.c, volume, pattern, options);
   }
 
   // ---- replication (replicas.ts) -----------------------------------------------
