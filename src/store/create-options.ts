@@ -5,6 +5,8 @@
 import type { Compression } from '../btrfs/index.js';
 import { parseDuration } from '../util/duration.js';
 import { StoreError } from './errors.js';
+import { parseFromOptions } from './from-options.js';
+import type { FromOptions } from './from-record.js';
 
 /** What makes a volume follow its service between nodes (see docs/cluster.md). */
 export interface ClusterOptions {
@@ -26,6 +28,8 @@ export interface CreateOptions {
   compression: Compression | null;
   /** Present when `replicas` (or `rpo`, `failover`) was given. */
   cluster?: ClusterOptions;
+  /** Present when `from` was given: made from a snapshot or a volume (with `readonly`, `ephemeral`; from-options.ts). */
+  from?: FromOptions;
 }
 
 /** Most replicas of one volume. */
@@ -76,10 +80,16 @@ export function parseCreateOptions(opts: unknown): CreateOptions {
         if (value !== 'manual' && value !== 'auto') bad(`Invalid option for failover: ${raw}. Set to "manual" or "auto".`);
         cluster.failover = value;
         break;
+      case 'from':
+      case 'readonly':
+      case 'ephemeral':
+        break; // parseFromOptions, below
       default:
-        bad(`Unknown option: ${key} (known options: copyonwrite, compression, replicas, rpo, failover)`);
+        bad(`Unknown option: ${key} (known options: copyonwrite, compression, replicas, rpo, failover, from, readonly, ephemeral)`);
     }
   }
+  const from = parseFromOptions(opts as Record<string, unknown>);
+  if (from) result.from = from;
   if (cluster.replicas === undefined && cluster.failover !== undefined) bad('Invalid options: failover goes with replicas (the nodes that hold copies)');
   if (cluster.replicas !== undefined || cluster.rpo !== undefined) {
     result.cluster = { replicas: cluster.replicas ?? [], rpo: cluster.rpo ?? null, failover: cluster.failover ?? 'manual' };

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { lockFileName, withFileLock, type LockMode } from './file-lock.js';
 import { StoreError } from './errors.js';
 import { errCode } from '../util/err-code.js';
+import { compareCodePoints } from '../util/code-point.js';
 
 export type { LockMode } from './file-lock.js';
 
@@ -37,5 +38,17 @@ export class VolumeLocks {
       throw err;
     }
   }
-}
 
+  /**
+   * Runs `fn` holding several locks, taken in name order (no deadlock
+   * between two operations that take several); a key named twice is locked
+   * once, exclusive if either asks for it.
+   */
+  withAll<T>(wanted: ReadonlyArray<readonly [string, LockMode]>, fn: () => Promise<T>): Promise<T> {
+    const modes = new Map<string, LockMode>();
+    for (const [key, mode] of wanted) modes.set(key, modes.get(key) === 'exclusive' ? 'exclusive' : mode);
+    const sorted = [...modes].sort(([a], [b]) => compareCodePoints(a, b));
+    const run = (i: number): Promise<T> => (i === sorted.length ? fn() : this.with(sorted[i]![0], sorted[i]![1], () => run(i + 1)));
+    return run(0);
+  }
+}

@@ -12,6 +12,7 @@ import { isRunning, pidExists } from '../util/process-stamp.js';
 import type { StoreContext } from './context.js';
 import { describeNested } from './guards.js';
 import { parseReceiveTemp, parseTempName } from './layout.js';
+import { dropStaleFromRecords } from './volume-from.js';
 
 /**
  * Removes the leftovers; returns the names removed. One holding nested
@@ -45,6 +46,7 @@ export async function recover(c: StoreContext): Promise<string[]> {
     }
   }
   removed.push(...(await recoverReceives(c)));
+  await dropStaleFromRecords(c);
   return removed;
 }
 

@@ -4,15 +4,14 @@
 // kept as a snapshot; a crash at any step leaves old or new data and a
 // leftover that recovery.ts removes at the next start.
 import * as btrfs from '../btrfs/index.js';
-import { compareCodePoints } from '../util/code-point.js';
 import { errCode } from '../util/err-code.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { describeNested, notFound, refuseIfMounted } from './guards.js';
-import type { LockMode } from './locks.js';
 import { validateNewVolumeName, validateSnapshotName, validateVolumeName } from './names.js';
 import { epochOf, updateRecord } from './cluster-record.js';
 import { newestSnapshotOf, takeSnapshot } from './snapshots.js';
+import { refuseIfMadeFrom } from './volume-from.js';
 
 export interface RestoreOptions {
   /** Keep the volume as it was as a read-only snapshot first (default true; false only when its content is already kept, or nothing). */
@@ -49,6 +48,7 @@ export async function restore(c: StoreContext, name: string, target?: string, op
     const exists = await btrfs.isSubvolume(path);
     if (!exists) validateNewVolumeName(volume, c.dtFormat);
     await refuseIfMounted(c, volume, 'restore');
+    if (exists) await refuseIfMadeFrom(c, volume, 'restore');
     if (exists) await refuseIfNested(volume, path);
     const temp = c.layout.temp('restore', volume);
     await btrfs.snapshot(source, temp);
@@ -75,7 +75,7 @@ export async function clone(c: StoreContext, name: string, target: string): Prom
   validateVolumeName(name);
   validateNewVolumeName(target, c.dtFormat);
   if (name === target) throw new StoreError('ERR_VOLUME_EXISTS', `${target}: volume already exists`);
-  return withLocks(c, [[name, 'shared'], [target, 'exclusive']], async () => {
+  return c.locks.withAll([[name, 'shared'], [target, 'exclusive']], async () => {
     const source = c.layout.volume(name);
     if (!(await btrfs.isSubvolume(source))) throw notFound('No such volume');
     try {
@@ -127,11 +127,4 @@ async function refuseIfNested(name: string, path: string): Promise<void> {
     'ERR_NESTED_SUBVOLUMES',
     `${name}: cannot restore a volume holding nested subvolumes (${describeNested(nested)}): a snapshot does not keep them, so restoring would lose them; move or delete them first`,
   );
-}
-
-/** Takes several volume locks in name order (no deadlock between two multi-lock operations). */
-function withLocks<T>(c: StoreContext, locks: Array<[string, LockMode]>, fn: () => Promise<T>): Promise<T> {
-  const sorted = [...locks].sort(([a], [b]) => compareCodePoints(a, b));
-  const run = (i: number): Promise<T> => (i === sorted.length ? fn() : c.locks.with(sorted[i]![0], sorted[i]![1], () => run(i + 1)));
-  return run(0);
 }

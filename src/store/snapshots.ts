@@ -11,6 +11,7 @@ import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { notFound } from './guards.js';
 import { isSendMarker, newestSnapshot, snapshotName, validateSnapshotName, validateVolumeName } from './names.js';
+import { refuseIfSource } from './volume-from.js';
 
 /** Takes a read-only snapshot of volume `name` (its lock held by the caller); returns its name. */
 export async function takeSnapshot(c: StoreContext, name: string): Promise<string> {
@@ -52,11 +53,12 @@ export async function snapshotNames(c: StoreContext, volume?: string): Promise<s
     .sort(compareCodePoints);
 }
 
-/** Deletes snapshot `name`. */
+/** Deletes snapshot `name`; refused while a volume made from it needs it (volume-from.ts). */
 export async function removeSnapshot(c: StoreContext, name: string): Promise<void> {
   validateSnapshotName(name);
   const volume = name.slice(0, name.indexOf('@'));
   await c.locks.with(volume, 'shared', async () => {
+    await refuseIfSource(c, name, 'delete');
     try {
       await btrfs.deleteSubvolume(c.layout.snapshot(name));
     } catch (err) {

@@ -25,6 +25,7 @@ import { Layout, type StorePaths } from './layout.js';
 import type { LocalSnapshot } from './lineage.js';
 import { VolumeLocks, type LockMode } from './locks.js';
 import { MountTable, type MountCount } from './mounts.js';
+import { createFrom, forgetFrom, fromStatus, isEphemeral, mountEphemeral, refuseIfSource, type FromStatus } from './volume-from.js';
 import { newestSnapshot, validateNewVolumeName, validateVolumeName } from './names.js';
 import { purge, purgeWithPlan, type PurgeOptions } from './purge.js';
 import type { PurgePlan } from './purge-plan.js';
@@ -55,7 +56,7 @@ export interface VolumeSummary {
   mountpoint: string;
 }
 
-export interface VolumeStatus {
+export interface VolumeStatus extends Partial<FromStatus> {
   /** Read-only snapshots `<name>@<date>` (send markers not counted). */
   snapshots: number;
   lastSnapshot: string | null;
@@ -175,6 +176,7 @@ export class VolumeStore {
    */
   async create(name: string, options: CreateOptions): Promise<{ created: boolean }> {
     validateNewVolumeName(name, this.dtFormat);
+    if (options.from) return createFrom(this.c, name, options.from);
     return this.c.locks.with(name, 'exclusive', async () => {
       const path = this.layout.volume(name);
       if (await btrfs.isSubvolume(path)) {
@@ -211,9 +213,11 @@ export class VolumeStore {
       const path = this.layout.volume(name);
       if (!(await btrfs.isSubvolume(path))) throw notFound(`${name}: no such volume`);
       await refuseIfMounted(this.c, name, 'remove');
+      await refuseIfSource(this.c, name, 'remove');
       await btrfs.deleteSubvolume(path, { recursive: true });
       await this.c.mounts.forget(name).catch((err: Error) => this.c.logger?.error(`removed ${name}, but its mount record stays: ${err.message}`));
       await removeRecord(this.c, name).catch((err: Error) => this.c.logger?.error(`removed ${name}, but its cluster record stays: ${err.message}`));
+      await forgetFrom(this.c, name).catch((err: Error) => this.c.logger?.error(`removed ${name}, but the record of what it was made from stays: ${err.message}`));
     });
   }
 
@@ -238,12 +242,13 @@ export class VolumeStore {
   async get(name: string): Promise<VolumeDetails> {
     const path = await this.path(name);
     try {
-      const [info, snapshots, mounts, nocow, compression] = await Promise.all([
+      const [info, snapshots, mounts, nocow, compression, from] = await Promise.all([
         btrfs.subvolumeInfo(path),
         readonlySnapshotNames(this.c, name),
         this.c.mounts.activeCount(name),
         btrfs.getNocow(path),
         btrfs.getCompression(path),
+        fromStatus(this.c, name),
       ]);
       return {
         name,
@@ -256,6 +261,7 @@ export class VolumeStore {
           ...(mounts.unknown ? { mountsUnknown: true as const } : {}),
           copyOnWrite: !nocow,
           compression,
+          ...from,
         },
       };
     } catch (err) {
@@ -267,10 +273,11 @@ export class VolumeStore {
 
   // ---- mounts ----------------------------------------------------------------
 
-  /** Records a mount of `name` by caller `id`; returns the mountpoint. A failed write counts nothing. */
+  /** Records a mount of `name` by caller `id` (the first of an ephemeral volume resets it: volume-from.ts); returns the mountpoint. A failed write counts nothing. */
   async mount(name: string, id: string): Promise<string> {
     validateVolumeName(name);
     const caller = checkMountId(id);
+    if (await isEphemeral(this.c, name)) return mountEphemeral(this.c, name, caller);
     return this.c.locks.with(name, 'shared', async () => {
       const path = await this.path(name);
       await this.c.mounts.mount(name, caller);
