@@ -22,13 +22,16 @@
         "native/core/receive.cc",
         "native/core/queue_source.cc",
         "native/core/send.cc",
+        "native/core/quota.cc",
+        "native/core/extent_usage.cc",
         "native/napi/addon.cc",
         "native/napi/beneath_bindings.cc",
         "native/napi/convert.cc",
         "native/napi/errors.cc",
         "native/napi/lock_handle.cc",
         "native/napi/send_stream_dump.cc",
-        "native/napi/stream_jobs.cc"
+        "native/napi/stream_jobs.cc",
+        "native/napi/quota_bindings.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

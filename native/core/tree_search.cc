@@ -24,16 +24,6 @@ constexpr size_t kSearchBuffer = 64 * 1024;
 // on 10,000 snapshots, kernel 6.18).
 constexpr uint64_t kMaxIdGap = 4;
 
-uint64_t le64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-
-uint32_t le32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24); }
-
-uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
-
 // The next key after (objectid, type, offset) in the 136-bit key space.
 bool advance(btrfs_ioctl_search_key& key, uint64_t objectid, uint32_t type, uint64_t offset) {
   if (offset < UINT64_MAX) {

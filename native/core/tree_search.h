@@ -14,6 +14,15 @@
 
 namespace bv::core {
 
+/** The little-endian integer at @p (tree items are little-endian and unaligned). */
+inline uint64_t le64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+inline uint32_t le32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24); }
+inline uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
 /** One item found by tree_search(): its key and its raw (little-endian) bytes. */
 struct TreeItem {
   uint64_t objectid;

@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "lock_handle.h"
 #include "promise_worker.h"
+#include "quota_bindings.h"
 #include "send_stream_dump.h"
 #include "stream_jobs.h"
 
@@ -248,7 +249,13 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                fn("dumpSendStream", DumpSendStream),
                fn("send", Send),
                fn("receive", Receive),
-               fn("sendProtocolMax", SendProtocolMax)});
+               fn("sendProtocolMax", SendProtocolMax),
+               fn("quotaStatus", QuotaStatus),
+               fn("quotaEnable", QuotaEnable),
+               fn("qgroupOf", QgroupOf),
+               fn("qgroupsById", QgroupsById),
+               fn("qgroupSetLimit", QgroupSetLimit),
+               fn("extentUsage", ExtentUsage)});
 }
 
 // setErrorClasses({ BtrfsError, SendStreamError }): the constructors native

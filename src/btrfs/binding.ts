@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { BtrfsError, SendStreamError } from './errors.js';
+import type { ExtentUsage, Qgroup, QuotaStatus } from './quota-types.js';
 import type { DumpedCommand, EntryStat, NestedSubvolume, ReceivedSubvolume, SubvolumeInfo } from './types.js';
 
 /** A held flock owned by the addon; closing happens in release() or on GC. */
@@ -83,6 +84,12 @@ export interface NativeBinding {
   };
   sendProtocolMax(): number;
   dumpSendStream(data: Uint8Array): DumpedCommand[];
+  quotaStatus(path: string): Promise<QuotaStatus>;
+  quotaEnable(path: string, mode: 'simple' | 'qgroup'): Promise<QuotaStatus>;
+  qgroupOf(path: string): Promise<Qgroup | null>;
+  qgroupsById(path: string, ids: number[]): Promise<Array<Qgroup | null>>;
+  qgroupSetLimit(path: string, maxReferenced: number | null): Promise<void>;
+  extentUsage(path: string): Promise<ExtentUsage>;
 }
 
 /** The package root: two levels above this file, in src/btrfs as in dist/btrfs. */

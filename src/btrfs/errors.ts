@@ -23,6 +23,8 @@ export interface BtrfsErrorFields {
 function describe(code: string, syscall: string, errno: number): string {
   const ioctl = syscall.startsWith('BTRFS_IOC_');
   if (code === 'ENOTTY' && ioctl) return 'not a btrfs filesystem';
+  if (syscall === 'BTRFS_IOC_QUOTA_CTL' && code === 'EINVAL') return 'this kernel has no simple quotas (Linux 6.7 or later)';
+  if (code === 'ENOTCONN' && (syscall === 'BTRFS_IOC_QGROUP_LIMIT' || syscall === 'BTRFS_IOC_TREE_SEARCH_V2')) return 'quotas are not enabled on this filesystem';
   if (code === 'EINVAL') {
     if (syscall === 'BTRFS_IOC_SNAP_CREATE_V2') return 'source is not a btrfs subvolume';
     if (syscall === 'fsetxattr') return 'compression cannot be set on a NOCOW file or directory';

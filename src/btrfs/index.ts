@@ -32,5 +32,7 @@ export { isBtrfs, renameExchange, renameNoReplace } from './paths.js';
 export { listBeneath, openBeneath, readFileBeneath, setTimesAt, writeFileAt } from './beneath.js';
 export type { BeneathHow, BeneathRead, ExpectedEntry, FileMeta, WriteFileAtOptions } from './beneath.js';
 export { dumpSendStream } from './send-stream.js';
+export { enableQuotas, extentUsage, qgroupOf, qgroupsById, quotaStatus, setQgroupLimit } from './quota.js';
+export type { ExtentUsage, Qgroup, QuotaMode, QuotaStatus } from './quota.js';
 export type { DumpedCommand, SendCommandName, SendTime, SendU64 } from './send-stream.js';
 export type * from './types.js';
