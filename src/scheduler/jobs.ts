@@ -51,8 +51,9 @@ export async function executeJob(env: JobEnv, entry: ScheduleEntry, now: Date, u
       return { ok: true, detail: `took ${snapshot}` };
     }
     case 'purge': {
-      const deleted = await state.local.run(() => store.purge(entry.name, action.pattern, { now }));
-      return { ok: true, detail: `deleted ${deleted.length} snapshot${deleted.length === 1 ? '' : 's'}` };
+      const kept: string[] = []; // what a volume made from it needs (`-o from=`), with why
+      const deleted = await state.local.run(() => store.purge(entry.name, action.pattern, { now, onKept: (s, why) => kept.push(`${s} (${why})`) }));
+      return { ok: true, detail: `deleted ${deleted.length} snapshot${deleted.length === 1 ? '' : 's'}${kept.length > 0 ? `; kept ${kept.join(', ')}` : ''}` };
     }
     case 'replicate':
       return replicate(env, entry.name, action.host, unsent);

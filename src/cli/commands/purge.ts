@@ -10,6 +10,9 @@ export async function run(ctx: CommandContext, [pattern, volume]: readonly strin
   const dryRun = ctx.options['dryrun'] === true;
   const store = await ctx.store();
   // Oldest first, like `snapshots` (the store returns the original's deletion order).
-  const snapshots = (await store.purge(volume!, pattern!, { dryRun, now })).sort();
-  ctx.out.result(dryRun ? snapshots : [], { volume, pattern, now: now.toISOString(), dryRun, snapshots });
+  // What the pattern would delete but a volume made from it needs (`-o from=`): kept, and said on stderr.
+  const kept: Array<{ snapshot: string; reason: string }> = [];
+  const snapshots = (await store.purge(volume!, pattern!, { dryRun, now, onKept: (snapshot, reason) => kept.push({ snapshot, reason }) })).sort();
+  if (!ctx.out.json) for (const k of kept) process.stderr.write(`buttervolume: purge: kept ${k.snapshot}: ${k.reason}\n`);
+  ctx.out.result(dryRun ? snapshots : [], { volume, pattern, now: now.toISOString(), dryRun, snapshots, ...(kept.length > 0 ? { kept } : {}) });
 }

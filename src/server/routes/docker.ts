@@ -18,7 +18,7 @@ function mountId(body: JsonObject): string | undefined {
   return id === '' ? undefined : id;
 }
 
-/** VolumeStatus as Docker's flat `Status` map: `{Snapshots, LastSnapshot, Mounts, CopyOnWrite, Compression}`. */
+/** VolumeStatus as Docker's flat `Status` map: `{Snapshots, LastSnapshot, Mounts, CopyOnWrite, Compression}`, and `{From, ReadOnly, Ephemeral}` for a volume made with `-o from=`. */
 function statusMap(status: VolumeStatus): JsonObject {
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(status)) out[key.charAt(0).toUpperCase() + key.slice(1)] = value;

@@ -86,10 +86,14 @@ export const snapshotEndpoints: readonly Endpoint[] = [
       const pattern = requiredString(body, 'Pattern');
       const dryRun = optionalBoolean(body, 'Dryrun');
       const now = optionalDate(body, 'Now');
-      const purge = () => store.purge(name, pattern, { dryRun, ...(now ? { now } : {}) });
+      // Kept: what the pattern would delete but a volume made from it needs (`-o from=`), with why.
+      const kept: JsonObject[] = [];
+      const onKept = (snapshot: string, reason: string) => kept.push({ Snapshot: snapshot, Reason: reason });
+      const purge = () => store.purge(name, pattern, { dryRun, ...(now ? { now } : {}), onKept });
       const purged = dryRun ? await purge() : await gate.run(name, purge);
       for (const snapshot of purged) logger.info(dryRun ? `(Dry run) Would delete snapshot ${snapshot}` : `Deleted snapshot ${snapshot}`);
-      return { Purged: purged };
+      for (const k of kept) logger.info(`${dryRun ? '(Dry run) Would keep' : 'Kept'} snapshot ${String(k.Snapshot)}: ${String(k.Reason)}`);
+      return { Purged: purged, ...(kept.length > 0 ? { Kept: kept } : {}) };
     },
   },
   {
