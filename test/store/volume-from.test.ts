@@ -63,6 +63,8 @@ t.test('a read-only view of a snapshot: EROFS, no copy, its snapshot kept from r
   const later = new Date(Date.now() + 3600e3);
   t.same(await store.purge('db', '1m:2m', { dryRun: true, now: later, onKept: (s, why) => kept.push([s, why]) }), [old], 'dry run: the protected snapshot is not counted');
   t.same(kept, [[snap, 'in use by volume view']], 'and it says why');
+  const plan = await store.purgeWithPlan('db', '1m:2m', { dryRun: true, now: later });
+  t.match(plan.decisions.find((d) => d.name === snap), { decision: 'KEEP', reason: /^in use by volume view \(the pattern alone would delete it/ }, 'as purge --explain shows it');
   kept.length = 0;
   const deleted = await store.purge('db', '1m:2m', { now: later, onKept: (s, why) => kept.push([s, why]) });
   t.same(deleted, [old], 'purge does not count it as deleted');
