@@ -127,14 +127,17 @@ QuotaStatus quota_enable(const std::string& path, QuotaMode mode) {
   return quota_status_fd(fd.get(), path);
 }
 
-std::optional<Qgroup> qgroup_of(const std::string& path) {
-  Fd fd = dir_open_entry(path);
-  subvolume_require_root_fd(fd.get(), "BTRFS_IOC_TREE_SEARCH_V2", path);
-  uint64_t id = subvolume_id_fd(fd.get(), path);
-  auto found = qgroups_between(fd.get(), id, id, path);
+std::optional<Qgroup> qgroup_of_id(int fd, uint64_t id, const std::string& path) {
+  auto found = qgroups_between(fd, id, id, path);
   auto it = found.find(id);
   if (it == found.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<Qgroup> qgroup_of(const std::string& path) {
+  Fd fd = dir_open_entry(path);
+  subvolume_require_root_fd(fd.get(), "BTRFS_IOC_TREE_SEARCH_V2", path);
+  return qgroup_of_id(fd.get(), subvolume_id_fd(fd.get(), path), path);
 }
 
 std::vector<std::optional<Qgroup>> qgroups_by_id(const std::string& path, const std::vector<uint64_t>& ids) {
@@ -153,19 +156,20 @@ std::vector<std::optional<Qgroup>> qgroups_by_id(const std::string& path, const 
   return out;
 }
 
+void qgroup_set_limit_by_id(int fd, uint64_t id, std::optional<uint64_t> max_referenced, const std::string& path) {
+  btrfs_ioctl_qgroup_limit_args args{};
+  args.qgroupid = id;  // level 0: the subvolume id
+  args.lim.flags = BTRFS_QGROUP_LIMIT_MAX_RFER;
+  args.lim.max_rfer = max_referenced ? *max_referenced : kClearLimit;
+  if (::ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, &args) < 0) throw_errno("BTRFS_IOC_QGROUP_LIMIT", path);
+}
+
 void qgroup_set_limit(const std::string& path, std::optional<uint64_t> max_referenced) {
   ParentAndName pn = path_open_parent(path);
   Fd fd = dir_open_at(pn.parent.get(), pn.name, path);
   subvolume_require_root_fd(fd.get(), "BTRFS_IOC_QGROUP_LIMIT", path);
-  btrfs_ioctl_qgroup_limit_args args{};
-  // By the id of the subvolume opened, issued on its parent directory: the
-  // ioctl's transaction reserves metadata in the qgroup of the fd's
-  // subvolume, which a subvolume over its limit refuses (EDQUOT), so the
-  // limit of a full volume could never be raised through its own fd.
-  args.qgroupid = subvolume_id_fd(fd.get(), path);
-  args.lim.flags = BTRFS_QGROUP_LIMIT_MAX_RFER;
-  args.lim.max_rfer = max_referenced ? *max_referenced : kClearLimit;
-  if (::ioctl(pn.parent.get(), BTRFS_IOC_QGROUP_LIMIT, &args) < 0) throw_errno("BTRFS_IOC_QGROUP_LIMIT", path);
+  // By the id of the subvolume opened, on its parent directory (see qgroup_set_limit_by_id).
+  qgroup_set_limit_by_id(pn.parent.get(), subvolume_id_fd(fd.get(), path), max_referenced, path);
 }
 
 }  // namespace bv::core

@@ -74,6 +74,17 @@ std::optional<Qgroup> qgroup_of(const std::string& path);
  */
 std::vector<std::optional<Qgroup>> qgroups_by_id(const std::string& path, const std::vector<uint64_t>& ids);
 
+/** qgroup_of_id() - the level-0 qgroup of subvolume @id on the filesystem of @fd, or nullopt. ENOTCONN when quotas are off. */
+std::optional<Qgroup> qgroup_of_id(int fd, uint64_t id, const std::string& path);
+
+/**
+ * qgroup_set_limit_by_id() - BTRFS_IOC_QGROUP_LIMIT of subvolume @id, issued
+ * on @fd: a directory outside that subvolume (the ioctl's transaction
+ * reserves metadata in the qgroup of @fd's subvolume, which a subvolume
+ * over its limit refuses with EDQUOT).
+ */
+void qgroup_set_limit_by_id(int fd, uint64_t id, std::optional<uint64_t> max_referenced, const std::string& path);
+
 /**
  * qgroup_set_limit() - BTRFS_IOC_QGROUP_LIMIT on the qgroup of the
  * subvolume rooted at @path: its referenced bytes limited to @max_referenced,

@@ -16,6 +16,7 @@
 
 #include "flags.h"
 #include "path.h"
+#include "quota.h"
 #include "sys_error.h"
 #include "tree_search.h"
 
@@ -51,6 +52,48 @@ bool destroy_by_id(int any_fd, uint64_t id, const std::string& path) {
     throw_errno("BTRFS_IOC_SNAP_DESTROY_V2", path);
   }
   return true;
+}
+
+// Asks for @limit in the create/snapshot ioctl itself (ignored by the kernel when quotas are off).
+void with_limit(btrfs_ioctl_vol_args_v2& args, btrfs_qgroup_inherit& inherit, NewLimit limit) {
+  if (limit.kind != NewLimit::Kind::Bytes) return;
+  inherit.flags = BTRFS_QGROUP_INHERIT_SET_LIMITS;
+  inherit.lim.flags = BTRFS_QGROUP_LIMIT_MAX_RFER;
+  inherit.lim.max_rfer = limit.bytes;
+  args.flags |= BTRFS_SUBVOL_QGROUP_INHERIT;
+  args.size = sizeof(inherit);
+  args.qgroup_inherit = &inherit;
+}
+
+// The limit given in the create ioctl is in force at once, but its item in
+// the quota tree is written at the next commit (a create does not commit):
+// written now, so that it reads back at once. Nothing to do with quotas off.
+void write_limit_item(int parent_fd, uint64_t id, uint64_t bytes, const std::string& path) {
+  try {
+    qgroup_set_limit_by_id(parent_fd, id, bytes, path);
+  } catch (const SysError& e) {
+    if (e.err != ENOTCONN) throw;
+  }
+}
+
+// Under full qgroups a snapshot gets its source's limit over the one asked:
+// set the one asked (none included). Nothing to do with quotas off.
+void settle_limit(int parent_fd, const std::string& name, NewLimit limit, const std::string& path) {
+  Fd made = dir_open_at(parent_fd, name, path);
+  uint64_t id = subvolume_id_fd(made.get(), path);
+  std::optional<Qgroup> q;
+  try {
+    q = qgroup_of_id(parent_fd, id, path);
+  } catch (const SysError& e) {
+    if (e.err == ENOTCONN) return;  // quotas off
+    throw;
+  }
+  if (!q) return;
+  bool has = (q->limit_flags & BTRFS_QGROUP_LIMIT_MAX_RFER) != 0;
+  std::optional<uint64_t> wanted;
+  if (limit.kind == NewLimit::Kind::Bytes) wanted = limit.bytes;
+  if (has == wanted.has_value() && (!has || q->max_referenced == *wanted)) return;
+  qgroup_set_limit_by_id(parent_fd, id, wanted, path);
 }
 
 struct Tree {
@@ -324,17 +367,21 @@ uint64_t subvolume_id_fd(int fd, const std::string& path) {
   return args.treeid;
 }
 
-void subvolume_create_at(int parent_fd, const std::string& name, bool nocow, const std::string& path) {
+void subvolume_create_at(int parent_fd, const std::string& name, bool nocow, const std::string& path, NewLimit limit) {
   btrfs_ioctl_vol_args_v2 args{};
   copy_name(args, name);
+  btrfs_qgroup_inherit inherit{};
+  with_limit(args, inherit, limit);
   if (::ioctl(parent_fd, BTRFS_IOC_SUBVOL_CREATE_V2, &args) < 0) throw_errno("BTRFS_IOC_SUBVOL_CREATE_V2", path);
-  if (!nocow) return;
+  if (!nocow && limit.kind != NewLimit::Kind::Bytes) return;
   try {
     Fd root = dir_open_at(parent_fd, name, path);
-    inode_set_nocow_fd(root.get(), true, path);
+    if (nocow) inode_set_nocow_fd(root.get(), true, path);
+    if (limit.kind == NewLimit::Kind::Bytes) write_limit_item(parent_fd, subvolume_id_fd(root.get(), path), limit.bytes, path);
   } catch (...) {
-    // Never leave a COW volume behind when NOCOW was asked for. The subvolume
-    // is empty, so rmdir removes it without CAP_SYS_ADMIN.
+    // Never leave a COW volume behind when NOCOW was asked for (nor one
+    // whose limit cannot be read back). The subvolume is empty, so rmdir
+    // removes it without CAP_SYS_ADMIN.
     int saved = errno;
     ::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR);
     errno = saved;
@@ -342,26 +389,29 @@ void subvolume_create_at(int parent_fd, const std::string& name, bool nocow, con
   }
 }
 
-void subvolume_create(const std::string& path, bool nocow) {
+void subvolume_create(const std::string& path, bool nocow, NewLimit limit) {
   ParentAndName pn = path_open_parent(path);
-  subvolume_create_at(pn.parent.get(), pn.name, nocow, path);
+  subvolume_create_at(pn.parent.get(), pn.name, nocow, path, limit);
 }
 
 void subvolume_snapshot_at(int source_fd, int parent_fd, const std::string& name, bool readonly,
-                           const std::string& source_path, const std::string& dest_path) {
+                           const std::string& source_path, const std::string& dest_path, NewLimit limit) {
   btrfs_ioctl_vol_args_v2 args{};
   args.fd = source_fd;
   args.flags = readonly ? BTRFS_SUBVOL_RDONLY : 0;
   copy_name(args, name);
+  btrfs_qgroup_inherit inherit{};
+  with_limit(args, inherit, limit);
   if (::ioctl(parent_fd, BTRFS_IOC_SNAP_CREATE_V2, &args) < 0) {
     throw_errno("BTRFS_IOC_SNAP_CREATE_V2", source_path, dest_path);
   }
+  if (limit.kind != NewLimit::Kind::Default) settle_limit(parent_fd, name, limit, dest_path);
 }
 
-void subvolume_snapshot(const std::string& source, const std::string& dest, bool readonly) {
+void subvolume_snapshot(const std::string& source, const std::string& dest, bool readonly, NewLimit limit) {
   Fd src = dir_open_entry(source);
   ParentAndName pn = path_open_parent(dest);
-  subvolume_snapshot_at(src.get(), pn.parent.get(), pn.name, readonly, source, dest);
+  subvolume_snapshot_at(src.get(), pn.parent.get(), pn.name, readonly, source, dest, limit);
 }
 
 void subvolume_delete_at(int parent_fd, const std::string& name, bool recursive, const std::string& path) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,22 +58,37 @@ bool subvolume_is_root(const std::string& path);
 uint64_t subvolume_id_fd(int fd, const std::string& path);
 
 /**
+ * The quota limit a new subvolume gets (its qgroup's referenced bytes, see
+ * quota.h). Default: what the kernel gives (none; a snapshot under full
+ * qgroups: its source's). With quotas off, nothing either way.
+ */
+struct NewLimit {
+  enum class Kind : uint8_t { Default, None, Bytes } kind = Kind::Default;
+  uint64_t bytes = 0;
+};
+
+/**
  * subvolume_create_at() - BTRFS_IOC_SUBVOL_CREATE_V2 of @name in @parent_fd.
  * @nocow: set FS_NOCOW_FL on the new, empty root directory (inherited by
  * files created later); if that fails the new subvolume is removed again.
+ * @limit: set in the same ioctl (BTRFS_QGROUP_INHERIT_SET_LIMITS): no
+ * moment without it.
  */
-void subvolume_create_at(int parent_fd, const std::string& name, bool nocow, const std::string& path);
-void subvolume_create(const std::string& path, bool nocow);
+void subvolume_create_at(int parent_fd, const std::string& name, bool nocow, const std::string& path,
+                         NewLimit limit = {});
+void subvolume_create(const std::string& path, bool nocow, NewLimit limit = {});
 
 /**
  * subvolume_snapshot_at() - BTRFS_IOC_SNAP_CREATE_V2 of the subvolume whose
  * root is @source_fd as @name in @parent_fd. Commits a transaction: call it
  * off the JS thread. Not recursive: nested subvolumes show up as empty
- * directories in the snapshot.
+ * directories in the snapshot. @limit: set in the same ioctl; under full
+ * qgroups the kernel gives a snapshot its source's limit instead, which is
+ * then changed (BTRFS_IOC_QGROUP_LIMIT) when it is not the one asked.
  */
 void subvolume_snapshot_at(int source_fd, int parent_fd, const std::string& name, bool readonly,
-                           const std::string& source_path, const std::string& dest_path);
-void subvolume_snapshot(const std::string& source, const std::string& dest, bool readonly);
+                           const std::string& source_path, const std::string& dest_path, NewLimit limit = {});
+void subvolume_snapshot(const std::string& source, const std::string& dest, bool readonly, NewLimit limit = {});
 
 /**
  * subvolume_delete_at() - delete subvolume @name of @parent_fd.

@@ -33,19 +33,38 @@ Napi::Value IsSubvolume(const Napi::CallbackInfo& info) {
   return run_bool(info.Env(), "buttervolume:isSubvolume", [path] { return core::subvolume_is_root(path); });
 }
 
+// A new subvolume's quota limit: undefined (the kernel's default), null (none) or bytes.
+core::NewLimit limit_arg(const Napi::CallbackInfo& info, size_t i) {
+  core::NewLimit limit;
+  if (info.Length() <= i || info[i].IsUndefined()) return limit;
+  if (info[i].IsNull()) {
+    limit.kind = core::NewLimit::Kind::None;
+    return limit;
+  }
+  double v = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+  if (!(v >= 0 && v <= 9007199254740991.0) || v != static_cast<double>(static_cast<uint64_t>(v))) {
+    throw Napi::TypeError::New(info.Env(), "qgroupLimit must be a whole number of bytes, null or undefined");
+  }
+  limit.kind = core::NewLimit::Kind::Bytes;
+  limit.bytes = static_cast<uint64_t>(v);
+  return limit;
+}
+
 Napi::Value CreateSubvolume(const Napi::CallbackInfo& info) {
   std::string path = path_arg(info, 0, "path");
   bool nocow = bool_arg(info, 1, "nocow");
+  core::NewLimit limit = limit_arg(info, 2);
   return run_void(info.Env(), "buttervolume:createSubvolume",
-                  [path, nocow] { core::subvolume_create(path, nocow); });
+                  [path, nocow, limit] { core::subvolume_create(path, nocow, limit); });
 }
 
 Napi::Value Snapshot(const Napi::CallbackInfo& info) {
   std::string source = path_arg(info, 0, "source");
   std::string dest = path_arg(info, 1, "dest");
   bool readonly = bool_arg(info, 2, "readonly");
+  core::NewLimit limit = limit_arg(info, 3);
   return run_void(info.Env(), "buttervolume:snapshot",
-                  [source, dest, readonly] { core::subvolume_snapshot(source, dest, readonly); });
+                  [source, dest, readonly, limit] { core::subvolume_snapshot(source, dest, readonly, limit); });
 }
 
 Napi::Value DeleteSubvolume(const Napi::CallbackInfo& info) {

@@ -1,7 +1,7 @@
 // Argument checks of the public API: precise TypeErrors before any syscall.
 import { resolve } from 'node:path';
 
-type Kind = 'boolean' | 'number' | 'string' | 'array' | 'AbortSignal';
+type Kind = 'boolean' | 'number' | 'number or null' | 'string' | 'array' | 'AbortSignal';
 
 /** The TypeError of a bad argument, with Node's code (ERR_INVALID_ARG_TYPE, or ERR_INVALID_ARG_VALUE for a right type with a wrong value). */
 export function typeError(message: string, code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' = 'ERR_INVALID_ARG_TYPE'): TypeError {
@@ -37,7 +37,8 @@ export function checkOptions<T extends object>(value: unknown, schema: Record<ke
       throw typeError(`unknown option "${key}" for ${fn}()${hint}`, 'ERR_INVALID_ARG_VALUE');
     }
     if (v === undefined) continue;
-    const ok = kind === 'AbortSignal' ? v instanceof AbortSignal : kind === 'array' ? Array.isArray(v) : typeof v === kind;
+    const ok =
+      kind === 'AbortSignal' ? v instanceof AbortSignal : kind === 'array' ? Array.isArray(v) : kind === 'number or null' ? v === null || typeof v === 'number' : typeof v === kind;
     if (!ok) {
       const what = kind === 'AbortSignal' ? 'an AbortSignal' : kind === 'array' ? 'an array' : `a ${kind}`;
       throw typeError(`option "${key}" of ${fn}() must be ${what}`);

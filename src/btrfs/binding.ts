@@ -36,8 +36,9 @@ export interface NativeBinding {
   readonly sourceHash: string;
   setErrorClasses(classes: { BtrfsError: typeof BtrfsError; SendStreamError: typeof SendStreamError }): void;
   isSubvolume(path: string): Promise<boolean>;
-  createSubvolume(path: string, nocow: boolean): Promise<void>;
-  snapshot(source: string, dest: string, readonly: boolean): Promise<void>;
+  /** qgroupLimit: undefined the kernel's default, null none, or bytes. */
+  createSubvolume(path: string, nocow: boolean, qgroupLimit?: number | null): Promise<void>;
+  snapshot(source: string, dest: string, readonly: boolean, qgroupLimit?: number | null): Promise<void>;
   deleteSubvolume(path: string, recursive: boolean): Promise<void>;
   subvolumeInfo(path: string): Promise<SubvolumeInfo>;
   /** mode: 0 as allowed (tree search as root), 1 tree search only, 2 entry by entry only; names starting with prefix. */

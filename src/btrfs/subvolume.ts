@@ -20,12 +20,13 @@ export function isSubvolume(path: string): Promise<boolean> {
 }
 
 /**
- * Creates an empty subvolume. Equivalent: `btrfs subvolume create` (+ `chattr +C`).
+ * Creates an empty subvolume. Equivalent: `btrfs subvolume create` (+ `chattr +C`,
+ * + `btrfs qgroup limit` in the same ioctl with `qgroupLimit`).
  * @throws BtrfsError EEXIST, ENOENT (parent missing), ENOTTY (not btrfs), EROFS.
  */
 export function createSubvolume(path: string, options?: CreateSubvolumeOptions): Promise<void> {
-  const { nocow = false } = checkOptions<CreateSubvolumeOptions>(options, { nocow: 'boolean' }, 'createSubvolume');
-  return native.createSubvolume(checkPath(path, 'path'), nocow);
+  const { nocow = false, qgroupLimit } = checkOptions<CreateSubvolumeOptions>(options, { nocow: 'boolean', qgroupLimit: 'number or null' }, 'createSubvolume');
+  return native.createSubvolume(checkPath(path, 'path'), nocow, checkLimit(qgroupLimit));
 }
 
 /**
@@ -34,8 +35,13 @@ export function createSubvolume(path: string, options?: CreateSubvolumeOptions):
  * @throws BtrfsError EEXIST, EINVAL (source not a subvolume), EXDEV, EROFS, ENOENT.
  */
 export function snapshot(source: string, dest: string, options?: SnapshotOptions): Promise<void> {
-  const { readonly = false } = checkOptions<SnapshotOptions>(options, { readonly: 'boolean' }, 'snapshot');
-  return native.snapshot(checkPath(source, 'source'), checkPath(dest, 'dest'), readonly);
+  const { readonly = false, qgroupLimit } = checkOptions<SnapshotOptions>(options, { readonly: 'boolean', qgroupLimit: 'number or null' }, 'snapshot');
+  return native.snapshot(checkPath(source, 'source'), checkPath(dest, 'dest'), readonly, checkLimit(qgroupLimit));
+}
+
+function checkLimit(limit: number | null | undefined): number | null | undefined {
+  if (typeof limit === 'number' && !(Number.isSafeInteger(limit) && limit >= 0)) throw typeError('option "qgroupLimit" must be a whole number of bytes', 'ERR_INVALID_ARG_VALUE');
+  return limit;
 }
 
 /**

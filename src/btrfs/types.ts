@@ -59,11 +59,19 @@ export interface NestedSubvolume {
 export interface CreateSubvolumeOptions {
   /** Set FS_NOCOW_FL on the new, empty subvolume; new files inherit it. Default false. */
   nocow?: boolean;
+  /** Limit of its qgroup's referenced bytes, set in the same ioctl (see setQgroupLimit; ignored with quotas off). Default: none. */
+  qgroupLimit?: number | null;
 }
 
 export interface SnapshotOptions {
   /** Make the snapshot read-only (needed to send it). Default false. */
   readonly?: boolean;
+  /**
+   * Limit of its qgroup's referenced bytes, or null for none, set in the
+   * same ioctl (ignored with quotas off). Default: the kernel's (none; under
+   * full qgroups the source's limit).
+   */
+  qgroupLimit?: number | null;
 }
 
 export interface DeleteSubvolumeOptions {

@@ -236,3 +236,45 @@ t.test('extentUsage: what deleting a snapshot frees, as btrfs filesystem du says
   await t.rejects(btrfs.extentUsage(join(mnt, 'missing')), { code: 'ENOENT' });
   await t.rejects(btrfs.extentUsage(plainDir(t)), { code: 'ENOTTY' });
 });
+
+t.test('a limit given at creation: in the create or snapshot ioctl itself', async (t) => {
+  for (const mode of ['simple', 'qgroup'] as const) {
+    await t.test(mode, async (t) => {
+      const { mnt } = mountBtrfs(t);
+      await btrfs.enableQuotas(mnt, mode);
+      const v = join(mnt, 'v');
+      await btrfs.createSubvolume(v, { nocow: true, qgroupLimit: 10 * MiB });
+      t.equal((await btrfs.qgroupOf(v))!.maxReferenced, 10 * MiB, 'created with its limit');
+      t.equal(await btrfs.getNocow(v), true);
+      const plainNew = join(mnt, 'plain');
+      await btrfs.createSubvolume(plainNew);
+      t.equal((await btrfs.qgroupOf(plainNew))!.maxReferenced, null, 'without one: none');
+
+      const same = join(mnt, 'same');
+      await btrfs.snapshot(v, same, { qgroupLimit: 10 * MiB });
+      t.equal((await btrfs.qgroupOf(same))!.maxReferenced, 10 * MiB, 'a snapshot with the same limit');
+      const other = join(mnt, 'other');
+      await btrfs.snapshot(v, other, { qgroupLimit: 30 * MiB });
+      t.equal((await btrfs.qgroupOf(other))!.maxReferenced, 30 * MiB, 'a snapshot with another limit than its source');
+      t.equal(qgroupShow(mnt).get((await btrfs.subvolumeInfo(other)).id)?.maxReferenced, 30 * MiB, 'as btrfs-progs shows it');
+      const none = join(mnt, 'none');
+      await btrfs.snapshot(v, none, { qgroupLimit: null });
+      t.equal((await btrfs.qgroupOf(none))!.maxReferenced, null, 'null: no limit, whatever the source has');
+      const byDefault = join(mnt, 'default');
+      await btrfs.snapshot(v, byDefault, { readonly: true });
+      const inherited = (await btrfs.qgroupOf(byDefault))!.maxReferenced;
+      t.equal(inherited, mode === 'qgroup' ? 10 * MiB : null, mode === 'qgroup' ? 'full qgroups: the kernel gives a snapshot its source\'s limit' : 'simple quotas: no limit unless asked');
+      t.equal(fillUntilRefused(join(other, 'f'), 64 * MiB).error?.errno, EDQUOT, 'the limit given is the one enforced');
+    });
+  }
+  await t.test('quotas off: the limit is ignored', async (t) => {
+    const { mnt } = mountBtrfs(t);
+    await btrfs.createSubvolume(join(mnt, 'v'), { qgroupLimit: MiB });
+    await btrfs.snapshot(join(mnt, 'v'), join(mnt, 's'), { qgroupLimit: MiB });
+    await btrfs.snapshot(join(mnt, 'v'), join(mnt, 'n'), { qgroupLimit: null });
+    writeRandom(join(mnt, 'v', 'f'), 4 * MiB);
+    t.equal((await btrfs.quotaStatus(mnt)).mode, 'off');
+  });
+  t.throws(() => btrfs.snapshot('/a', '/b', { qgroupLimit: -5 }), { code: 'ERR_INVALID_ARG_VALUE' });
+  t.throws(() => btrfs.createSubvolume('/a', { qgroupLimit: '5' as never }), { code: 'ERR_INVALID_ARG_TYPE', message: /a number or null/ });
+});
