@@ -49,6 +49,8 @@ export interface Config {
   readonly replicationIdleSeconds: number;
   /** RECEIVE_RESERVE: free space a receive must leave on the filesystem it writes to. */
   readonly receiveReserve: SpaceReserve;
+  /** QUOTAS: the kind of btrfs quotas the daemon turns on for `-o size=` limits and usage ('off': none, size= refused). */
+  readonly quotas: QuotaSetting;
   /** SYNC_CLOCK_SKEW: seconds a peer's mtime may lie in our future before sync skips the file. */
   readonly syncClockSkewSeconds: number;
   /** NODE_NAME: this node's name as its peers name it in `replicas` (default: the hostname). */
@@ -57,11 +59,16 @@ export interface Config {
   readonly handoverTimeoutSeconds: number;
   /** FAILOVER_AFTER: seconds a holder must have been unreachable before a `failover=auto` volume is taken over without it. */
   readonly failoverAfterSeconds: number;
+  /** METRICS_ADDRESS: where Prometheus metrics are served (`/metrics`), or null: not served. */
+  readonly metricsAddress: { readonly host: string; readonly port: number } | null;
   /** The config.ini consulted, and whether it existed. */
   readonly configFile: { readonly path: string; readonly found: boolean };
   /** Non-fatal remarks worth logging at startup (unknown keys in config.ini). */
   readonly warnings: readonly string[];
 }
+
+/** QUOTAS: off, simple quotas (Linux 6.7+), or full qgroups (docs/quotas.md). */
+export type QuotaSetting = 'off' | 'simple' | 'qgroup';
 
 /** Free space to keep: a number of bytes, or a share of the filesystem's size. */
 export type SpaceReserve = { readonly bytes: number } | { readonly percent: number };
@@ -107,10 +114,12 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.freeze([
   variable('SSH_PATH', '/var/lib/buttervolume/ssh', 'sshPath', 'SSH material: host key, client key, authorized_keys, known_hosts'),
   variable('REPLICATION_IDLE_TIMEOUT', '60', 'replicationIdleSeconds', 'seconds a peer may stay silent in the middle of a replication request before it is aborted'),
   variable('RECEIVE_RESERVE', '5%', 'receiveReserve', 'free space a received snapshot must leave on its filesystem: a size (1G, 512M) or a percentage of the filesystem (5%)'),
+  variable('QUOTAS', 'off', 'quotas', 'btrfs quotas for -o size= limits and usage: off, simple (simple quotas, Linux 6.7+) or qgroup (full qgroups, costly with many snapshots); the daemon turns them on'),
   variable('SYNC_CLOCK_SKEW', '300', 'syncClockSkewSeconds', "seconds a peer's file times may be ahead of this host's clock before sync skips those files"),
   variable('NODE_NAME', '$HOSTNAME', 'nodeName', "this node's name as its peers write it in a volume's replicas (default: the hostname)"),
   variable('HANDOVER_TIMEOUT', '25', 'handoverTimeoutSeconds', 'seconds the first Mount of a replicated volume waits for its old holder to let it go'),
   variable('FAILOVER_AFTER', '60', 'failoverAfterSeconds', 'seconds a holder must have been unreachable before a failover=auto volume is taken over without it'),
+  variable('METRICS_ADDRESS', '', 'metricsAddress', 'address:port where Prometheus metrics are served at /metrics (127.0.0.1:9323); empty: not served'),
 ]);
 
 /** Default of a variable, from {@link CONFIG_VARIABLES} (single source of the defaults). */
@@ -218,10 +227,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     sshPath: absolutePath(lookup('SSH_PATH')),
     replicationIdleSeconds: seconds(lookup('REPLICATION_IDLE_TIMEOUT'), 1, 86_400),
     receiveReserve: spaceReserve(lookup('RECEIVE_RESERVE')),
+    quotas: quotaSetting(lookup('QUOTAS')),
     syncClockSkewSeconds: seconds(lookup('SYNC_CLOCK_SKEW'), 0, 366 * 86_400),
     nodeName: nodeName(lookup('NODE_NAME', hostname())),
     handoverTimeoutSeconds: seconds(lookup('HANDOVER_TIMEOUT'), 1, 3600),
     failoverAfterSeconds: seconds(lookup('FAILOVER_AFTER'), 1, 86_400),
+    metricsAddress: listenAddress(lookup('METRICS_ADDRESS')),
     configFile: Object.freeze({ path: iniPath, found: ini !== undefined }),
     warnings: Object.freeze(warnings),
   });
@@ -307,12 +318,28 @@ function nodeName(raw: Raw): string {
   return value;
 }
 
+function quotaSetting(raw: Raw): QuotaSetting {
+  const value = singleLine(raw).toLowerCase();
+  if (value !== 'off' && value !== 'simple' && value !== 'qgroup') fail(raw, 'must be off, simple (btrfs simple quotas, Linux 6.7+) or qgroup (full qgroups)');
+  return value;
+}
+
 // A whole number of seconds within [min, max].
 function seconds(raw: Raw, min: number, max: number): number {
   const value = singleLine(raw);
   const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!(n >= min && n <= max)) fail(raw, `must be a whole number of seconds from ${min} to ${max}`);
   return n;
+}
+
+// `127.0.0.1:9323`, `[::1]:9323`, `localhost:9323`: an address to listen on, named (never a wildcard by default).
+function listenAddress(raw: Raw): { host: string; port: number } | null {
+  const value = singleLine(raw).trim();
+  if (value === '') return null;
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]{1,253})):([0-9]{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 1 && port <= 65_535)) fail(raw, 'must be address:port (127.0.0.1:9323, [::1]:9323), or empty');
+  return { host: m[1] ?? m[2]!, port };
 }
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };

@@ -75,12 +75,14 @@ export async function receive(destDir: string, input: Readable, options?: Receiv
     inputError ??= err;
     job.abort();
   };
+  let streamBytes = 0;
   const onData = (chunk: unknown) => {
     if (!(chunk instanceof Uint8Array)) {
       // Not bytes (an encoding set, an object stream): nothing to receive from.
       abort(typeError(`receive's input must give Buffers, not ${typeof chunk === 'string' ? 'strings' : typeof chunk}`, 'ERR_INVALID_ARG_TYPE'));
       return;
     }
+    streamBytes += chunk.byteLength;
     if (!job.push(chunk)) input.pause();
   };
   const onEnd = () => job.end();
@@ -116,5 +118,5 @@ export async function receive(destDir: string, input: Readable, options?: Receiv
   }
   const last = subvolumes[subvolumes.length - 1];
   if (!last) throw new Error(`internal: no subvolume received into ${basename(dest)}`);
-  return { ...last, subvolumes };
+  return { ...last, subvolumes, streamBytes };
 }

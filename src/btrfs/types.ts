@@ -163,6 +163,8 @@ export interface ReceivedSubvolume {
 /** What receive() resolves to: the last subvolume received, and every one in order. */
 export interface ReceiveResult extends ReceivedSubvolume {
   subvolumes: ReceivedSubvolume[];
+  /** Bytes of the stream read. */
+  streamBytes: number;
 }
 
 /** What lstat (or fstat) says of an entry, as listBeneath and readFileBeneath give it. */

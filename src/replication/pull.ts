@@ -40,6 +40,8 @@ export interface PullResult {
   fetched: string | null;
   /** Its parent (incremental), or null (full). */
   parent: string | null;
+  /** Bytes of the stream received (0 when nothing was fetched). */
+  bytes: number;
 }
 
 /** `channel` piped into `meter`, whose reader learns of the channel's failure too (pipe() does not pass it on). */
@@ -59,7 +61,7 @@ export async function pullVolume(ctx: ReplicationContext, conn: PeerConnection, 
   const wanted = options.snapshot === undefined ? newestSendable(remote) : remote.find((r) => r.name === options.snapshot && r.readonly);
   if (options.snapshot !== undefined && !wanted) throw new ReplicationError('ERR_SNAPSHOT_NOT_FOUND', `${conn.peer.label} holds no snapshot ${options.snapshot}`);
   const newest = wanted ?? null;
-  const result: PullResult = { host: conn.peer.spec, volume, newest: newest?.name ?? null, fetched: null, parent: null };
+  const result: PullResult = { host: conn.peer.spec, volume, newest: newest?.name ?? null, fetched: null, parent: null, bytes: 0 };
   if (!newest || local.some((l) => sameSnapshot(l, newest))) return result;
   // The peer sends: its parent is the newest of its snapshots that we hold the same state of.
   const parent = chooseParent(newest, remote, local);
@@ -69,10 +71,11 @@ export async function pullVolume(ctx: ReplicationContext, conn: PeerConnection, 
   channel.stderr.on('data', (c: Buffer) => (trailer = lastBytes(trailer, c, PEER_STDERR_KEPT)));
   // A peer that stops sending is given up: it would hold our receive, its temporary subvolume and the volume's lock.
   const stopWatch = watchIdle(channel, conn.idleMs, (err) => abortChannel(channel, err));
+  let bytes: number;
   try {
     // Counted on the way only when asked: one more stream layer per chunk otherwise for nothing.
     const input = options.onProgress ? metered(channel, new Meter({ total, onProgress: (p) => options.onProgress!(p.bytes, total) })) : channel;
-    await ctx.store.receiveSnapshot(volume, newest.name, input);
+    bytes = (await ctx.store.receiveSnapshot(volume, newest.name, input)).streamBytes;
   } catch (err) {
     // The peer may have failed on its side: its last word (stderr) says why.
     const peerError = lastWordError(trailer.toString('utf8'), conn.peer.label);
@@ -82,5 +85,5 @@ export async function pullVolume(ctx: ReplicationContext, conn: PeerConnection, 
     stopWatch();
   }
   ctx.logger.info(`fetched ${newest.name} from ${conn.peer.label} (${parent ? `incremental from ${parent.name}` : 'full'})`);
-  return { ...result, fetched: newest.name, parent: parent?.name ?? null };
+  return { ...result, fetched: newest.name, parent: parent?.name ?? null, bytes };
 }

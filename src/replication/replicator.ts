@@ -2,6 +2,7 @@
 // ssh2, used alike by the plugin server's endpoints, the CLI and the
 // scheduler. Peers are `name`, `name:port` or `user@name[:port]`; the port
 // defaults to SSH_PORT and the keys are in SSH_PATH.
+import { report } from '../util/telemetry.js';
 import type { ConnectOptions } from './client.js';
 import type { ReplicationContext } from './context.js';
 import { parsePeer, type Peer } from './peer.js';
@@ -59,6 +60,18 @@ export interface Replicator {
  * The Replicator over SSH. ssh2 and the transfer code are loaded on first
  * use: the daemon and the CLI's other commands do not pay for them.
  */
+/** `transfer`'s outcome reported (bytes of the stream; 0 when nothing moved or it failed), then passed on. */
+async function measured<T extends { bytes: number }>(peer: Peer, volume: string, direction: 'sent' | 'received', transfer: Promise<T>): Promise<T> {
+  try {
+    const result = await transfer;
+    report({ kind: 'replication', peer: peer.label, volume, direction, bytes: result.bytes, ok: true });
+    return result;
+  } catch (err) {
+    report({ kind: 'replication', peer: peer.label, volume, direction, bytes: 0, ok: false });
+    throw err;
+  }
+}
+
 export class SshReplicator implements Replicator {
   constructor(readonly ctx: ReplicationContext) {}
 
@@ -82,19 +95,31 @@ export class SshReplicator implements Replicator {
     const peer = this.peer(host);
     const [{ withPeer }, { localSide, sendSnapshot }] = await Promise.all([import('./client.js'), import('./send.js')]);
     await localSide(this.ctx, snapshot, peer.label); // local mistakes before any connection
-    return withPeer(peer, this.connectOptions(options), (conn) => sendSnapshot(this.ctx, conn, snapshot, options));
+    const volume = snapshot.slice(0, snapshot.indexOf('@'));
+    return measured(peer, volume, 'sent', withPeer(peer, this.connectOptions(options), (conn) => sendSnapshot(this.ctx, conn, snapshot, options)));
   }
 
   async pull(host: string, volume: string, options: PullOptions & TransportOptions = {}): Promise<PullResult> {
     const peer = this.peer(host);
     const [{ withPeer }, { pullVolume }] = await Promise.all([import('./client.js'), import('./pull.js')]);
-    return withPeer(peer, this.connectOptions(options), (conn) => pullVolume(this.ctx, conn, volume, options));
+    return measured(peer, volume, 'received', withPeer(peer, this.connectOptions(options), (conn) => pullVolume(this.ctx, conn, volume, options)));
   }
 
   async sync(volume: string, hosts: readonly string[], options: SyncOptions & TransportOptions = {}): Promise<SyncResult> {
     const peers = hosts.map((h) => this.peer(h));
     const { syncVolume } = await import('./sync.js');
-    return syncVolume(this.ctx, volume, peers, this.connectOptions(options), options);
+    const reportHosts = (result: SyncResult) =>
+      result.hosts.forEach((h, i) => report({ kind: 'replication', peer: peers[i]?.label ?? h.host, volume, direction: 'received', bytes: h.bytes ?? 0, ok: h.ok }));
+    try {
+      const result = await syncVolume(this.ctx, volume, peers, this.connectOptions(options), options);
+      reportHosts(result);
+      return result;
+    } catch (err) {
+      const result = (err as { result?: SyncResult }).result;
+      if (result) reportHosts(result);
+      else peers.forEach((p) => report({ kind: 'replication', peer: p.label, volume, direction: 'received', bytes: 0, ok: false }));
+      throw err;
+    }
   }
 
   async snapshotAndSync(volume: string, hosts: readonly string[], options: SyncOptions & TransportOptions = {}): Promise<SnapshotSyncResult> {

@@ -166,7 +166,7 @@ async function makeSshServer(options: SshServerOptions, gate: StrangerGate): Pro
       gate.authenticated(connectionKey(info.ip, info.port));
       const key = accepted!;
       logger.debug(`ssh ${who}: authenticated (${sshPath}/authorized_keys line ${key.line})`);
-      const peer = { who, connection: client, key: key.key.getPublicSSH().toString('base64'), keyLine: key.line, grant: key.grant };
+      const peer = { who, address: plainAddress(info.ip), connection: client, key: key.key.getPublicSSH().toString('base64'), keyLine: key.line, grant: key.grant };
       // Closed once no request has been in flight for the idle time.
       let inFlight = 0;
       let idle: NodeJS.Timeout | undefined;

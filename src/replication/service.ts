@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { validateVolumeName } from '../store/names.js';
 import type { VolumeStore } from '../store/volume-store.js';
 import { errCode } from '../util/err-code.js';
+import { report } from '../util/telemetry.js';
 import { grantRefusal, type KeyGrant } from './authorized-keys.js';
 import { LocalCluster } from './cluster-local.js';
 import { estimateSendSize } from './estimate.js';
@@ -32,6 +33,8 @@ export interface ServiceChannel extends Duplex {
 export interface PeerSession {
   /** `address:port`, for the log. */
   who: string;
+  /** Its address (no port): the peer's label in the metrics. */
+  address?: string;
   /** Its connection (requests are counted per connection). */
   connection: object;
   /** Its key (base64 of the public key): requests are counted per key too. */
@@ -96,7 +99,7 @@ export class ReplicationService {
       this.logger.debug(`ssh ${who}: ${request.op} ${request.volume}${request.test ? ' (test)' : ''}`);
       const stop = watchIdle(channel, this.limits.idleMs, (err) => abortChannel(channel, err));
       try {
-        await this.dispatch(channel, request);
+        await this.dispatch(channel, request, peer.address ?? peer.who);
       } finally {
         stop();
       }
@@ -130,7 +133,7 @@ export class ReplicationService {
     };
   }
 
-  private async dispatch(channel: ServiceChannel, request: Request): Promise<void> {
+  private async dispatch(channel: ServiceChannel, request: Request, peer: string): Promise<void> {
     switch (request.op) {
       case 'list': {
         const place = { test: request.test };
@@ -142,7 +145,11 @@ export class ReplicationService {
       }
       case 'receive': {
         writeLine(channel, { ok: true, ready: true });
-        const result = await this.store.receiveSnapshot(request.volume, request.snapshot, channel, { test: request.test });
+        const result = await this.store.receiveSnapshot(request.volume, request.snapshot, channel, { test: request.test }).catch((err: unknown) => {
+          report({ kind: 'replication', peer, volume: request.volume, direction: 'received', bytes: 0, ok: false });
+          throw err;
+        });
+        report({ kind: 'replication', peer, volume: request.volume, direction: 'received', bytes: result.streamBytes, ok: true });
         this.logger.info(`received ${result.name}${request.test ? ' (test)' : ''}`);
         writeLine(channel, { ok: true, received: { name: result.name, uuid: result.uuid, receivedUuid: result.receivedUuid, parentUuid: result.parentUuid } });
         return;
@@ -156,10 +163,14 @@ export class ReplicationService {
           .catch(() => null);
         const stream = await this.store.snapshotStream(request.volume, request.snapshot, request.parent, place);
         writeLine(channel, { ok: true, estimate });
+        let bytes = 0;
+        stream.on('data', (chunk: Buffer) => (bytes += chunk.length));
         try {
           await pipeline(stream, channel, { end: false });
           await this.lastWord(channel, { ok: true });
+          report({ kind: 'replication', peer, volume: request.volume, direction: 'sent', bytes, ok: true });
         } catch (err) {
+          report({ kind: 'replication', peer, volume: request.volume, direction: 'sent', bytes: 0, ok: false });
           if (!channel.destroyed) await this.lastWord(channel, { ok: false, error: (err as Error).message, code: errCode(err) ?? 'ERR_PEER_FAILED' });
           throw err;
         }

@@ -10,6 +10,7 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { VolumeStore } from '../store/volume-store.js';
+import { report as telemetry } from '../util/telemetry.js';
 import { errorText, executeJob } from './jobs.js';
 import { SshReplicator, type Replicator } from '../replication/replicator.js';
 import { ScheduleFile, type ScheduleEntry, type ScheduleLine } from './schedule-file.js';
@@ -141,6 +142,7 @@ async function runJob(ctx: SchedulerContext, state: SchedulerState, entry: Sched
     held === VOLUME_BUSY
       ? { ...report, ran: false, ok: true, detail: 'volume busy with a job of another buttervolume process; tried again at the next pass' }
       : held;
+  if (outcome.ran || !outcome.ok) telemetry({ kind: 'scheduled', action: entry.action.split(':')[0]!, volume: entry.name, ok: outcome.ok });
   const what = `scheduled ${entry.action} of ${entry.name}`;
   if (!outcome.ok) logger.error(`${what} failed: ${outcome.error}${outcome.detail ? ` (${outcome.detail})` : ''}`);
   else if (outcome.ran) logger.info(`${what}: ${outcome.detail}`);

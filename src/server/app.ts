@@ -39,6 +39,7 @@ export function createApp(context: PluginContext, options: AppOptions = {}): Koa
   const router = new Router({ sensitive: true });
   for (const endpoint of endpoints) {
     const route: Koa.Middleware = async (ctx) => {
+      ctx.state.endpoint = endpoint.path; // the route, not the path asked: a bounded label for the metrics
       const body = await readJsonBody(ctx.req, limit);
       ctx.state.body = body;
       if (endpoint.fields) onlyFields(body, endpoint.fields);

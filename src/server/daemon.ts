@@ -17,6 +17,7 @@ import type { SshServer } from '../replication/server.js';
 import { createApp } from './app.js';
 import { DaemonError } from './errors.js';
 import { WorkGate } from './gate.js';
+import type { MetricsServer } from './metrics-server.js';
 import { listenUnix, prepareSocket } from './socket.js';
 import { errCode } from '../util/err-code.js';
 
@@ -109,6 +110,22 @@ async function startSsh(config: Config, store: VolumeStore, logger: Logger, clus
  * @throws DaemonError `ERR_NOT_BTRFS`, `ERR_STORE_PATH`, `ERR_ALREADY_RUNNING`, `ERR_SOCKET_PATH`
  *   (one-line messages meant for the operator).
  */
+/**
+ * The metrics on METRICS_ADDRESS, when it is set (prom-client is loaded only
+ * then). An address that cannot be had is logged at ERROR: Docker's volumes
+ * are served all the same.
+ */
+async function startMetrics(config: Config, store: VolumeStore, logger: Logger): Promise<MetricsServer | undefined> {
+  if (!config.metricsAddress) return undefined;
+  try {
+    const { startMetricsServer } = await import('./metrics-server.js');
+    return await startMetricsServer(config.metricsAddress, store, logger, config.dtFormat);
+  } catch (err) {
+    logger.error(`metrics: cannot serve on METRICS_ADDRESS ${config.metricsAddress.host}:${config.metricsAddress.port}: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 export async function runDaemon(config: Config, options: DaemonOptions): Promise<Daemon> {
   const { logger } = options;
   const address = config.socketPath;
@@ -141,15 +158,17 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   const server = createServer(app.callback());
   server.on('error', (err) => logger.error(`server error: ${err.message}`));
   let ssh: SshServer | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     const recovered = await store.recover();
     if (recovered.length > 0) logger.warning(`Removed what interrupted operations left behind: ${recovered.join(', ')}`);
     // Before the socket: once the daemon answers, its keys exist and peers can reach it.
     ssh = await startSsh(config, store, logger, local);
+    metrics = await startMetrics(config, store, logger);
     cluster.start();
     await listenUnix(server, address);
   } catch (err) {
-    await ssh?.close();
+    await Promise.all([ssh?.close(), metrics?.close()]);
     store.close();
     throw err;
   }
@@ -168,7 +187,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   try {
     hook = await options.onStarted?.(store, replicator);
   } catch (err) {
-    await Promise.all([stopServer(), ssh?.close()]);
+    await Promise.all([stopServer(), ssh?.close(), metrics?.close()]);
     store.close();
     throw err;
   }
@@ -177,7 +196,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
     logger.info('Stopping: finishing the requests in progress...');
     cluster.stop();
     const stopHook = Promise.resolve(hook?.stop()).catch((err: Error) => logger.error(`stopping the scheduler failed: ${err.message}`));
-    await Promise.all([stopServer(), stopHook, ssh?.close()]);
+    await Promise.all([stopServer(), stopHook, ssh?.close(), metrics?.close()]);
     // libuv unlinks the socket as the server closes; make sure, without
     // removing a socket that another daemon may have created since.
     const now = await stat(address).catch(() => undefined);

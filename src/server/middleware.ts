@@ -4,6 +4,7 @@
 import type { Middleware, ParameterizedContext } from 'koa';
 
 import type { Logger } from '../log.js';
+import { report } from '../util/telemetry.js';
 import { errorAnswer, RequestError } from './errors.js';
 
 const MAX_LOGGED_JSON = 400;
@@ -62,10 +63,12 @@ export function respond({ logger, closing }: RespondOptions): Middleware {
     }
     // Shutting down, or a body too large to read to its end: close after answering.
     if (closing?.() || failure?.code === 'ERR_BODY_TOO_LARGE') ctx.set('Connection', 'close');
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    report({ kind: 'request', endpoint: typeof ctx.state.endpoint === 'string' ? ctx.state.endpoint : 'other', seconds, ok: failure === undefined });
     const probe = failure?.code === 'ERR_VOLUME_NOT_FOUND' && ctx.path === '/VolumeDriver.Get';
     const level = failure && !probe ? 'ERROR' : 'DEBUG';
     if (!logger.enabled(level)) return;
-    const ms = (Number(process.hrtime.bigint() - start) / 1e6).toFixed(1);
+    const ms = (seconds * 1000).toFixed(1);
     const line = `${ctx.method} ${ctx.path} ${excerpt(ctx.state.body)} -> ${ctx.status} ${excerpt(ctx.state.answer)} (${ms} ms)`;
     if (level === 'DEBUG') logger.debug(line);
     else logger.error(stack ? `${line}\n${stack}` : line);

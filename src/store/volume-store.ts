@@ -26,6 +26,7 @@ import type { LocalSnapshot } from './lineage.js';
 import { VolumeLocks, type LockMode } from './locks.js';
 import { MountTable, type MountCount } from './mounts.js';
 import { createFrom, forgetFrom, fromStatus, isEphemeral, mountEphemeral, refuseIfSource, type FromStatus } from './volume-from.js';
+import { volumeFreshness, type Freshness } from './freshness.js';
 import { newestSnapshot, validateNewVolumeName, validateVolumeName } from './names.js';
 import { purge, purgeWithPlan, type PurgeOptions } from './purge.js';
 import type { PurgePlan } from './purge-plan.js';
@@ -41,6 +42,7 @@ export type { PatternRule, Protection, ProtectionRule, PurgeDecision, PurgePlan,
 export type { Place } from './replicas.js';
 export type { RestoreOptions, RestoreResult } from './restore.js';
 export type { ClusterRecord, ClusterState, Ownership } from './cluster-record.js';
+export type { Freshness } from './freshness.js';
 
 export interface StoreOptions extends StorePaths {
   /** strftime format of the date in snapshot names (the original's DTFORMAT). */
@@ -389,6 +391,12 @@ export class VolumeStore {
   /** What this node knows of `volume` as a replicated volume, or null for a volume that is not one. */
   clusterRecord(volume: string): Promise<ClusterRecord | null> {
     return readRecord(this.c, validateVolumeName(volume));
+  }
+
+  /** Whether `volume`'s newest snapshot is within its rpo (`-o rpo=`); null for a volume without one. */
+  async freshness(volume: string, now?: number): Promise<Freshness | null> {
+    await this.path(volume);
+    return volumeFreshness(this.c, volume, now);
   }
 
   /** Changes the cluster record of `volume` (one change at a time; `change` returns null to keep it). */

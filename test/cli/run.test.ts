@@ -18,6 +18,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const r = await daemon.call('/Plugin.Activate');
     t.equal(r.status, 200);
     t.same(r.body.Implements, ['VolumeDriver']);
+    // The socket answers as the line is written: the pipe may bring it a moment later.
+    for (let i = 0; i < 40 && !/Starting scheduler job/.test(daemon.stderr()); i++) await sleep(50);
     t.match(daemon.stderr(), /Listening to requests on .*bv\.sock/);
     t.match(daemon.stderr(), /Starting scheduler job every 60s/);
     process.kill(daemon.pid, signal);

@@ -251,5 +251,6 @@ t.test('a stack file: driver_opts give the replicas; the volume follows its serv
   await write(swarm, 'st_web', 'index.html', 'hello from node1');
   await moveTo(swarm, 'st_web', 'node1', 'node2', first);
   t.equal(await read(swarm, 'st_web', 'index.html'), 'hello from node1', 'the stack volume followed its service to node2');
-  await swarm.docker(['stack', 'rm', 'st']);
+  // Removing the stack's network can race the task's shutdown ("in use by task"): Swarm's own flake, not ours; the teardown removes the rest.
+  await swarm.docker(['stack', 'rm', 'st'], { allowFailure: true });
 });

@@ -3,7 +3,8 @@
 // some; names and options are checked by the store.
 import { parseCreateOptions } from '../../store/create-options.js';
 import type { ReplicaReport } from '../../replication/cluster.js';
-import type { VolumeStatus } from '../../store/volume-store.js';
+import type { Freshness, VolumeStatus } from '../../store/volume-store.js';
+import { formatDuration } from '../../util/duration.js';
 import type { JsonObject } from '../body.js';
 import type { Endpoint } from '../endpoint.js';
 import { optionalString, requiredString } from '../fields.js';
@@ -32,6 +33,16 @@ function clusterStatus(r: ReplicaReport): JsonObject {
     Holder: r.holder,
     Epoch: r.epoch,
     Replicas: r.replicas.map((x) => ({ Peer: x.peer, Node: x.node, Reachable: x.reachable, Epoch: x.epoch, Snapshot: x.snapshot, Age: x.age, ...(x.error ? { Error: x.error } : {}) })),
+  };
+}
+
+/** A volume with an rpo: whether its newest snapshot is within it (store/freshness.ts). */
+function freshnessStatus(f: Freshness): JsonObject {
+  return {
+    Rpo: formatDuration(f.rpo),
+    NewestSnapshotAge: f.newestAgeSeconds === null ? null : formatDuration(f.newestAgeSeconds),
+    RpoExceeded: f.exceeded,
+    ChangedSinceLastState: f.changed,
   };
 }
 
@@ -96,13 +107,13 @@ export const dockerEndpoints: readonly Endpoint[] = [
     methods: post,
     async handle({ body }, { store, cluster }) {
       const volume = await store.get(requiredString(body, 'Name'));
-      const replicas = await cluster?.lastReport(volume.name);
+      const [replicas, fresh] = await Promise.all([cluster?.lastReport(volume.name), store.freshness(volume.name)]);
       return {
         Volume: {
           Name: volume.name,
           Mountpoint: volume.mountpoint,
           CreatedAt: volume.createdAt.toISOString(),
-          Status: { ...statusMap(volume.status), ...(replicas ? clusterStatus(replicas) : {}) },
+          Status: { ...statusMap(volume.status), ...(replicas ? clusterStatus(replicas) : {}), ...(fresh ? freshnessStatus(fresh) : {}) },
         },
       };
     },
