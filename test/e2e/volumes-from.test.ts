@@ -65,7 +65,7 @@ t.test('read-only views, clones and ephemeral volumes through dockerd, across a 
   t.same(dry.body, { Err: '', Purged: [], Kept: [{ Snapshot: snap, Reason: 'in use by volume view' }] }, 'not counted as deleted');
   t.equal((await cli('schedule', 'purge:1m:2m', '60', 'db')).code, 0);
   const pass = await cli('scheduled', 'run', '--now', later);
-  t.equal(pass.stdout, `ok purge:1m:2m db: deleted 0 snapshots; kept ${snap} (in use by volume view)\n`, 'a scheduled purge too');
+  t.match(pass.stdout, `ok purge:1m:2m db: deleted 0 snapshots; kept ${snap} (in use by volume view)`, 'a scheduled purge too');
   t.equal((await cli('schedule', 'purge:1m:2m', '0', 'db')).code, 0);
   t.equal((await cli('snapshots', 'db')).stdout, `${snap}\n`, 'still there');
 
