@@ -7,7 +7,7 @@
 // deleted, 300 new), 2 directories renamed, and 10% of the big file (30
 // pieces of 1 MiB) rewritten.
 import { createCipheriv } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const DIRS = 200;
@@ -159,4 +159,64 @@ export function makeSmallChange(root, seed) {
   while (offsets.size < 8) offsets.add(r.int(BIG_MIB));
   writeBig(join(root, 'big.bin'), r, [...offsets]);
   return 512 * 4096 + 8 * (1 << 20);
+}
+
+// ---- bench/sync's data set (issue 25) ---------------------------------------
+
+const SYNC_FILE_BYTES = 1024;
+export const SYNC_BIG_MIB = 50;
+
+/** bench/sync's tree in @root (an existing empty directory): 20,000 files of 1 KB in 200 directories, and one 50 MB file. */
+export function makeSyncSet(root, seed = 21) {
+  const r = rng(seed);
+  // An hour old: a change made right after is newer by whole seconds (rsync's quick check may compare seconds only).
+  const past = new Date(Date.now() - 3600_000);
+  for (let d = 0; d < DIRS; d++) {
+    const dir = join(root, dirName(d));
+    mkdirSync(dir);
+    for (let f = 0; f < FILES_PER_DIR; f++) {
+      writeFileSync(join(dir, fileName(f)), r.bytes(SYNC_FILE_BYTES));
+      utimesSync(join(dir, fileName(f)), past, past);
+    }
+  }
+  const fd = openSync(join(root, 'big.bin'), 'w');
+  try {
+    for (let i = 0; i < SYNC_BIG_MIB; i++) writeSync(fd, r.bytes(1 << 20));
+  } finally {
+    closeSync(fd);
+  }
+  utimesSync(join(root, 'big.bin'), past, past);
+}
+
+/**
+ * bench/sync's 10% change of makeSyncSet's tree, in place: 1,000 files
+ * rewritten, 500 added, 400 renamed (half to another directory), one
+ * directory of 100 renamed; the big file unchanged. Returns the counts.
+ */
+export function makeSyncChange(root, seed = 22) {
+  const r = rng(seed);
+  const all = [];
+  for (let d = 0; d < DIRS; d++) if (d !== 42) for (let f = 0; f < FILES_PER_DIR; f++) all.push([d, f]);
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = r.int(i + 1);
+    [all[i], all[j]] = [all[j], all[i]];
+  }
+  const path = ([d, f]) => join(root, dirName(d), fileName(f));
+  const counts = { rewritten: 0, added: 0, renamed: 0, dirRenamed: 0 };
+  for (const p of all.slice(0, 1000)) {
+    writeFileSync(path(p), r.bytes(SYNC_FILE_BYTES));
+    counts.rewritten++;
+  }
+  for (let i = 0; i < 500; i++) {
+    writeFileSync(join(root, dirName(r.int(DIRS)), `added-${i}`), r.bytes(SYNC_FILE_BYTES));
+    counts.added++;
+  }
+  all.slice(1000, 1400).forEach((p, i) => {
+    const to = i % 2 ? `${path(p)}.renamed` : join(root, dirName((p[0] + 1 + r.int(DIRS - 1)) % DIRS), `moved-${p[0]}-${p[1]}`);
+    renameSync(path(p), to);
+    counts.renamed++;
+  });
+  renameSync(join(root, dirName(42)), join(root, `${dirName(42)}-renamed`));
+  counts.dirRenamed++;
+  return counts;
 }

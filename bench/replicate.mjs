@@ -37,8 +37,7 @@
 // product without a change), receiving into B/alt-snapshots; ratio alt/ours.
 // usage: node bench/replicate.mjs [--rounds N] [--alt <package dir>]
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, promisify } from 'node:util';
@@ -46,6 +45,7 @@ import { parseArgs, promisify } from 'node:util';
 import * as btrfs from '../dist/btrfs/index.js';
 import { makeChange, makeFull } from './dataset.mjs';
 import { fmt, median, scratchBtrfs } from './common.mjs';
+import { cpu, freePort, hostEnv, shellQuote, startSshd, waitForPort } from './openssh.mjs';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, alt: { type: 'string' } } });
@@ -57,37 +57,6 @@ const BIN = new URL('../bin/buttervolume.cjs', import.meta.url).pathname;
 // BENCH_PROF=<dir>: our daemon and CLI run with --cpu-prof into <dir> (profiling, not timing).
 const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
 
-/** A TCP port nobody listens on right now. */
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForPort(port, proc, what, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise((resolve) => {
-      const s = createConnection({ port, host: '127.0.0.1' }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (proc.exitCode !== null) throw new Error(`${what} exited (${proc.exitCode}) before listening on ${port}`);
-    if (Date.now() > deadline) throw new Error(`${what} did not listen on ${port} within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
-// The environment of our processes: without what only slows a Node start (see docs/benchmarks.md).
-const baseEnv = { ...process.env };
-delete baseEnv.NODE_OPTIONS;
-delete baseEnv.NODE_EXTRA_CA_CERTS;
-
 const A = scratchBtrfs(6);
 const B = scratchBtrfs(6);
 const work = mkdtempSync('/tmp/bv-bench-repl-');
@@ -97,18 +66,7 @@ process.once('exit', () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const envOf = (mnt, dir, extra) => ({
-  ...baseEnv,
-  BUTTERVOLUME_CONFIG: join(dir, 'no-config.ini'),
-  BUTTERVOLUME_VOLUMES_PATH: join(mnt, 'volumes'),
-  BUTTERVOLUME_SNAPSHOTS_PATH: join(mnt, 'snapshots'),
-  BUTTERVOLUME_TEST_REMOTE_PATH: join(mnt, 'received'),
-  BUTTERVOLUME_SCHEDULE: join(dir, 'schedule.csv'),
-  BUTTERVOLUME_RUNPATH: join(dir, 'run'),
-  BUTTERVOLUME_SOCKET: join(dir, 'run', 'bv.sock'),
-  BUTTERVOLUME_SSH_PATH: join(dir, 'ssh'),
-  ...extra,
-});
+const envOf = hostEnv;
 for (const d of ['a', 'b', 'b-alt', 'openssh']) mkdirSync(join(work, d), { mode: 0o700 });
 const ourPort = await freePort();
 const envA = envOf(A.mnt, join(work, 'a'), { BUTTERVOLUME_SSH_PORT: '0' });
@@ -147,41 +105,8 @@ if (values.alt) {
 }
 
 // ---- OpenSSH: an sshd of our own, with its own configuration -----------------
-const o = join(work, 'openssh');
-const sshPort = await freePort();
-execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(o, 'host_key')]);
-execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(o, 'client_key')]);
-writeFileSync(join(o, 'authorized_keys'), readFileSync(join(o, 'client_key.pub')));
-chmodSync(join(o, 'authorized_keys'), 0o600);
-writeFileSync(
-  join(o, 'sshd_config'),
-  [
-    `Port ${sshPort}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${join(o, 'host_key')}`,
-    `AuthorizedKeysFile ${join(o, 'authorized_keys')}`,
-    `PidFile ${join(o, 'sshd.pid')}`,
-    'PermitRootLogin prohibit-password',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
-    'StrictModes no',
-    'PrintMotd no',
-    'LogLevel ERROR',
-    '',
-  ].join('\n'),
-);
-// sshd refuses to start without its privilege separation directory (made by its service unit).
-const madeRunSshd = !existsSync('/run/sshd');
-if (madeRunSshd) mkdirSync('/run/sshd', { mode: 0o755 });
-process.once('exit', () => madeRunSshd && rmSync('/run/sshd', { recursive: true, force: true }));
-const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(o, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-procs.push(sshd);
-let sshdLog = '';
-sshd.stderr.on('data', (d) => (sshdLog = (sshdLog + d).slice(-20_000)));
-await waitForPort(sshPort, sshd, 'sshd');
-const sshArgs = ['-p', String(sshPort), '-i', join(o, 'client_key'), '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(o, 'known_hosts')}`, '-o', 'LogLevel=ERROR'];
-const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+const { proc: sshd, sshArgs, log: sshdLogOf } = await startSshd(join(work, 'openssh'), procs);
+const q = shellQuote;
 const progsDir = join(B.mnt, 'progs');
 mkdirSync(progsDir);
 
@@ -203,19 +128,11 @@ async function openssh(snapshot, parent) {
   const cmd = `btrfs -q send ${p}${q(snap)} | ssh ${sshArgs.map(q).join(' ')} root@127.0.0.1 /usr/bin/btrfs -q receive ${q(progsDir)}`;
   const t0 = hrs();
   await run('bash', ['-o', 'pipefail', '-c', cmd]).catch((err) => {
-    throw new Error(`openssh row failed: ${err.stderr}\n--- sshd:\n${sshdLog.slice(-3000)}`);
+    throw new Error(`openssh row failed: ${err.stderr}\n--- sshd:\n${sshdLogOf().slice(-3000)}`);
   });
   return { seconds: secs(t0) };
 }
 
-// CPU seconds (user+system) from /proc/<pid>/stat: the process's own
-// (all its threads) and that of its children it has waited for.
-const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100;
-function cpu(pid = 'self') {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const v = f.slice(f.lastIndexOf(')') + 2).split(' ').map(Number); // v[0] is field 3 (state)
-  return { own: (v[11] + v[12]) / TICK, children: (v[13] + v[14]) / TICK };
-}
 /** CPU of the sending side (what this process spawned and waited for) and of the receiving one. */
 function cpuSnapshot() {
   return { sender: cpu().children, daemon: cpu(daemon.pid).own, alt: altDaemon ? cpu(altDaemon.pid).own : 0, sshd: cpu(sshd.pid).children };
