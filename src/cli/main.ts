@@ -87,6 +87,32 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   return status;
 }
 
+/**
+ * The values of the options of `spec` that take one, as typed: mri reads
+ * numeric-looking values as numbers (`""` as 0, `0501` as 501, `1e400` as
+ * Infinity), which would lose a date like `--at 05012024` or misquote a bad
+ * value in its error. Repeated, an array as mri gives.
+ */
+function valuesAsTyped(argv: readonly string[], spec: CommandSpec, parsed: ParsedOptions): Record<string, unknown> {
+  const end = argv.indexOf('--');
+  const words = end < 0 ? argv : argv.slice(0, end);
+  const typed: Record<string, unknown> = {};
+  for (const { flags } of spec.options) {
+    const name = /^--([a-z-]+) </.exec(flags)?.[1];
+    if (name === undefined) continue;
+    const values: string[] = [];
+    for (let i = 0; i < words.length; i++) {
+      if (words[i] === `--${name}` && i + 1 < words.length) values.push(words[++i]!);
+      else if (words[i]!.startsWith(`--${name}=`)) values.push(words[i]!.slice(name.length + 3));
+    }
+    const key = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const given = parsed[key];
+    if (given === undefined || values.length !== (Array.isArray(given) ? given.length : 1)) continue;
+    typed[key] = Array.isArray(given) ? values : values[0];
+  }
+  return typed;
+}
+
 async function dispatch(argv: string[], named: (command: string) => void): Promise<number> {
   const cli = buildCli(argv);
   cli.parse(argv, { run: false });
@@ -121,7 +147,8 @@ async function dispatch(argv: string[], named: (command: string) => void): Promi
   }
   // mri turns numeric-looking values into numbers; arguments are names.
   const args = cli.args.map(String);
-  const ctx = createContext({ command: spec.name, usage: usageOf(spec), options, out: createOutput(options['json'] === true) });
+  const typed = { ...options, ...valuesAsTyped(argv, spec, options) };
+  const ctx = createContext({ command: spec.name, usage: usageOf(spec), options: typed, out: createOutput(options['json'] === true) });
   const module = await spec.load();
   await module.run(ctx, args);
   return 0;

@@ -211,6 +211,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     params: ['<pattern>', '<volume>'],
     options: [
       { flags: '--dryrun', description: 'delete nothing; print the snapshots that would be deleted, one per line' },
+      { flags: '--explain', description: 'print every snapshot with KEEP or DELETE and the rule that decided (with --dryrun: would)' },
+      { flags: '--at <date>', description: 'decide as at <date>: a date as in snapshot names (DTFORMAT) or ISO 8601, like --now' },
       NOW_OPTION,
       JSON_OPTION,
     ],
@@ -219,8 +221,10 @@ export const COMMANDS: readonly CommandSpec[] = [
       '<pattern>: durations <number><m|h|d|w|y> joined by ":", at least two, e.g. 4h:1d:2w:2y keeps every',
       'snapshot of the last 4 hours, one per 4 hours up to a day, one per day up to 2 weeks, one per',
       '2 weeks up to 2 years, and nothing older.',
+      '--explain prints one line per snapshot, KEEP or DELETE<tab><snapshot><tab><why>: the plan the purge',
+      'carries out; without --dryrun it purges, then prints what it did and why.',
     ],
-    examples: ['purge --dryrun 4h:1d:2w:2y db', 'purge 4h:1d:2w:2y db'],
+    examples: ['purge --dryrun 4h:1d:2w:2y db', 'purge 4h:1d:2w:2y db', 'purge --dryrun --explain --at 2024-12-05T12:00:00 4h:1d:2w:2y db'],
     load: () => import('./commands/purge.js'),
   },
 ];

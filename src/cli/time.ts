@@ -1,6 +1,7 @@
 // `--now <time>`: ISO 8601, read as local time without a zone, because
 // snapshot names carry local wall-clock time (the original's DTFORMAT).
 // `new Date(text)` alone would read a bare date as UTC midnight.
+import { formatTimestamp, maxTimestampBytes, parseTimestamp } from '../util/timestamp.js';
 import type { CommandContext } from './context.js';
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
@@ -39,6 +40,38 @@ export function nowOption(ctx: CommandContext): Date | undefined {
   if (!date) {
     throw ctx.usageError(
       `invalid --now ${JSON.stringify(text)}: expected an ISO 8601 time such as 2024-01-10T12:00:00 (local time) or 2024-01-10T11:00:00Z`,
+    );
+  }
+  return date;
+}
+
+/** Longest `--at` text quoted back in an error. */
+const QUOTED_MAX = 80;
+
+/**
+ * The time given with `--at` (or `--now`, which reads ISO 8601 only), or
+ * undefined without either: ISO 8601 as {@link parseIsoTime} reads it, or a
+ * date as snapshot names carry it (the DTFORMAT `dtformat()` gives: local
+ * time unless it has `%z`; the configuration is read only for such a date).
+ * Any date will do, also one before the newest snapshot (everything is then
+ * younger, and kept).
+ * @throws UsageError for both options at once, one given twice, or a value that is no such date.
+ */
+export async function atOption(ctx: CommandContext, dtformat: () => Promise<string>): Promise<Date | undefined> {
+  const raw = ctx.options['at'];
+  if (raw === undefined) return nowOption(ctx);
+  if (ctx.options['now'] !== undefined) throw ctx.usageError('--at and --now both set the time of the purge: give one');
+  if (Array.isArray(raw)) throw ctx.usageError('--at is given more than once');
+  const text = String(raw); // as typed (main.ts undoes mri's numbers)
+  const iso = parseIsoTime(text);
+  if (iso) return iso;
+  const format = await dtformat();
+  const date = text.length <= Math.max(64, maxTimestampBytes(format)) ? parseTimestamp(text, format) : null;
+  if (date === null || Number.isNaN(date.getTime())) {
+    const shown = JSON.stringify(text.length > QUOTED_MAX ? `${text.slice(0, QUOTED_MAX)}...` : text);
+    throw ctx.usageError(
+      `invalid --at ${shown}: expected a date as in snapshot names (DTFORMAT ${format}, e.g. ${formatTimestamp(new Date(2024, 0, 10, 12), format)}) ` +
+        'or ISO 8601 such as 2024-01-10T12:00:00 (local time) or 2024-01-10T11:00:00Z',
     );
   }
   return date;

@@ -51,6 +51,11 @@ export function isDue(lastRun: Date | undefined, timerMinutes: number, now: Date
   return elapsed >= period || elapsed <= -period;
 }
 
+/** When a job of period `timerMinutes` that last ran at `lastRun` runs next, seen at `now`: now when it is due (see {@link isDue}), else a period after its last run. */
+export function nextRunAt(lastRun: Date | undefined, timerMinutes: number, now: Date): Date {
+  return lastRun === undefined || isDue(lastRun, timerMinutes, now) ? now : new Date(lastRun.getTime() + timerMinutes * 60_000);
+}
+
 /** Returned by {@link SchedulerState.withVolume} when another process holds the volume. */
 export const VOLUME_BUSY: unique symbol = Symbol('volume busy');
 

@@ -8,7 +8,7 @@ import { compareCodePoints } from '../util/code-point.js';
 import { nameErrorClass } from '../util/error-name.js';
 import { StoreError } from './errors.js';
 import { validateVolumeName } from './names.js';
-import { formatMinutes, formatNaive, patternReason, type PatternRule, type Protection, type ProtectionRule, type PurgeDecision, type Verdict } from './purge-rules.js';
+import { formatMinutes, formatNaive, patternReason, type PatternRule, type Protection, type ProtectionRule, type PurgeDecision, type SlotBounds, type Verdict } from './purge-rules.js';
 import { parseTimestampParts, wallClockParts, wholeSecondsBetween, type TimestampParts } from '../util/timestamp.js';
 
 export type { PatternRule, Protection, ProtectionRule, PurgeDecision, SlotBounds, Verdict } from './purge-rules.js';
@@ -165,6 +165,12 @@ export function decidePurge(input: PurgeInput): PurgePlan {
     const upper = durations[s]!;
     const lower = durations[s + 1]!;
     const step = { every: formatMinutes(lower), upTo: formatMinutes(upper) };
+    const slots = new Map<number, SlotBounds>(); // the bounds of each slot of this step, formatted once
+    const slotOf = (bucket: number): SlotBounds => {
+      let slot = slots.get(bucket);
+      if (!slot) slots.set(bucket, (slot = { from: formatNaive(nowMs - (bucket + 1) * lower * 60e3), to: formatNaive(nowMs - bucket * lower * 60e3)! }));
+      return slot;
+    };
     let previous = -1;
     let first = -1; // the snapshot that opened the run of equal slots `previous` is
     for (let i = 0; i < names.length; i++) {
@@ -178,7 +184,7 @@ export function decidePurge(input: PurgeInput): PurgePlan {
       let rule: PatternRule;
       if (age > max) rule = { kind: 'older', than: longest };
       else {
-        const slot = { from: formatNaive(nowMs - (bucket + 1) * lower * 60e3), to: formatNaive(nowMs - bucket * lower * 60e3)! };
+        const slot = slotOf(bucket);
         if (bucket !== previous) rule = { kind: 'slot', ...step, slot };
         else if (ages[first]! > max) rule = { kind: 'straddling-slot', ...step, slot, first: names[first]!, longest };
         else rule = { kind: 'same-slot', ...step, slot, kept: names[first]! };
@@ -205,6 +211,7 @@ export function decidePurge(input: PurgeInput): PurgePlan {
   const future = new Set(names.filter((_, i) => ages[i]! < 0));
   const decisions = all.map((name): PurgeDecision => {
     const pattern = verdicts.get(name) ?? { decision: 'KEEP' as const, rule: { kind: 'younger' as const, than: shortest, ...(future.has(name) ? { future: true as const } : {}) } };
+    if (pattern.rule.kind === 'same-slot' && doomed.has(pattern.rule.kept) && !protections.has(pattern.rule.kept)) pattern.rule = { ...pattern.rule, keptDeleted: true };
     const reason = patternReason(pattern.rule);
     const kept = protections.get(name);
     if (!kept) return { name, decision: pattern.decision, reason, rule: pattern.rule };

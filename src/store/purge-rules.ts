@@ -28,8 +28,12 @@ export type PatternRule =
   | { readonly kind: 'younger'; readonly than: string; readonly future?: true }
   /** KEEP: the snapshot kept for its slot (the first of the slot, walking oldest first). */
   | ({ readonly kind: 'slot'; readonly slot: SlotBounds } & Step)
-  /** DELETE: `kept` is the snapshot kept for the same slot. */
-  | ({ readonly kind: 'same-slot'; readonly slot: SlotBounds; readonly kept: string } & Step)
+  /**
+   * DELETE: `kept` is the snapshot this step keeps for the same slot
+   * (`keptDeleted`: another step deletes that one: a snapshot whose age is
+   * a duration of the pattern is walked by two steps, as in the original).
+   */
+  | ({ readonly kind: 'same-slot'; readonly slot: SlotBounds; readonly kept: string; readonly keptDeleted?: true } & Step)
   /**
    * DELETE: the slot's first snapshot, `first`, is older than the pattern's
    * longest duration (deleted), and the slot keeps nothing: the original's
@@ -111,7 +115,9 @@ export function patternReason(rule: PatternRule): string {
     case 'slot':
       return `kept for its ${slotText(rule)} (${stepText(rule)})`;
     case 'same-slot':
-      return `${rule.kept} is kept for the same ${slotText(rule)} (${stepText(rule)})`;
+      return rule.keptDeleted
+        ? `in the same ${slotText(rule)} as ${rule.kept}, which another step deletes (${stepText(rule)}; the original's rule)`
+        : `${rule.kept} is kept for the same ${slotText(rule)} (${stepText(rule)})`;
     case 'straddling-slot':
       return `in the ${slotText(rule)} of ${rule.first}, which is older than ${rule.longest}: a slot reaching past the pattern's last step keeps nothing (the original's rule)`;
     case 'older':

@@ -1,8 +1,11 @@
 // `buttervolume scheduled [list|pause|resume|run]`. `list` prints the
 // original's lines `<action> <timer> <volume> ` / `... (paused)`, which can be
-// pasted back after `buttervolume schedule`. `run` runs one scheduler pass
-// in this process (the scheduler is loaded only then).
-import { formatScheduledLine, SCHEDULE_PAUSED_MESSAGE, ScheduleFile } from '../../scheduler/schedule-file.js';
+// pasted back after `buttervolume schedule`; an active purge job of a volume
+// with snapshots gets a trailing `# deletes <n> of <m> snapshots at its next
+// run, <time>` (a shell comment: the line still pastes back). `run` runs one
+// scheduler pass in this process (the scheduler is loaded only then).
+import type { PurgeForecast } from '../../scheduler/forecast.js';
+import { formatScheduledLine, SCHEDULE_PAUSED_MESSAGE, ScheduleFile, type ScheduleEntry } from '../../scheduler/schedule-file.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { nowOption } from '../time.js';
@@ -35,10 +38,50 @@ async function list(ctx: CommandContext, file: ScheduleFile): Promise<void> {
   if (await file.isPaused()) throw new CliError(`${SCHEDULE_PAUSED_MESSAGE} (buttervolume scheduled resume)`);
   const { entries, problems } = await file.read();
   for (const p of problems) process.stderr.write(`buttervolume: scheduled: ${file.path} line ${p.line} ignored: ${p.error}\n`);
-  ctx.out.result(entries.map(formatScheduledLine), {
-    jobs: entries.map(({ name, action, timer, active }) => ({ name, action, timer, active })),
-    problems,
-  });
+  const forecasts = await purgeForecasts(ctx, entries);
+  ctx.out.result(
+    entries.map((entry, i) => {
+      const f = forecasts[i];
+      return `${formatScheduledLine(entry)}${f ? `# deletes ${f.plan.doomed.length} of ${f.plan.decisions.length} snapshots at its next run, ${f.nextRun.toISOString()}` : ''}`;
+    }),
+    {
+      jobs: entries.map(({ name, action, timer, active }, i) => {
+        const f = forecasts[i];
+        return { name, action, timer, active, ...(f ? { nextRun: f.nextRun.toISOString(), toDelete: f.plan.doomed.length, snapshots: f.plan.decisions.length } : {}) };
+      }),
+      problems,
+    },
+  );
+}
+
+/**
+ * For each entry, what an active purge job deletes at its next run (the
+ * store's plan at that time: scheduler/forecast.ts), or null: another job, a
+ * paused one, a volume without snapshots (nothing to tell), or one that
+ * cannot be told (a warning on stderr). The store is opened only for a purge job.
+ */
+async function purgeForecasts(ctx: CommandContext, entries: readonly ScheduleEntry[]): Promise<Array<PurgeForecast | null>> {
+  if (!entries.some((e) => e.active && e.action.startsWith('purge:'))) return entries.map(() => null);
+  const [config, logger, store, { SchedulerState }, { forecastPurge }] = await Promise.all([
+    ctx.config(),
+    ctx.logger(),
+    ctx.store(),
+    import('../../scheduler/state.js'),
+    import('../../scheduler/forecast.js'),
+  ]);
+  const records = await SchedulerState.of(config).records(logger);
+  const now = new Date();
+  const forecasts: Array<PurgeForecast | null> = [];
+  for (const entry of entries) {
+    try {
+      const f = await forecastPurge({ store, records }, entry, now);
+      forecasts.push(f && f.plan.decisions.length > 0 ? f : null);
+    } catch (err) {
+      process.stderr.write(`buttervolume: scheduled: ${entry.action} of ${entry.name}: cannot tell what its next run deletes: ${err instanceof Error ? err.message : String(err)}\n`);
+      forecasts.push(null);
+    }
+  }
+  return forecasts;
 }
 
 async function runPass(ctx: CommandContext, now: Date | undefined): Promise<void> {

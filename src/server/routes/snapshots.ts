@@ -3,6 +3,7 @@
 // than those listed are refused. Send, Receive and Sync go to the replicator.
 import { ReplicationError } from '../../replication/protocol.js';
 import { validateSnapshotName, validateVolumeName } from '../../store/names.js';
+import type { PurgePlan } from '../../store/volume-store.js';
 import type { JsonObject } from '../body.js';
 import type { Endpoint, PluginContext } from '../endpoint.js';
 import { optionalBoolean, optionalDate, optionalString, requiredString, stringList } from '../fields.js';
@@ -16,6 +17,20 @@ const volumeOf = (name: string): string => name.split('@')[0]!;
 
 async function listSnapshots(volume: string | undefined, { store }: PluginContext): Promise<JsonObject> {
   return { Snapshots: await store.snapshots(volume) };
+}
+
+/** `Explain` of Snapshots.Purge: the time of the plan and each snapshot's decision (the fields of `purge --explain --json`, capitalized). */
+function explanation(plan: PurgePlan): JsonObject {
+  return {
+    At: plan.at.toISOString(),
+    Explanation: plan.decisions.map((d) => ({
+      Name: d.name,
+      Decision: d.decision,
+      Reason: d.reason,
+      Rule: d.rule,
+      ...(d.pattern ? { Pattern: d.pattern, Protections: d.protections } : {}),
+    })),
+  } as JsonObject;
 }
 
 /** Snapshot, Snapshot.List, Snapshot.Remove, Snapshot.Restore, Clone, Snapshots.Purge, Snapshot.Send, Volume.Sync. */
@@ -78,9 +93,11 @@ export const snapshotEndpoints: readonly Endpoint[] = [
   {
     // Purged: the snapshots deleted, or those a dry run would delete (the
     // original only logged them). Now: evaluate the pattern at this instant.
+    // Explain: also every snapshot with KEEP or DELETE and why, from the
+    // plan the purge carried out (`purge --explain`).
     path: '/VolumeDriver.Snapshots.Purge',
     methods: post,
-    fields: ['Name', 'Pattern', 'Dryrun', 'Now'],
+    fields: ['Name', 'Pattern', 'Dryrun', 'Now', 'Explain'],
     async handle({ body }, { store, logger, gate }) {
       const name = requiredString(body, 'Name');
       const pattern = requiredString(body, 'Pattern');
@@ -89,11 +106,12 @@ export const snapshotEndpoints: readonly Endpoint[] = [
       // Kept: what the pattern would delete but a volume made from it needs (`-o from=`), with why.
       const kept: JsonObject[] = [];
       const onKept = (snapshot: string, reason: string) => kept.push({ Snapshot: snapshot, Reason: reason });
-      const purge = () => store.purge(name, pattern, { dryRun, ...(now ? { now } : {}), onKept });
-      const purged = dryRun ? await purge() : await gate.run(name, purge);
+      const purge = () => store.purgeWithPlan(name, pattern, { dryRun, ...(now ? { now } : {}), onKept });
+      const plan = dryRun ? await purge() : await gate.run(name, purge);
+      const purged = plan.doomed;
       for (const snapshot of purged) logger.info(dryRun ? `(Dry run) Would delete snapshot ${snapshot}` : `Deleted snapshot ${snapshot}`);
       for (const k of kept) logger.info(`${dryRun ? '(Dry run) Would keep' : 'Kept'} snapshot ${String(k.Snapshot)}: ${String(k.Reason)}`);
-      return { Purged: purged, ...(kept.length > 0 ? { Kept: kept } : {}) };
+      return { Purged: purged, ...(kept.length > 0 ? { Kept: kept } : {}), ...(optionalBoolean(body, 'Explain') ? explanation(plan) : {}) };
     },
   },
   {
