@@ -107,6 +107,9 @@ void tree_search(int fd, const TreeKeyRange& range, const std::string& path,
   key.max_offset = range.max_offset;
   key.min_transid = 0;
   key.max_transid = UINT64_MAX;
+  // The items as bytes: older kernel headers (Debian 12's arm64 cross
+  // headers, 6.1.4) declare buf as __u64[], where `buf + pos` would step by 8.
+  const uint8_t* items = reinterpret_cast<const uint8_t*>(args->buf);
   for (;;) {
     key.nr_items = UINT32_MAX;
     args->buf_size = kSearchBuffer;
@@ -118,7 +121,7 @@ void tree_search(int fd, const TreeKeyRange& range, const std::string& path,
     for (uint32_t i = 0; i < key.nr_items; i++) {
       if (pos + sizeof(btrfs_ioctl_search_header) > kSearchBuffer) throw_error(EIO, "BTRFS_IOC_TREE_SEARCH_V2", path);
       btrfs_ioctl_search_header header;
-      std::memcpy(&header, args->buf + pos, sizeof(header));  // unaligned in the buffer
+      std::memcpy(&header, items + pos, sizeof(header));  // unaligned in the buffer
       pos += sizeof(header);
       if (pos + header.len > kSearchBuffer) throw_error(EIO, "BTRFS_IOC_TREE_SEARCH_V2", path);
       objectid = header.objectid;
@@ -128,7 +131,7 @@ void tree_search(int fd, const TreeKeyRange& range, const std::string& path,
       // types between min and max keys come back too; filter them here.
       bool in_range = type >= range.min_type && type <= range.max_type && offset >= range.min_offset &&
                       offset <= range.max_offset;
-      if (in_range && !visit(TreeItem{objectid, type, offset, args->buf + pos, header.len})) return;
+      if (in_range && !visit(TreeItem{objectid, type, offset, items + pos, header.len})) return;
       pos += header.len;
     }
     if (!advance(key, objectid, type, offset)) return;
