@@ -12,6 +12,7 @@ import { TimestampError, validateDtformat } from './util/timestamp.js';
 import { CodedError } from './util/coded-error.js';
 import { nameErrorClass } from './util/error-name.js';
 import { errCode } from './util/err-code.js';
+import { parseSize } from './util/size.js';
 
 /** Log levels, with Python's names (the original passed LOGLEVEL to `logging`). */
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
@@ -342,8 +343,6 @@ function listenAddress(raw: Raw): { host: string; port: number } | null {
   return { host: m[1] ?? m[2]!, port };
 }
 
-const UNITS: Readonly<Record<string, number>> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
-
 // `5%` of the filesystem, or a size with a binary unit (`1G`, `512M`, `0`).
 function spaceReserve(raw: Raw): SpaceReserve {
   const value = singleLine(raw);
@@ -353,9 +352,8 @@ function spaceReserve(raw: Raw): SpaceReserve {
     if (!(p >= 0 && p <= 50)) fail(raw, 'a percentage must be from 0% to 50%');
     return Object.freeze({ percent: p });
   }
-  const size = /^([0-9]+)\s*([KMGT]?)(?:i?B)?$/i.exec(value);
-  if (!size) fail(raw, 'must be a size such as 1G or 512M (binary units K, M, G, T) or a percentage such as 5%');
-  const bytes = Number(size[1]) * UNITS[size[2]!.toUpperCase()]!;
+  const bytes = parseSize(value);
+  if (bytes === null) fail(raw, 'must be a size such as 1G or 512M (binary units K, M, G, T) or a percentage such as 5%');
   if (!Number.isSafeInteger(bytes)) fail(raw, 'is too large');
   return Object.freeze({ bytes });
 }

@@ -59,10 +59,14 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'snapshots',
     params: ['[<volume>]'],
-    options: [JSON_OPTION],
+    options: [JSON_OPTION, { flags: '--size', description: 'with each snapshot, what deleting it would free (its exclusive bytes)' }],
     summary: 'list the snapshots of a volume (of every volume without one), oldest first',
-    details: ['Send markers <volume>@<date>@<host> are listed too, as the original did.'],
-    examples: ['snapshots db', 'snapshots --json'],
+    details: [
+      'Send markers <volume>@<date>@<host> are listed too, as the original did.',
+      '--size prints <snapshot> <bytes only it keeps> per read-only snapshot (markers left out): from the qgroups',
+      'with full qgroups (QUOTAS=qgroup), else read from its files (takes longer on big snapshots).',
+    ],
+    examples: ['snapshots db', 'snapshots --json', 'snapshots --size db'],
     load: () => import('./commands/snapshots.js'),
   },
   {
@@ -93,6 +97,19 @@ export const COMMANDS: readonly CommandSpec[] = [
     ],
     examples: ['scheduled', 'scheduled pause', 'scheduled resume', 'scheduled run --now 2024-01-10T12:00:00'],
     load: () => import('./commands/scheduled.js'),
+  },
+  {
+    name: 'resize',
+    params: ['<volume>', '<size>'],
+    options: [JSON_OPTION, { flags: '--force', description: 'set a limit below what the volume already uses (writes then fail until it is below)' }],
+    summary: 'change the size limit of a volume (-o size=), or remove it with none',
+    details: [
+      '<size>: 10G, 512M, 1T (binary units), a number of bytes, or none. Needs QUOTAS=simple or qgroup',
+      '(docs/quotas.md). Prints <volume> <size> (used <bytes used>). A limit below what the volume uses is',
+      'refused unless --force; the kernel enforces it at once, running containers included.',
+    ],
+    examples: ['resize db 20G', 'resize db none'],
+    load: () => import('./commands/resize.js'),
   },
   {
     name: 'restore',

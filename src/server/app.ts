@@ -12,6 +12,7 @@ import { onlyFields } from './fields.js';
 import { answerJson, fallback, respond } from './middleware.js';
 import { clusterEndpoints } from './routes/cluster.js';
 import { dockerEndpoints } from './routes/docker.js';
+import { quotaEndpoints } from './routes/quota.js';
 import { scheduleEndpoints } from './routes/schedule.js';
 import { snapshotEndpoints } from './routes/snapshots.js';
 
@@ -22,7 +23,7 @@ const { Router } = require('@koa/router') as { Router: typeof RouterClass };
 const KoaApp = require('koa') as typeof Koa;
 
 /** Every endpoint the plugin serves: Docker's protocol, then the original's extensions. */
-export const endpoints: readonly Endpoint[] = [...dockerEndpoints, ...snapshotEndpoints, ...scheduleEndpoints, ...clusterEndpoints];
+export const endpoints: readonly Endpoint[] = [...dockerEndpoints, ...snapshotEndpoints, ...quotaEndpoints, ...scheduleEndpoints, ...clusterEndpoints];
 
 /** Options of {@link createApp}. */
 export interface AppOptions {

@@ -80,6 +80,20 @@ function daemonErrorOf(err: unknown): unknown {
 }
 
 /**
+ * QUOTAS (docs/quotas.md): the kind asked is turned on for the volumes'
+ * filesystem when none is, and said; the other kind on, or no simple quotas
+ * in this kernel, stops the start (the error names the setting).
+ */
+async function startQuotas(store: VolumeStore, config: Config, logger: Logger): Promise<void> {
+  const q = await store.quotas.prepare();
+  if (q.setting === 'off') return;
+  const kind = q.setting === 'simple' ? 'simple quotas' : 'full qgroups';
+  if (q.enabled) logger.info(`Quotas: turned btrfs ${kind} on for the filesystem of ${config.volumesPath} (QUOTAS=${q.setting})`);
+  else logger.info(`Quotas: btrfs ${kind} are on for ${config.volumesPath} (QUOTAS=${q.setting})`);
+  if (q.status?.inconsistent) logger.warning('Quotas: the qgroup numbers are inconsistent until the rescan the kernel runs ends (btrfs quota rescan -s shows it); Used may be wrong meanwhile');
+}
+
+/**
  * The embedded SSH server for replication (none with SSH_PORT 0). Its keys
  * are made at the first start. A port that cannot be had is logged at ERROR
  * and the daemon serves Docker anyway: volumes matter more than replication.
@@ -160,6 +174,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   let ssh: SshServer | undefined;
   let metrics: MetricsServer | undefined;
   try {
+    await startQuotas(store, config, logger);
     const recovered = await store.recover();
     if (recovered.length > 0) logger.warning(`Removed what interrupted operations left behind: ${recovered.join(', ')}`);
     // Before the socket: once the daemon answers, its keys exist and peers can reach it.

@@ -2,7 +2,7 @@
 // mount table, the clock and the settings. One per open store, made by
 // VolumeStore.open and handed to the modules that hold its operations
 // (snapshots.ts, restore.ts, purge.ts, recovery.ts, replicas.ts).
-import type { SpaceReserve } from '../config.js';
+import type { QuotaSetting, SpaceReserve } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Layout } from './layout.js';
 import type { VolumeLocks } from './locks.js';
@@ -17,6 +17,8 @@ export interface StoreContext {
   readonly now: () => Date;
   /** Free space a received snapshot must leave on its filesystem (RECEIVE_RESERVE). */
   readonly receiveReserve: SpaceReserve;
+  /** QUOTAS: the kind of quotas limits and usage rely on ('off': none; see quota.ts). */
+  readonly quotas: QuotaSetting;
   /** Where damaged state and what recovery could not clean are reported. */
   readonly logger: Pick<Logger, 'warning' | 'error'> | undefined;
 }

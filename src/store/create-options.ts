@@ -6,6 +6,7 @@ import type { Compression } from '../btrfs/index.js';
 import { parseDuration } from '../util/duration.js';
 import { StoreError } from './errors.js';
 import { parseFromOptions } from './from-options.js';
+import { parseVolumeSize } from './quota.js';
 import type { FromOptions } from './from-record.js';
 
 /** What makes a volume follow its service between nodes (see docs/cluster.md). */
@@ -30,6 +31,8 @@ export interface CreateOptions {
   cluster?: ClusterOptions;
   /** Present when `from` was given: made from a snapshot or a volume (with `readonly`, `ephemeral`; from-options.ts). */
   from?: FromOptions;
+  /** Present when `size` was given: the limit of the volume's referenced bytes (quota.ts; needs QUOTAS). */
+  size?: number;
 }
 
 /** Most replicas of one volume. */
@@ -80,16 +83,20 @@ export function parseCreateOptions(opts: unknown): CreateOptions {
         if (value !== 'manual' && value !== 'auto') bad(`Invalid option for failover: ${raw}. Set to "manual" or "auto".`);
         cluster.failover = value;
         break;
+      case 'size':
+        result.size = parseVolumeSize(String(raw), 'option for size', 'ERR_INVALID_OPTION');
+        break;
       case 'from':
       case 'readonly':
       case 'ephemeral':
         break; // parseFromOptions, below
       default:
-        bad(`Unknown option: ${key} (known options: copyonwrite, compression, replicas, rpo, failover, from, readonly, ephemeral)`);
+        bad(`Unknown option: ${key} (known options: copyonwrite, compression, size, replicas, rpo, failover, from, readonly, ephemeral)`);
     }
   }
   const from = parseFromOptions(opts as Record<string, unknown>);
   if (from) result.from = from;
+  if (result.size !== undefined && from?.readonly) bad('Invalid options: size does not go with readonly=true (a read-only view never grows)');
   if (cluster.replicas === undefined && cluster.failover !== undefined) bad('Invalid options: failover goes with replicas (the nodes that hold copies)');
   if (cluster.replicas !== undefined || cluster.rpo !== undefined) {
     result.cluster = { replicas: cluster.replicas ?? [], rpo: cluster.rpo ?? null, failover: cluster.failover ?? 'manual' };

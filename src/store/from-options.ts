@@ -54,7 +54,8 @@ export function parseFromOptions(opts: Readonly<Record<string, unknown>>): FromO
   if (result.readonly && !result.source.includes('@')) {
     bad(`Invalid options: readonly=true needs from= a snapshot (<volume>@<date>): ${result.source} is a volume, which changes; snapshot it first (buttervolume snapshot ${result.source})`);
   }
-  const others = [...given.keys()].filter((k) => !(FROM_KEYS as readonly string[]).includes(k));
+  // size= (store/quota.ts) is a limit, not an attribute of the files: it goes with from= too.
+  const others = [...given.keys()].filter((k) => !(FROM_KEYS as readonly string[]).includes(k) && k !== 'size');
   if (others.length > 0) {
     bad(`Invalid options: ${others.join(', ')} with from=: a volume made from ${result.source} takes its content and its files' attributes from it; from= goes with readonly and ephemeral only`);
   }

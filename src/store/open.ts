@@ -31,6 +31,7 @@ export function openStore(config: Config, options: OpenOptions & { now?: () => D
       stateDir: stateDirOf(config),
       dtFormat: config.dtFormat,
       receiveReserve: config.receiveReserve,
+      quotas: config.quotas,
       ...(now ? { now } : {}),
     },
     open,

@@ -11,6 +11,7 @@ import { describeNested, notFound, refuseIfMounted } from './guards.js';
 import { validateNewVolumeName, validateSnapshotName, validateVolumeName } from './names.js';
 import { epochOf, updateRecord } from './cluster-record.js';
 import { newestSnapshotOf, takeSnapshot } from './snapshots.js';
+import { limitOf, noLimit } from './quota.js';
 import { refuseIfMadeFrom } from './volume-from.js';
 
 export interface RestoreOptions {
@@ -51,7 +52,8 @@ export async function restore(c: StoreContext, name: string, target?: string, op
     if (exists) await refuseIfMadeFrom(c, volume, 'restore');
     if (exists) await refuseIfNested(volume, path);
     const temp = c.layout.temp('restore', volume);
-    await btrfs.snapshot(source, temp);
+    // The volume keeps its limit (quota.ts), set in the snapshot ioctl: swapped in with it.
+    await btrfs.snapshot(source, temp, { qgroupLimit: exists ? await limitOf(c, path) : noLimit(c) });
     let swapped = false;
     try {
       if (!exists) {
@@ -70,7 +72,7 @@ export async function restore(c: StoreContext, name: string, target?: string, op
   });
 }
 
-/** Creates volume `target` as a writable snapshot of volume `name`. */
+/** Creates volume `target` as a writable snapshot of volume `name`, with its limit (quota.ts). */
 export async function clone(c: StoreContext, name: string, target: string): Promise<string> {
   validateVolumeName(name);
   validateNewVolumeName(target, c.dtFormat);
@@ -79,7 +81,7 @@ export async function clone(c: StoreContext, name: string, target: string): Prom
     const source = c.layout.volume(name);
     if (!(await btrfs.isSubvolume(source))) throw notFound('No such volume');
     try {
-      await btrfs.snapshot(source, c.layout.volume(target));
+      await btrfs.snapshot(source, c.layout.volume(target), { qgroupLimit: await limitOf(c, source) }); // the source's limit
     } catch (err) {
       if (errCode(err) === 'EEXIST') throw new StoreError('ERR_VOLUME_EXISTS', `${target}: volume already exists`, { cause: err });
       throw err;

@@ -30,6 +30,7 @@ import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { listFromRecords, readFromRecord, removeFromRecord, writeFromRecord, type FromOptions, type FromRecord } from './from-record.js';
 import { notFound } from './guards.js';
+import { limitOf, noLimit } from './quota.js';
 import { validateNewVolumeName } from './names.js';
 
 export type { FromOptions, FromRecord } from './from-record.js';
@@ -49,9 +50,11 @@ const sourcePath = (c: StoreContext, r: Pick<FromRecord, 'source'>): string =>
 /**
  * Creates volume `name` from `from.source` (options already checked by
  * parseCreateOptions). An existing volume is left as it is, as Create does.
+ * Its limit (quota.ts): `size` when given; else from a volume, that
+ * volume's (as clone); from a snapshot, none.
  * @throws StoreError `ERR_SOURCE_NOT_FOUND`, `ERR_VOLUME_EXISTS`, `ERR_INVALID_VOLUME_NAME`.
  */
-export async function createFrom(c: StoreContext, name: string, from: FromOptions): Promise<{ created: boolean }> {
+export async function createFrom(c: StoreContext, name: string, from: FromOptions, size?: number): Promise<{ created: boolean }> {
   validateNewVolumeName(name, c.dtFormat);
   const kind = kindOf(from.source);
   return c.locks.withAll([[volumeOf(from.source), kind === 'snapshot' ? 'exclusive' : 'shared'], [name, 'exclusive']], async () => {
@@ -62,7 +65,8 @@ export async function createFrom(c: StoreContext, name: string, from: FromOption
     // The record first: a volume never exists without it (a record without its volume counts for nothing).
     await writeFromRecord(c, { version: 1, volume: name, kind, source: from.source, readonly: from.readonly, ephemeral: from.ephemeral, created: c.now().toISOString() });
     try {
-      await btrfs.snapshot(source, path, { readonly: from.readonly });
+      const qgroupLimit = size ?? (from.readonly ? noLimit(c) : kind === 'volume' ? await limitOf(c, source) : noLimit(c));
+      await btrfs.snapshot(source, path, { readonly: from.readonly, qgroupLimit });
     } catch (err) {
       await removeFromRecord(c, name).catch(() => undefined);
       if (errCode(err) === 'EEXIST') throw new StoreError('ERR_VOLUME_EXISTS', `${name}: a file or directory with this name is in the way`, { cause: err });
@@ -107,7 +111,7 @@ async function reset(c: StoreContext, record: FromRecord, path: string): Promise
     );
   }
   const temp = c.layout.temp('reset', record.volume);
-  await btrfs.snapshot(source, temp);
+  await btrfs.snapshot(source, temp, { qgroupLimit: await limitOf(c, path) }); // the volume keeps its limit
   try {
     await btrfs.renameExchange(temp, path);
   } catch (err) {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
 import * as btrfs from '../btrfs/index.js';
-import type { SpaceReserve } from '../config.js';
+import type { QuotaSetting, SpaceReserve } from '../config.js';
 import type { Logger } from '../log.js';
 import { errCode } from '../util/err-code.js';
 import type { StoreContext } from './context.js';
@@ -30,6 +30,7 @@ import { volumeFreshness, type Freshness } from './freshness.js';
 import { newestSnapshot, validateNewVolumeName, validateVolumeName } from './names.js';
 import { purge, purgeWithPlan, type PurgeOptions } from './purge.js';
 import type { PurgePlan } from './purge-plan.js';
+import { quotaApi, quotaUsage, requireQuotas, type QuotaApi, type QuotaUsage } from './quota.js';
 import { recover } from './recovery.js';
 import * as replicas from './replicas.js';
 import { clone, restore, type RestoreOptions, type RestoreResult } from './restore.js';
@@ -51,6 +52,8 @@ export interface StoreOptions extends StorePaths {
   now?: () => Date;
   /** Free space a received snapshot must leave on its filesystem (RECEIVE_RESERVE). Default: none. */
   receiveReserve?: SpaceReserve;
+  /** QUOTAS: what `-o size=`, resize and Used rely on (quota.ts). Default 'off'. */
+  quotas?: QuotaSetting;
 }
 
 export interface VolumeSummary {
@@ -58,7 +61,7 @@ export interface VolumeSummary {
   mountpoint: string;
 }
 
-export interface VolumeStatus extends Partial<FromStatus> {
+export interface VolumeStatus extends Partial<FromStatus>, Partial<QuotaUsage> {
   /** Read-only snapshots `<name>@<date>` (send markers not counted). */
   snapshots: number;
   lastSnapshot: string | null;
@@ -93,11 +96,14 @@ export class VolumeStore {
   readonly dtFormat: string;
   private readonly c: StoreContext;
   private ownerLock: btrfs.Lock | null = null;
+  /** Size limits and usage: turning quotas on, resize, what deleting snapshots frees (quota.ts). */
+  readonly quotas: QuotaApi;
 
   private constructor(c: StoreContext) {
     this.c = c;
     this.layout = c.layout;
     this.dtFormat = c.dtFormat;
+    this.quotas = quotaApi(c);
   }
 
   /**
@@ -136,6 +142,7 @@ export class VolumeStore {
         dtFormat: options.dtFormat,
         now: options.now ?? (() => new Date()),
         receiveReserve: options.receiveReserve ?? { bytes: 0 },
+        quotas: options.quotas ?? 'off',
         logger,
       });
       store.ownerLock = ownerLock;
@@ -178,7 +185,8 @@ export class VolumeStore {
    */
   async create(name: string, options: CreateOptions): Promise<{ created: boolean }> {
     validateNewVolumeName(name, this.dtFormat);
-    if (options.from) return createFrom(this.c, name, options.from);
+    if (options.size !== undefined) await requireQuotas(this.c, 'the option size=');
+    if (options.from) return createFrom(this.c, name, options.from, options.size);
     return this.c.locks.with(name, 'exclusive', async () => {
       const path = this.layout.volume(name);
       if (await btrfs.isSubvolume(path)) {
@@ -188,7 +196,7 @@ export class VolumeStore {
         return { created: false };
       }
       const temp = this.layout.temp('create', name);
-      await btrfs.createSubvolume(temp, { nocow: !options.copyOnWrite });
+      await btrfs.createSubvolume(temp, { nocow: !options.copyOnWrite, qgroupLimit: options.size });
       try {
         if (options.compression) await btrfs.setCompression(temp, options.compression);
         await btrfs.renameNoReplace(temp, path);
@@ -244,13 +252,14 @@ export class VolumeStore {
   async get(name: string): Promise<VolumeDetails> {
     const path = await this.path(name);
     try {
-      const [info, snapshots, mounts, nocow, compression, from] = await Promise.all([
+      const [info, snapshots, mounts, nocow, compression, from, usage] = await Promise.all([
         btrfs.subvolumeInfo(path),
         readonlySnapshotNames(this.c, name),
         this.c.mounts.activeCount(name),
         btrfs.getNocow(path),
         btrfs.getCompression(path),
         fromStatus(this.c, name),
+        quotaUsage(this.c, path),
       ]);
       return {
         name,
@@ -264,6 +273,7 @@ export class VolumeStore {
           copyOnWrite: !nocow,
           compression,
           ...from,
+          ...usage,
         },
       };
     } catch (err) {

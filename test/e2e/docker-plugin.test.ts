@@ -66,7 +66,7 @@ t.test('docker volume create/run/inspect/rm through the plugin, snapshot and res
 
   const bad = await e.docker(['volume', 'create', '-d', driver, '-o', 'size=10G', 'w'], { allowFail: true });
   t.not(bad.code, 0);
-  t.match(bad.stderr, /Unknown option: size/, 'our Err reaches the docker CLI');
+  t.match(bad.stderr, /the option size= needs quotas, and QUOTAS is off/, 'our Err reaches the docker CLI');
   await e.docker(['volume', 'create', '-d', driver, '-o', 'copyonwrite=false', 'db']);
   t.equal((JSON.parse((await e.docker(['volume', 'inspect', 'db'])).stdout)[0]).Status.CopyOnWrite, false);
 

@@ -51,6 +51,7 @@ t.test('defaults of the original, paths without trailing slash, frozen', async (
       sshPath: '/var/lib/buttervolume/ssh',
       replicationIdleSeconds: 60,
       receiveReserve: { percent: 5 },
+      quotas: 'off',
       syncClockSkewSeconds: 300,
       nodeName: hostname(),
       handoverTimeoutSeconds: 25,
@@ -70,7 +71,7 @@ t.test('CONFIG_VARIABLES documents the defaults loadConfig uses', async (t) => {
   const config = loadConfig({ env: {}, iniPath: missing });
   t.same(
     CONFIG_VARIABLES.map((v) => v.name),
-    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH', 'REPLICATION_IDLE_TIMEOUT', 'RECEIVE_RESERVE', 'SYNC_CLOCK_SKEW', 'NODE_NAME', 'HANDOVER_TIMEOUT', 'FAILOVER_AFTER'],
+    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH', 'REPLICATION_IDLE_TIMEOUT', 'RECEIVE_RESERVE', 'QUOTAS', 'SYNC_CLOCK_SKEW', 'NODE_NAME', 'HANDOVER_TIMEOUT', 'FAILOVER_AFTER'],
   );
   const shown = (value: unknown): string => (typeof value === 'object' && value !== null && 'percent' in value ? `${(value as { percent: number }).percent}%` : String(value));
   for (const v of CONFIG_VARIABLES) {
@@ -282,4 +283,14 @@ t.test('accepted variants', async (t) => {
   for (const [name, level] of [['warn', 'WARNING'], ['FATAL', 'CRITICAL'], ['error', 'ERROR']] as const) {
     t.equal(loadConfig({ env: { BUTTERVOLUME_LOGLEVEL: name }, iniPath: missing }).logLevel, level);
   }
+});
+
+t.test('QUOTAS: off (the default), simple or qgroup, from the environment or config.ini', async (t) => {
+  t.equal(loadConfig({ env: {}, iniPath: missing }).quotas, 'off');
+  t.equal(loadConfig({ env: { BUTTERVOLUME_QUOTAS: 'simple' }, iniPath: missing }).quotas, 'simple');
+  t.equal(loadConfig({ env: { BUTTERVOLUME_QUOTAS: ' QGroup ' }, iniPath: missing }).quotas, 'qgroup', 'case-insensitive, trimmed');
+  t.equal(loadConfig({ env: {}, iniPath: ini('[DEFAULT]\nquotas = simple\n') }).quotas, 'simple');
+  const err = configError(t, { env: { BUTTERVOLUME_QUOTAS: 'on' }, iniPath: missing });
+  t.equal(err.variable, 'QUOTAS');
+  t.equal(err.message, 'BUTTERVOLUME_QUOTAS="on" (environment): must be off, simple (btrfs simple quotas, Linux 6.7+) or qgroup (full qgroups)');
 });
