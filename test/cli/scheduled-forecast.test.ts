@@ -94,3 +94,15 @@ t.test('scheduled: what each purge job deletes at its next run, and its next run
   t.equal(count(f, 'db'), 2);
   t.ok(Date.now() - before < 60 * M);
 });
+
+t.test('scheduled: without a usable store it still lists the jobs, as the original, and says why there is no count', async (t) => {
+  const f = await cliFixture(t);
+  await f.volume('db');
+  await snapshotAt(f, 'db', new Date(Date.now() - 50 * H));
+  await f.bv(['schedule', 'purge:1h:1d', '60', 'db']);
+  t.match((await f.bv(['scheduled'])).stdout, /^purge:1h:1d 60 db # deletes 1 of 1 snapshots at its next run, /, 'with the store: the count');
+  // SNAPSHOTS_PATH on a filesystem that is not btrfs: the store does not open.
+  const r = await f.bv(['scheduled'], { BUTTERVOLUME_SNAPSHOTS_PATH: '/dev/shm' });
+  t.same([r.code, r.stdout], [0, 'purge:1h:1d 60 db \n']);
+  t.match(r.stderr, /^buttervolume: scheduled: cannot tell what the purge jobs delete at their next runs: .*btrfs.*\n$/);
+});

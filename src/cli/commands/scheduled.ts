@@ -61,23 +61,28 @@ async function list(ctx: CommandContext, file: ScheduleFile): Promise<void> {
  * cannot be told (a warning on stderr). The store is opened only for a purge job.
  */
 async function purgeForecasts(ctx: CommandContext, entries: readonly ScheduleEntry[]): Promise<Array<PurgeForecast | null>> {
-  if (!entries.some((e) => e.active && e.action.startsWith('purge:'))) return entries.map(() => null);
-  const [config, logger, store, { SchedulerState }, { forecastPurge }] = await Promise.all([
-    ctx.config(),
-    ctx.logger(),
-    ctx.store(),
-    import('../../scheduler/state.js'),
-    import('../../scheduler/forecast.js'),
-  ]);
-  const records = await SchedulerState.of(config).records(logger);
+  const none = entries.map(() => null);
+  if (!entries.some((e) => e.active && e.action.startsWith('purge:'))) return none;
+  const warn = (what: string, err: unknown) =>
+    process.stderr.write(`buttervolume: scheduled: ${what}: ${err instanceof Error ? err.message : String(err)}\n`);
+  let env;
+  try {
+    const [config, logger, store, { SchedulerState }] = await Promise.all([ctx.config(), ctx.logger(), ctx.store(), import('../../scheduler/state.js')]);
+    env = { store, records: await SchedulerState.of(config).records(logger) };
+  } catch (err) {
+    // The listing is the original's and needs neither: it goes on without the counts.
+    warn('cannot tell what the purge jobs delete at their next runs', err);
+    return none;
+  }
+  const { forecastPurge } = await import('../../scheduler/forecast.js');
   const now = new Date();
   const forecasts: Array<PurgeForecast | null> = [];
   for (const entry of entries) {
     try {
-      const f = await forecastPurge({ store, records }, entry, now);
+      const f = await forecastPurge(env, entry, now);
       forecasts.push(f && f.plan.decisions.length > 0 ? f : null);
     } catch (err) {
-      process.stderr.write(`buttervolume: scheduled: ${entry.action} of ${entry.name}: cannot tell what its next run deletes: ${err instanceof Error ? err.message : String(err)}\n`);
+      warn(`${entry.action} of ${entry.name}: cannot tell what its next run deletes`, err);
       forecasts.push(null);
     }
   }
