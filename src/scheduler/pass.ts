@@ -14,7 +14,7 @@ import { report as telemetry } from '../util/telemetry.js';
 import { errorText, executeJob } from './jobs.js';
 import { SshReplicator, type Replicator } from '../replication/replicator.js';
 import { ScheduleFile, type ScheduleEntry, type ScheduleLine } from './schedule-file.js';
-import { SchedulerState, VOLUME_BUSY, isDue, jobKey, type JobRecord } from './state.js';
+import { SchedulerState, VOLUME_BUSY, isDue, jobKey, nextRunAt, type JobRecord } from './state.js';
 
 /** What a pass works with. */
 export interface SchedulerContext {
@@ -105,7 +105,7 @@ function planLine(
   const key = jobKey(entry.name, entry.action);
   const last = records.get(key)?.lastRun;
   if (!isDue(last, entry.timer, now)) {
-    return { ...report, ran: false, ok: true, detail: `next run at ${new Date(last!.getTime() + entry.timer * 60_000).toISOString()}` };
+    return { ...report, ran: false, ok: true, detail: `next run at ${nextRunAt(last, entry.timer, now).toISOString()}` };
   }
   if (!state.claim(key)) return { ...report, ran: false, ok: true, detail: 'still running (started by an earlier pass)' };
   return runJob(ctx, state, entry, key, now).finally(() => state.release(key));
