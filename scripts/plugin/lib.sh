@@ -25,3 +25,20 @@ need_docker() {
 
 # Seconds since $1 (a value of $SECONDS), for the timing lines.
 since() { printf '%ss' "$((SECONDS - $1))"; }
+
+# Architectures (Node.js's names) the plugin is built for: x64, arm64.
+# arch_machine ARCH: the ELF e_machine of its binaries; arch_triplet ARCH:
+# Debian's multiarch triplet (its cross tools are TRIPLET-*, its libraries in
+# /usr/TRIPLET/lib, and the plugin's in /lib/TRIPLET); arch_qemu ARCH: the
+# qemu-user-static program that runs its binaries on another machine.
+arch_machine() { case "$1" in x64) echo 62 ;; arm64) echo 183 ;; *) return 1 ;; esac; }
+arch_triplet() { case "$1" in x64) echo x86_64-linux-gnu ;; arm64) echo aarch64-linux-gnu ;; *) return 1 ;; esac; }
+arch_qemu() { case "$1" in x64) echo qemu-x86_64-static ;; arm64) echo qemu-aarch64-static ;; *) return 1 ;; esac; }
+# The architecture of the machine running this (the node in PATH).
+host_arch() { node -p process.arch 2>/dev/null || uname -m | sed 's/^x86_64$/x64/; s/^aarch64$/arm64/'; }
+
+# elf_machine FILE: its ELF e_machine (little-endian ELF), or status 1 when it is no ELF file.
+elf_machine() {
+  [ "$(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' \n')" = '177ELF' ] || return 1
+  od -An -tu2 -j18 -N2 "$1" | tr -d ' \n'
+}
