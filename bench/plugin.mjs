@@ -13,14 +13,19 @@
 //      rows are driven by one C client (bench/http-client.c), so that they
 //      differ by their server alone, and the daemon also by Node clients;
 //   3. VolumeDriver.Mount latency while 4 clients snapshot continuously;
-//   4. the daemon's RSS idle and after 10,000 and 20,000 requests.
+//   4. the daemon's RSS idle and after 10,000 and 20,000 requests;
+//   5. with --quotas simple (or qgroup): a second daemon with QUOTAS=<kind>
+//      on a filesystem of its own, side by side with the first (QUOTAS=off):
+//      its row in section 2, then Get on a volume with 1,000 snapshots, Mount
+//      latency under snapshot load, Create + Remove and writing data, each
+//      row of one kind next to the other's in the same rounds (ratios).
 // The daemon runs as its own process (`buttervolume run`, `npm run build`
 // first), its state directory on a tmpfs like /run on a real host.
 // Before section 2's timed rounds, every HTTP row serves --warmup cycles
 // untimed: V8 runs a fresh process's JavaScript in its interpreter until it
 // has seen enough calls (~1,500 cycles for the daemon here), and a daemon
 // serves for weeks; --warmup 0 measures servers just started.
-// usage: node bench/plugin.mjs [--volumes N] [--cycles N] [--rounds R] [--warmup N] [--seconds S] [--only 1,2,3,4]
+// usage: node bench/plugin.mjs [--volumes N] [--cycles N] [--rounds R] [--warmup N] [--seconds S] [--only 1,2,3,4,5] [--quotas simple|qgroup]
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -43,7 +48,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '6' },
     warmup: { type: 'string', default: '1500' },
     seconds: { type: 'string', default: '10' },
-    only: { type: 'string', default: '1,2,3,4' },
+    only: { type: 'string', default: '1,2,3,4,5' },
+    quotas: { type: 'string', default: '' },
   },
 });
 /** The integer value of --@flag, refused unless >= @min. */
@@ -58,7 +64,10 @@ const rounds = intFlag('rounds', 1);
 const warmupCycles = intFlag('warmup', 0);
 const loadSeconds = intFlag('seconds', 1);
 const sections = new Set(values.only.split(',').map(Number));
-if ([...sections].some((n) => ![1, 2, 3, 4].includes(n))) throw new Error(`--only: sections are 1, 2, 3 and 4, got ${values.only}`);
+if ([...sections].some((n) => ![1, 2, 3, 4, 5].includes(n))) throw new Error(`--only: sections are 1 to 5, got ${values.only}`);
+const quotas = values.quotas;
+if (!['', 'simple', 'qgroup'].includes(quotas)) throw new Error(`--quotas: simple or qgroup, got ${quotas}`);
+if (!quotas) sections.delete(5);
 
 // ---- setup: scratch btrfs, tmpfs state dir, the daemon ------------------------
 const { mnt, cleanup: cleanupBtrfs } = scratchBtrfs(8);
@@ -71,21 +80,32 @@ const snapshotsPath = join(mnt, 'snapshots');
 const socketPath = join(runPath, 'plugins', 'bench.sock');
 const dist = (p) => new URL(`../dist/${p}`, import.meta.url).href;
 // The daemon as users run it: `buttervolume run` (which also sizes the libuv pool).
-const daemon = spawn(process.execPath, [new URL('../bin/buttervolume.cjs', import.meta.url).pathname, 'run'], {
-  stdio: ['ignore', 'ignore', 'inherit'],
-  env: {
-    PATH: process.env.PATH,
-    BUTTERVOLUME_CONFIG: join(work, 'none.ini'),
-    BUTTERVOLUME_VOLUMES_PATH: volumesPath,
-    BUTTERVOLUME_SNAPSHOTS_PATH: snapshotsPath,
-    BUTTERVOLUME_SCHEDULE: join(work, 'schedule.csv'),
-    BUTTERVOLUME_RUNPATH: runPath,
-    BUTTERVOLUME_SOCKET: socketPath,
-    BUTTERVOLUME_LOGLEVEL: 'WARNING',
-  },
-});
+const startDaemon = (volumes, snapshots, sock, env = {}) =>
+  spawn(process.execPath, [new URL('../bin/buttervolume.cjs', import.meta.url).pathname, 'run'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      PATH: process.env.PATH,
+      BUTTERVOLUME_CONFIG: join(work, 'none.ini'),
+      BUTTERVOLUME_VOLUMES_PATH: volumes,
+      BUTTERVOLUME_SNAPSHOTS_PATH: snapshots,
+      BUTTERVOLUME_SCHEDULE: join(work, 'schedule.csv'),
+      BUTTERVOLUME_RUNPATH: runPath,
+      BUTTERVOLUME_SOCKET: sock,
+      BUTTERVOLUME_LOGLEVEL: 'WARNING',
+      ...env,
+    },
+  });
+const daemon = startDaemon(volumesPath, snapshotsPath, socketPath);
+// --quotas: the second daemon, QUOTAS=<kind>, on a filesystem of its own (section 5).
+const quota = quotas ? { ...scratchBtrfs(8), socket: join(runPath, 'plugins', 'bench-quotas.sock') } : null;
+if (quota) {
+  quota.volumesPath = join(quota.mnt, 'volumes');
+  quota.snapshotsPath = join(quota.mnt, 'snapshots');
+  // No SSH server: the first daemon has the port (replication plays no part in this bench).
+  quota.daemon = startDaemon(quota.volumesPath, quota.snapshotsPath, quota.socket, { BUTTERVOLUME_QUOTAS: quotas, SSH_PORT: '0' });
+}
 let cdir;
-const children = [daemon];
+const children = [daemon, ...(quota ? [quota.daemon] : [])];
 const cleanup = () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   try {
@@ -96,15 +116,16 @@ const cleanup = () => {
   rmSync(work, { recursive: true, force: true });
   if (cdir) rmSync(cdir, { recursive: true, force: true });
   cleanupBtrfs();
+  quota?.cleanup();
 };
 process.once('exit', cleanup);
 
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-/** One request as dockerd sends it; resolves to the parsed answer, rejects on a non-empty Err. */
-function api(path, body = {}) {
+/** One request as dockerd sends it to the daemon at @sock; resolves to the parsed answer, rejects on a non-empty Err. */
+const apiAt = (sock) => (path, body = {}) => {
   const payload = `${JSON.stringify(body)}\n`;
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'POST', agent, headers: { 'Content-Length': Buffer.byteLength(payload) } }, (res) => {
+    const req = request({ socketPath: sock, path, method: 'POST', agent, headers: { 'Content-Length': Buffer.byteLength(payload) } }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -116,7 +137,9 @@ function api(path, body = {}) {
     req.on('error', reject);
     req.end(payload);
   });
-}
+};
+const api = apiAt(socketPath);
+const qapi = quota ? apiAt(quota.socket) : null;
 
 /**
  * A minimal keep-alive HTTP/1.1 client, one request at a time: about as cheap
@@ -165,13 +188,15 @@ function leanClient(path = socketPath) {
   };
 }
 
-for (let i = 0; ; i++) {
-  try {
-    await api('/Plugin.Activate');
-    break;
-  } catch (err) {
-    if (i > 200 || daemon.exitCode !== null) throw new Error(`the daemon did not start: ${err.message}`, { cause: err });
-    await sleep(25);
+for (const [call, child] of [[api, daemon], ...(quota ? [[qapi, quota.daemon]] : [])]) {
+  for (let i = 0; ; i++) {
+    try {
+      await call('/Plugin.Activate');
+      break;
+    } catch (err) {
+      if (i > 200 || child.exitCode !== null) throw new Error(`the daemon did not start: ${err.message}`, { cause: err });
+      await sleep(25);
+    }
   }
 }
 /** The daemon's CPU time so far (user + system, all threads), ms. */
@@ -300,6 +325,15 @@ if (sections.has(2)) {
   const client = compileC('http-client', cdir);
   const rawDir = join(mnt, 'raw');
   await btrfs.createSubvolume(rawDir);
+  if (quota) {
+    await qapi('/VolumeDriver.Create', { Name: 'bench', Opts: { size: '10G' } });
+    fillSmallFiles(join(quota.volumesPath, 'bench'), 1000);
+    await btrfs.syncFilesystem(quota.mnt);
+  }
+  const settleBoth = async () => {
+    await btrfs.waitForCleaner(mnt);
+    if (quota) await btrfs.waitForCleaner(quota.mnt);
+  };
   {
     const lean = leanClient();
     await lean.ready;
@@ -383,17 +417,18 @@ server.serve_forever()
       'c: raw ioctl loop (C)': async () => {
         await run(raw, [benchVol, rawDir, String(cycles)]);
       },
+      ...(quota ? { [`q: daemon QUOTAS=${quotas}, C client`]: cyclesWithC(quota.socket) } : {}),
     };
     // The servers' warm-up (see the header), in chunks of --cycles as the rounds run them.
-    const served = ['a:', "a':", "a'':", 'd:', "b':"];
+    const served = ['a:', "a':", "a'':", 'd:', "b':", 'q:'];
     for (const [name, row] of Object.entries(rows).filter(([name]) => served.some((p) => name.startsWith(p)))) {
       for (let done = 0; done < warmupCycles; done += cycles) {
-        await btrfs.waitForCleaner(mnt);
+        await settleBoth();
         await row();
       }
       if (warmupCycles > 0) console.error(`   warmed up: ${name}`);
     }
-    const seconds = await interleavedRounds(rows, rounds, () => btrfs.waitForCleaner(mnt));
+    const seconds = await interleavedRounds(rows, rounds, settleBoth);
     const rates = Object.fromEntries(Object.entries(seconds).map(([k, list]) => [k, list.map((secs) => cycles / secs)]));
     console.log(`\n2. snapshot + remove cycles/s, ${cycles} cycles x ${rounds} rounds after ${warmupCycles} cycles of warm-up per HTTP row, volume of 1,000 files (median; min..max)`);
     for (const [name, list] of Object.entries(rates)) {
@@ -403,7 +438,7 @@ server.serve_forever()
     bare.kill('SIGTERM');
     original.kill('SIGTERM');
     await Promise.all([once(bare, 'exit'), once(original, 'exit')]);
-    const [ra, rl, rn, rd, ro, rb, rc] = Object.values(rates);
+    const [ra, rl, rn, rd, ro, rb, rc, rq] = Object.values(rates);
     const ab = perRoundRatio(ra, rb);
     const ac = perRoundRatio(ra, rc);
     console.log(`   ratio a/b: ${ab.toFixed(2)}x   (target >= 3x) ${verdict(ab >= 3)}`);
@@ -414,6 +449,7 @@ server.serve_forever()
     console.log(`   against the original's architecture (b'): a/b' ${perRoundRatio(ra, ro).toFixed(2)}x`);
     console.log(`   the floor of a Node HTTP server: d/c ${perRoundRatio(rd, rc).toFixed(2)}x, d/b ${perRoundRatio(rd, rb).toFixed(2)}x; the daemon gets a/d ${perRoundRatio(ra, rd).toFixed(2)}x of it`);
     results.push(['Snapshot+Remove vs spawning', ab >= 3], ['Snapshot+Remove vs raw', ac >= 0.7]);
+    if (quota) console.log(`   QUOTAS=${quotas} against off: q/a ${perRoundRatio(rq, ra).toFixed(2)}x   (per round: ${perRound(rq, ra)}; 1.00x: no cost)`);
   }
 }
 
@@ -515,6 +551,16 @@ if (sections.has(4)) {
   results.push(['RSS idle', rssIdle <= 50], ['RSS flat', flat]);
 }
 
+// ---- 5. QUOTAS=<kind> against off --------------------------------------------------
+if (sections.has(5)) {
+  const { quotaSection } = await import('./plugin-quotas.mjs');
+  results.push(...(await quotaSection({ kind: quotas, off: { api, mnt, volumesPath }, on: { api: qapi, mnt: quota.mnt, volumesPath: quota.volumesPath }, rounds, seconds: loadSeconds })));
+}
+
+if (quota) {
+  quota.daemon.kill('SIGTERM');
+  await once(quota.daemon, 'exit');
+}
 daemon.kill('SIGTERM');
 const [code] = await once(daemon, 'exit');
 agent.destroy();
