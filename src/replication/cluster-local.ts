@@ -11,6 +11,7 @@ import type { VolumeStore } from '../store/volume-store.js';
 import { identity } from '../store/lineage.js';
 import { isSendMarker } from '../store/names.js';
 import type { ClusterStatus, WireOwnership, WireState } from './protocol.js';
+import { changedHere } from './cluster-state.js';
 
 /** What a volume is going through in this daemon now. */
 export interface LiveFlags {
@@ -52,7 +53,7 @@ export class LocalCluster {
     const { count } = exists ? await this.store.mountState(volume) : { count: 0 };
     const f = this.flags(volume);
     let live: ClusterStatus['live'] = null;
-    if (exists && record) live = { epoch: record.live.epoch, changed: (await this.store.liveCtransid(volume)) !== record.live.ctransid };
+    if (exists && record) live = { epoch: record.live.epoch, changed: await changedHere(this.store, volume, record) };
     const at = record?.state ? (await this.store.listSnapshots(volume)).find((s) => s.name === record.state!.snapshot)?.otime ?? null : null;
     return {
       node: this.node,

@@ -22,7 +22,8 @@ import { ClusterError } from './cluster-error.js';
 import { emptyRecord, type LocalCluster } from './cluster-local.js';
 import { hostOf, isSelf } from './cluster-peers.js';
 import { localReport, reachable, type Asked, type ReplicaReport } from './cluster-report.js';
-import { nextState, supersededBy } from './cluster-state.js';
+import { RpoTimers } from './cluster-rpo.js';
+import { changedHere as changedHereOf, nextState, supersededBy } from './cluster-state.js';
 import type { ClusterStatus } from './protocol.js';
 import type { SshReplicator } from './replicator.js';
 
@@ -56,7 +57,7 @@ export class ClusterCoordinator {
   readonly #unreachableSince = new Map<string, number>();
   /** Replicas that still lack the newest state, per volume. */
   readonly #unpushed = new Map<string, Set<string>>();
-  readonly #rpoTimers = new Map<string, NodeJS.Timeout>();
+  readonly #rpo = new RpoTimers();
   /** The last report of each volume, for Get (no peer is asked on a Get). */
   readonly #reports = new Map<string, ReplicaReport>();
   #retry: NodeJS.Timeout | undefined;
@@ -77,8 +78,7 @@ export class ClusterCoordinator {
 
   stop(): void {
     clearInterval(this.#retry);
-    for (const t of this.#rpoTimers.values()) clearInterval(t);
-    this.#rpoTimers.clear();
+    this.#rpo.stopAll();
   }
 
   /** Runs `fn` after the previous operations of `volume` in this daemon. */
@@ -156,7 +156,7 @@ export class ClusterCoordinator {
     return this.#serial(volume, async () => {
       await this.#o.store.unmount(volume, id);
       if ((await Promise.resolve().then(() => this.#o.store.mountState(volume)).catch(() => ({ count: 1 }))).count > 0) return;
-      this.#stopRpo(volume);
+      this.#rpo.stop(volume);
       this.#o.local.flags(volume).since = null;
       const replicated = await this.#replicated(volume).catch(() => null);
       if (replicated && replicated.peers.length > 0) await this.#release(volume, replicated.peers);
@@ -220,7 +220,7 @@ export class ClusterCoordinator {
     // The newest state: this node's, or the newest a reachable replica holds;
     // when a failover elsewhere superseded this node, its holder's, whatever this node holds.
     const myEpoch = epochOf(record);
-    const changedHere = (await store.liveCtransid(volume)) !== record.live.ctransid;
+    const changedHere = await changedHereOf(store, volume, record);
     const overMe = supersededBy(this.#me, record, answers);
     let best: { spec: string; node: string; state: NonNullable<ClusterStatus['state']> } | null = null;
     if (overMe?.status.state) best = { spec: overMe.spec, node: overMe.status.node, state: overMe.status.state };
@@ -271,7 +271,7 @@ export class ClusterCoordinator {
           onProgress: (bytes, total) => (flags.fetching = { from: best.node, percent: total ? Math.min(99, Math.floor((bytes * 100) / total)) : null }),
         })
         .then(
-          () => undefined,
+          () => logger.info(`${volume}: fetched state ${best.state.epoch} from ${best.node} (${best.state.snapshot})`),
           (err: Error) => {
             logger.warning(`${volume}: fetching state ${best.state.epoch} from ${best.node} failed: ${err.message}`);
             throw err;
@@ -286,7 +286,6 @@ export class ClusterCoordinator {
       await this.#within(volume, fetch);
       local = (await store.listSnapshots(volume)).find((s) => s.readonly && identity(s) === best.state.identity)?.name;
       if (!local) throw new ClusterError('ERR_FETCHING', `${volume}: state ${best.state.epoch} from ${best.node} did not arrive`);
-      logger.info(`${volume}: fetched state ${best.state.epoch} from ${best.node} (${best.state.snapshot})`);
     }
     await this.#use(volume, { epoch: best.state.epoch, snapshot: local, identity: best.state.identity }, backup);
   }
@@ -296,7 +295,7 @@ export class ClusterCoordinator {
     const { store } = this.#o;
     const r = await store.restore(state.snapshot, volume, { backup });
     const ctransid = await store.liveCtransid(volume);
-    await store.updateClusterRecord(volume, (rec) => ({ ...(rec ?? emptyRecord()), state, live: { epoch: state.epoch, ctransid } }));
+    await store.updateClusterRecord(volume, (rec) => ({ ...(rec ?? emptyRecord()), state, live: { epoch: state.epoch, ctransid, snapshot: state.snapshot } }));
     this.#o.logger.info(`${volume}: now state ${state.epoch} (${state.snapshot})${r.backup ? `; what it held before is kept as ${r.backup}` : ''}`);
   }
 
@@ -363,7 +362,8 @@ export class ClusterCoordinator {
     const { store, replicator, logger } = this.#o;
     const record = await store.clusterRecord(volume);
     if (!record) return;
-    const over = supersededBy(this.#me, record, (await this.#askAll(volume, peers)).filter(reachable));
+    const answers = (await this.#askAll(volume, peers)).filter(reachable);
+    const over = supersededBy(this.#me, record, answers);
     if (over) {
       logger.warning(`${volume}: not pushed: ${over.status.node} took it over without this node (failover); what was written here since stays here (the next Mount fetches ${over.status.node}'s state and keeps it aside)`);
       return;
@@ -371,8 +371,14 @@ export class ClusterCoordinator {
     const state = await nextState(this.#o.store, volume);
     if (!state) return;
     const owner = (await store.clusterRecord(volume))?.owner ?? { node: this.#me, term: 0, since: new Date().toISOString() };
+    // A replica fetching the volume itself gets the state that way: a push of the same state meanwhile would race its receive.
+    const fetching = new Set(answers.filter((a) => a.status.fetching).map((a) => a.spec));
     await Promise.all(
       peers.map(async (spec) => {
+        if (fetching.has(spec)) {
+          this.#unpushed.get(volume)?.add(spec);
+          return;
+        }
         try {
           const r = await replicator.send(state.snapshot, spec, { connectTimeoutMs: ASK_TIMEOUT_MS });
           await replicator.claim(spec, volume, owner, { epoch: state.epoch, identity: state.identity }, { timeoutMs: ASK_TIMEOUT_MS });
@@ -389,27 +395,14 @@ export class ClusterCoordinator {
   }
 
   async #startRpo(volume: string): Promise<void> {
-    const record = await this.#o.store.clusterRecord(volume);
-    const rpo = record?.options.rpo;
-    if (!rpo || this.#rpoTimers.has(volume)) return;
-    let busy = false;
-    const timer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      void this.#serial(volume, async () => {
-        const replicated = await this.#replicated(volume);
-        if (replicated) await this.#push(volume, replicated.peers);
-      })
-        .catch((err: Error) => this.#o.logger.warning(`${volume}: rpo push failed: ${err.message}`))
-        .finally(() => (busy = false));
-    }, rpo * 1000);
-    timer.unref();
-    this.#rpoTimers.set(volume, timer);
-  }
-
-  #stopRpo(volume: string): void {
-    clearInterval(this.#rpoTimers.get(volume));
-    this.#rpoTimers.delete(volume);
+    const rpo = (await this.#o.store.clusterRecord(volume))?.options.rpo;
+    if (!rpo) return;
+    this.#rpo.start(volume, rpo, (v) =>
+      this.#serial(v, async () => {
+        const replicated = await this.#replicated(v);
+        if (replicated) await this.#push(v, replicated.peers);
+      }).catch((err: Error) => this.#o.logger.warning(`${v}: rpo push failed: ${err.message}`)),
+    );
   }
 
   async #retryPushes(): Promise<void> {

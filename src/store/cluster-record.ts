@@ -40,7 +40,7 @@ export interface ClusterRecord {
   /** The newest state held here; null: none yet (a volume just created). */
   state: ClusterState | null;
   /** The live volume is the state of `epoch` (0: as created) as of `ctransid`; a volume whose ctransid moved since changed here. */
-  live: { epoch: number; ctransid: number };
+  live: { epoch: number; ctransid: number; snapshot?: string };
   owner: Ownership | null;
   /** Nodes a failover here declared stale: what they wrote after `epoch` was given up. */
   superseded: Array<{ node: string; epoch: number; at: string }>;

@@ -102,11 +102,11 @@ async function settleDivergence(c: StoreContext, volume: string, snapshot: strin
     if (!r || !d || (snapshot !== d.theirs.snapshot && snapshot !== d.mine.snapshot)) return null;
     const ctransid = (await btrfs.subvolumeInfo(path)).ctransid;
     if (snapshot === d.theirs.snapshot) {
-      return { ...r, state: { epoch: d.theirs.epoch, snapshot, identity: d.theirs.identity }, live: { epoch: d.theirs.epoch, ctransid }, diverged: null };
+      return { ...r, state: { epoch: d.theirs.epoch, snapshot, identity: d.theirs.identity }, live: { epoch: d.theirs.epoch, ctransid, snapshot }, diverged: null };
     }
     const info = await btrfs.subvolumeInfo(c.layout.snapshot(snapshot));
     const epoch = Math.max(d.theirs.epoch, epochOf(r)) + 1;
-    return { ...r, state: { epoch, snapshot, identity: info.receivedUuid ?? info.uuid ?? '' }, live: { epoch, ctransid }, diverged: null };
+    return { ...r, state: { epoch, snapshot, identity: info.receivedUuid ?? info.uuid ?? '' }, live: { epoch, ctransid, snapshot }, diverged: null };
   });
 }
 

@@ -27,6 +27,7 @@ import { VolumeLocks, type LockMode } from './locks.js';
 import { MountTable, type MountCount } from './mounts.js';
 import { createFrom, forgetFrom, fromStatus, isEphemeral, mountEphemeral, refuseIfSource, type FromStatus } from './volume-from.js';
 import { volumeFreshness, type Freshness } from './freshness.js';
+import { liveChanged, type LiveMark } from './live-change.js';
 import { newestSnapshot, validateNewVolumeName, validateVolumeName } from './names.js';
 import { purge, purgeWithPlan, type PurgeOptions } from './purge.js';
 import type { PurgePlan } from './purge-plan.js';
@@ -44,6 +45,7 @@ export type { Place } from './replicas.js';
 export type { RestoreOptions, RestoreResult } from './restore.js';
 export type { ClusterRecord, ClusterState, Ownership } from './cluster-record.js';
 export type { Freshness } from './freshness.js';
+export type { LiveMark } from './live-change.js';
 
 export interface StoreOptions extends StorePaths {
   /** strftime format of the date in snapshot names (the original's DTFORMAT). */
@@ -407,6 +409,12 @@ export class VolumeStore {
   async freshness(volume: string, now?: number): Promise<Freshness | null> {
     await this.path(volume);
     return volumeFreshness(this.c, volume, now);
+  }
+
+  /** Whether `volume`'s content changed since `since` (reads, which move its ctransid, do not count: live-change.ts). */
+  async liveChanged(volume: string, since: LiveMark): Promise<boolean> {
+    await this.path(volume);
+    return liveChanged(this.c, volume, since);
   }
 
   /** Changes the cluster record of `volume` (one change at a time; `change` returns null to keep it). */

@@ -5,7 +5,8 @@
 // the volume is in use elsewhere, a holder that cannot be reached (refused,
 // then `buttervolume failover`), and a divergence refused with both copies
 // kept. The real Swarm runs in cluster-swarm.test.ts.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 
@@ -178,4 +179,65 @@ t.test('a node recognises itself in replicas by its address too', async (t) => {
   t.notMatch(n1!.daemon.stderr(), new RegExp(`state 1 (is on|could not be pushed to) ${n1!.host.address.replaceAll('.', '\\.')}`), 'not to itself');
   const report = JSON.parse((await n1!.cli(['replicas', '--json', 'db'])).stdout) as { Replicas: { node: string }[] };
   t.same(report.Replicas.map((r) => r.node), ['node2'], 'its replicas: node2 only');
+});
+
+t.test('a fetch longer than a Mount may take goes on in the background, refused meanwhile with its progress; one cut half-way leaves nothing and starts again', async (t) => {
+  const { nodes: [n1, n2], create } = await nodes(t, ['node1', 'node2'], { BUTTERVOLUME_REPLICATION_IDLE_TIMEOUT: '4' });
+  await create(n1!, 'big');
+  await create(n2!, 'big');
+  const m1 = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'big', ID: ID(1) })).Mountpoint);
+  const data = randomBytes(36 << 20);
+  writeFileSync(join(m1, 'data'), data);
+  n2!.host.linkDown(); // node2 misses the push: its first Mount must fetch
+  await ok(n1!, '/VolumeDriver.Unmount', { Name: 'big', ID: ID(1) });
+  n2!.host.linkUp();
+  n1!.host.limitRate(1.2 * (1 << 20)); // ~30 s for the 36 MiB
+  t.teardown(() => n1!.host.limitRate(null));
+
+  // A fetch cut half-way: refused, nothing partial mounted or left behind.
+  const cut = n2!.daemon.call('/VolumeDriver.Mount', { Name: 'big', ID: ID(2) });
+  await new Promise((r) => setTimeout(r, 6000));
+  n1!.host.linkDown();
+  const cutAnswer = await cut;
+  t.not(cutAnswer.status, 200, `the Mount whose fetch was cut is refused: ${String(cutAnswer.body?.Err).slice(0, 160)}`);
+  t.same(readdirSync(join(n2!.volumesPath, 'big')), [], "node2's volume is as it was (empty): nothing partial");
+  t.same(readdirSync(n2!.snapshotsPath).filter((n) => n.startsWith('.bv-receive')), [], 'no half-received subvolume left');
+  n1!.host.linkUp();
+
+  // A fetch longer than ANSWER_WITHIN (20 s): refused with its progress, going on; Swarm's retry finds the data.
+  const started = Date.now();
+  const first = await n2!.daemon.call('/VolumeDriver.Mount', { Name: 'big', ID: ID(3) });
+  t.not(first.status, 200, 'refused while the fetch goes on');
+  t.match(String(first.body?.Err), /big: fetching it from node1, \d+% done; the task starts once its data is here/, `with its progress: ${String(first.body?.Err)}`);
+  t.ok(Date.now() - started < 25_000, 'answered within the engine’s time');
+  t.same(readdirSync(join(n2!.volumesPath, 'big')), [], 'nothing mounted meanwhile');
+  let answer = first;
+  const deadline = Date.now() + 90_000;
+  while (answer.status !== 200 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    answer = await n2!.daemon.call('/VolumeDriver.Mount', { Name: 'big', ID: ID(3) });
+    if (answer.status !== 200) t.match(String(answer.body?.Err), /fetching it from node1/, 'a retry meanwhile: still fetching');
+  }
+  t.equal(answer.status, 200, `mounted once fetched (${Math.round((Date.now() - started) / 1000)} s)`);
+  t.ok(readFileSync(join(String(answer.body.Mountpoint), 'data')).equals(data), 'with every byte node1 wrote');
+  t.match(n2!.daemon.stderr(), /big: fetched state 1 from node1/);
+});
+
+t.test('reading an idle copy is no change: the volume moves back without a divergence', async (t) => {
+  const { nodes: [n1, n2], create } = await nodes(t, ['node1', 'node2']);
+  await create(n1!, 'db');
+  await create(n2!, 'db');
+  const m1 = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(1) })).Mountpoint);
+  writeFileSync(join(m1, 'f'), 'one');
+  await ok(n1!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(1) });
+  const m2 = String((await ok(n2!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(2) })).Mountpoint);
+  writeFileSync(join(m2, 'f'), 'two');
+  await ok(n2!, '/VolumeDriver.Unmount', { Name: 'db', ID: ID(2) });
+  // A backup tool, or a curious admin, reads node1's idle copy: relatime writes access times (the ctransid moves).
+  await new Promise((r) => setTimeout(r, 1100));
+  t.equal(readFileSync(join(m1, 'f'), 'utf8'), 'one', "node1's idle copy, read");
+  readdirSync(m1);
+  const back = String((await ok(n1!, '/VolumeDriver.Mount', { Name: 'db', ID: ID(3) })).Mountpoint);
+  t.equal(readFileSync(join(back, 'f'), 'utf8'), 'two', 'node1 takes node2’s state: the reads were no change');
+  t.notMatch(n1!.daemon.stderr(), /diverged/);
 });
