@@ -19,7 +19,7 @@ arch=$1
 case "$arch" in x64 | arm64) ;; *) die "unknown architecture '$arch' (x64 or arm64)" ;; esac
 version=${2:-$(node -p process.versions.node)}
 version=${version#v}
-cache=${BUTTERVOLUME_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/buttervolume}
+cache=${BUTTERVOLUME_NODE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/buttervolume}
 dir=$cache/node-linux-$arch-$version
 if [ -x "$dir/bin/node" ] && [ -f "$dir/include/node/node_api.h" ]; then
   printf '%s\n' "$dir"

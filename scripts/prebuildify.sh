@@ -6,8 +6,9 @@
 # test/native/prebuild.test.ts compares: commit prebuilds/ after a change of
 # the native sources.
 #  - the host's architecture: `prebuildify --napi --strip` in the checkout,
-#    with the machine's compiler and Node's headers (npm's nodedir, else
-#    node-gyp's), as before: build/Release/buttervolume.node moves into
+#    with the machine's compiler and Node's headers (npm's nodedir when it
+#    holds them, else those of node-linux-<arch> from the npm registry, as
+#    below), as before: build/Release/buttervolume.node moves into
 #    prebuilds/, and the addon is then loaded from there;
 #  - the other one: cross-built in a temporary copy of native/ and binding.gyp
 #    (build/ is left alone) with Debian's cross compiler (arm64:
@@ -76,8 +77,10 @@ for arch in "${arches[@]}"; do
   triplet "$arch" >/dev/null
   if [ "$arch" = "$host" ]; then
     [ "$dest" = "$root" ] || die "--out is for the cross-built architecture, not this machine's ($host)"
-    say "building linux-$arch (this machine's architecture)"
-    "$root/node_modules/.bin/prebuildify" --napi --strip
+    nodedir=${npm_config_nodedir:-$(npm config get nodedir 2>/dev/null || true)}
+    [ -f "$nodedir/include/node/node_api.h" ] || nodedir=$(bash "$root/scripts/node-dist.sh" "$arch")
+    say "building linux-$arch (this machine's architecture) against the headers in $nodedir"
+    npm_config_nodedir=$nodedir "$root/node_modules/.bin/prebuildify" --napi --strip
   else
     cross "$arch"
   fi
