@@ -198,7 +198,7 @@ if $replace && docker plugin inspect "$name" >/dev/null 2>&1; then
   # again. Docker keeps the volumes of a removed plugin and serves them again
   # through the new plugin of the same name.
   # shellcheck disable=SC2016 # JavaScript
-  settings=$(docker plugin inspect "$name" | "$node_bin" -e '
+  settings=$(docker plugin inspect "$name" | node -e '
     const fs = require("fs");
     const [p] = JSON.parse(fs.readFileSync(0, "utf8"));
     const fresh = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
