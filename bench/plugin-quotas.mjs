@@ -1,6 +1,9 @@
-// bench/plugin section 5 (--quotas simple|qgroup): the daemon with QUOTAS=<kind>
-// against the one with QUOTAS=off, each on a filesystem of its own, every
-// row of one next to the other's in the same rounds (order alternating):
+// bench/plugin section 5 (--quotas simple|qgroup): a daemon with QUOTAS=<kind>
+// against one with QUOTAS=off, alike otherwise, each on a fresh filesystem of
+// its own, doing the same work, every row of one next to the other's in the
+// same rounds (order alternating):
+//   s. VolumeDriver.Snapshot + Snapshot.Remove cycles of a volume of 1,000
+//      files (with a 10G limit on the quota side);
 //   a. VolumeDriver.Get (what `docker volume inspect` asks) of a volume with
 //      1,000 snapshots, and of one with none; with quotas on, Get commits the
 //      filesystem first (Used counts what was written): also Get right after
@@ -48,7 +51,34 @@ export async function quotaSection({ kind, off, on, rounds, seconds }) {
   const sides = { off, [kind]: on };
   const opts = (side, size) => (side === off ? {} : { Opts: { size } });
   const settle = () => Promise.all([btrfs.waitForCleaner(off.mnt), btrfs.waitForCleaner(on.mnt)]);
-  console.log(`\n5. QUOTAS=${kind} against QUOTAS=off, each daemon on a filesystem of its own`);
+  console.log(`\n5. QUOTAS=${kind} against QUOTAS=off, two daemons alike otherwise, each on a fresh filesystem of its own`);
+
+  // s. Snapshot + Remove cycles.
+  for (const side of [off, on]) {
+    await side.api('/VolumeDriver.Create', { Name: 'bench', ...opts(side, '10G') });
+    fillSmallFiles(join(side.volumesPath, 'bench'), 1000);
+    await btrfs.syncFilesystem(side.mnt);
+  }
+  const snapCycles = 100;
+  const snapRows = Object.fromEntries(
+    Object.entries(sides).map(([name, side]) => [
+      name,
+      async () => {
+        for (let i = 0; i < snapCycles; i++) {
+          const { Snapshot } = await side.api('/VolumeDriver.Snapshot', { Name: 'bench' });
+          await side.api('/VolumeDriver.Snapshot.Remove', { Name: Snapshot });
+        }
+      },
+    ]),
+  );
+  await snapRows.off(); // warm both daemons up a little
+  await snapRows[kind]();
+  const snapSecs = await interleavedRounds(snapRows, rounds, settle);
+  const snapRates = Object.fromEntries(Object.entries(snapSecs).map(([k, l]) => [k, l.map((s) => snapCycles / s)]));
+  console.log(`   s. Snapshot + Remove cycles/s (${snapCycles} x ${rounds} rounds, node:http client; median; min..max)`);
+  for (const [name, list] of Object.entries(snapRates)) console.log(`      ${name.padEnd(34)} ${fmt(median(list))}   (${Math.min(...list).toFixed(0)}..${Math.max(...list).toFixed(0)})`);
+  const sr = perRoundRatio(snapRates[kind], snapRates.off);
+  console.log(`      ${kind}/off ${sr.toFixed(2)}x (median of per-round ratios)`);
 
   // a. Get, 1,000 snapshots.
   for (const side of [off, on]) {
@@ -159,7 +189,7 @@ export async function quotaSection({ kind, off, on, rounds, seconds }) {
   for (const [name, list] of Object.entries(writeRates)) console.log(`      ${name.padEnd(34)} ${fmt(median(list))}   (${Math.min(...list).toFixed(0)}..${Math.max(...list).toFixed(0)})`);
   const cr = perRoundRatio(createRates[kind], createRates.off);
   const wr = perRoundRatio(writeRates[kind], writeRates.off);
-  console.log(`   ${kind}/off (median of per-round ratios; 1.00x: no cost): Create+Remove ${cr.toFixed(2)}x, write ${wr.toFixed(2)}x, Get of 1,000 snapshots ${(1 / getRatio).toFixed(2)}x as fast`);
+  console.log(`   ${kind}/off (median of per-round ratios; 1.00x: no cost): Snapshot+Remove ${sr.toFixed(2)}x, Create+Remove ${cr.toFixed(2)}x, write ${wr.toFixed(2)}x, Get of 1,000 snapshots ${(1 / getRatio).toFixed(2)}x as fast`);
   const getMs = pct(get[`${kind} many`], 50);
   console.log(`   Get of a volume with 1,000 snapshots, quotas on: ${getMs.toFixed(2)} ms p50 (target < 10 ms) ${getMs < 10 ? 'PASS' : 'MISS'}`);
   return [['Get with 1,000 snapshots, quotas on, < 10 ms', getMs < 10]];

@@ -14,11 +14,11 @@
 //      differ by their server alone, and the daemon also by Node clients;
 //   3. VolumeDriver.Mount latency while 4 clients snapshot continuously;
 //   4. the daemon's RSS idle and after 10,000 and 20,000 requests;
-//   5. with --quotas simple (or qgroup): a second daemon with QUOTAS=<kind>
-//      on a filesystem of its own, side by side with the first (QUOTAS=off):
-//      its row in section 2, then Get on a volume with 1,000 snapshots, Mount
-//      latency under snapshot load, Create + Remove and writing data, each
-//      row of one kind next to the other's in the same rounds (ratios).
+//   5. with --quotas simple (or qgroup): two more daemons, QUOTAS=<kind> and
+//      QUOTAS=off, each on a fresh filesystem of its own, doing the same work
+//      side by side (bench/plugin-quotas.mjs): Snapshot + Remove cycles, Get
+//      on a volume with 1,000 snapshots, Mount latency under snapshot load,
+//      Create + Remove, writing data; ratios within each round.
 // The daemon runs as its own process (`buttervolume run`, `npm run build`
 // first), its state directory on a tmpfs like /run on a real host.
 // Before section 2's timed rounds, every HTTP row serves --warmup cycles
@@ -96,16 +96,9 @@ const startDaemon = (volumes, snapshots, sock, env = {}) =>
     },
   });
 const daemon = startDaemon(volumesPath, snapshotsPath, socketPath);
-// --quotas: the second daemon, QUOTAS=<kind>, on a filesystem of its own (section 5).
-const quota = quotas ? { ...scratchBtrfs(8), socket: join(runPath, 'plugins', 'bench-quotas.sock') } : null;
-if (quota) {
-  quota.volumesPath = join(quota.mnt, 'volumes');
-  quota.snapshotsPath = join(quota.mnt, 'snapshots');
-  // No SSH server: the first daemon has the port (replication plays no part in this bench).
-  quota.daemon = startDaemon(quota.volumesPath, quota.snapshotsPath, quota.socket, { BUTTERVOLUME_QUOTAS: quotas, SSH_PORT: '0' });
-}
 let cdir;
-const children = [daemon, ...(quota ? [quota.daemon] : [])];
+const children = [daemon];
+const cleanups = [];
 const cleanup = () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   try {
@@ -116,7 +109,7 @@ const cleanup = () => {
   rmSync(work, { recursive: true, force: true });
   if (cdir) rmSync(cdir, { recursive: true, force: true });
   cleanupBtrfs();
-  quota?.cleanup();
+  for (const fn of cleanups) fn();
 };
 process.once('exit', cleanup);
 
@@ -139,7 +132,6 @@ const apiAt = (sock) => (path, body = {}) => {
   });
 };
 const api = apiAt(socketPath);
-const qapi = quota ? apiAt(quota.socket) : null;
 
 /**
  * A minimal keep-alive HTTP/1.1 client, one request at a time: about as cheap
@@ -188,17 +180,19 @@ function leanClient(path = socketPath) {
   };
 }
 
-for (const [call, child] of [[api, daemon], ...(quota ? [[qapi, quota.daemon]] : [])]) {
+/** Waits until the daemon @child answers on @call. */
+async function started(call, child) {
   for (let i = 0; ; i++) {
     try {
       await call('/Plugin.Activate');
-      break;
+      return;
     } catch (err) {
       if (i > 200 || child.exitCode !== null) throw new Error(`the daemon did not start: ${err.message}`, { cause: err });
       await sleep(25);
     }
   }
 }
+await started(api, daemon);
 /** The daemon's CPU time so far (user + system, all threads), ms. */
 const daemonCpuMs = () => {
   const fields = readFileSync(`/proc/${daemon.pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -325,15 +319,6 @@ if (sections.has(2)) {
   const client = compileC('http-client', cdir);
   const rawDir = join(mnt, 'raw');
   await btrfs.createSubvolume(rawDir);
-  if (quota) {
-    await qapi('/VolumeDriver.Create', { Name: 'bench', Opts: { size: '10G' } });
-    fillSmallFiles(join(quota.volumesPath, 'bench'), 1000);
-    await btrfs.syncFilesystem(quota.mnt);
-  }
-  const settleBoth = async () => {
-    await btrfs.waitForCleaner(mnt);
-    if (quota) await btrfs.waitForCleaner(quota.mnt);
-  };
   {
     const lean = leanClient();
     await lean.ready;
@@ -417,18 +402,17 @@ server.serve_forever()
       'c: raw ioctl loop (C)': async () => {
         await run(raw, [benchVol, rawDir, String(cycles)]);
       },
-      ...(quota ? { [`q: daemon QUOTAS=${quotas}, C client`]: cyclesWithC(quota.socket) } : {}),
     };
     // The servers' warm-up (see the header), in chunks of --cycles as the rounds run them.
-    const served = ['a:', "a':", "a'':", 'd:', "b':", 'q:'];
+    const served = ['a:', "a':", "a'':", 'd:', "b':"];
     for (const [name, row] of Object.entries(rows).filter(([name]) => served.some((p) => name.startsWith(p)))) {
       for (let done = 0; done < warmupCycles; done += cycles) {
-        await settleBoth();
+        await btrfs.waitForCleaner(mnt);
         await row();
       }
       if (warmupCycles > 0) console.error(`   warmed up: ${name}`);
     }
-    const seconds = await interleavedRounds(rows, rounds, settleBoth);
+    const seconds = await interleavedRounds(rows, rounds, () => btrfs.waitForCleaner(mnt));
     const rates = Object.fromEntries(Object.entries(seconds).map(([k, list]) => [k, list.map((secs) => cycles / secs)]));
     console.log(`\n2. snapshot + remove cycles/s, ${cycles} cycles x ${rounds} rounds after ${warmupCycles} cycles of warm-up per HTTP row, volume of 1,000 files (median; min..max)`);
     for (const [name, list] of Object.entries(rates)) {
@@ -438,7 +422,7 @@ server.serve_forever()
     bare.kill('SIGTERM');
     original.kill('SIGTERM');
     await Promise.all([once(bare, 'exit'), once(original, 'exit')]);
-    const [ra, rl, rn, rd, ro, rb, rc, rq] = Object.values(rates);
+    const [ra, rl, rn, rd, ro, rb, rc] = Object.values(rates);
     const ab = perRoundRatio(ra, rb);
     const ac = perRoundRatio(ra, rc);
     console.log(`   ratio a/b: ${ab.toFixed(2)}x   (target >= 3x) ${verdict(ab >= 3)}`);
@@ -449,7 +433,6 @@ server.serve_forever()
     console.log(`   against the original's architecture (b'): a/b' ${perRoundRatio(ra, ro).toFixed(2)}x`);
     console.log(`   the floor of a Node HTTP server: d/c ${perRoundRatio(rd, rc).toFixed(2)}x, d/b ${perRoundRatio(rd, rb).toFixed(2)}x; the daemon gets a/d ${perRoundRatio(ra, rd).toFixed(2)}x of it`);
     results.push(['Snapshot+Remove vs spawning', ab >= 3], ['Snapshot+Remove vs raw', ac >= 0.7]);
-    if (quota) console.log(`   QUOTAS=${quotas} against off: q/a ${perRoundRatio(rq, ra).toFixed(2)}x   (per round: ${perRound(rq, ra)}; 1.00x: no cost)`);
   }
 }
 
@@ -554,13 +537,25 @@ if (sections.has(4)) {
 // ---- 5. QUOTAS=<kind> against off --------------------------------------------------
 if (sections.has(5)) {
   const { quotaSection } = await import('./plugin-quotas.mjs');
-  results.push(...(await quotaSection({ kind: quotas, off: { api, mnt, volumesPath }, on: { api: qapi, mnt: quota.mnt, volumesPath: quota.volumesPath }, rounds, seconds: loadSeconds })));
+  // Two daemons alike but for QUOTAS, each on a fresh filesystem; no SSH server (the first daemon has the port).
+  const twins = [];
+  for (const [name, env] of [['off', {}], [quotas, { BUTTERVOLUME_QUOTAS: quotas }]]) {
+    const fs = scratchBtrfs(8);
+    cleanups.push(fs.cleanup);
+    const side = { name, mnt: fs.mnt, volumesPath: join(fs.mnt, 'volumes'), socket: join(runPath, 'plugins', `bench-${name}.sock`) };
+    side.daemon = startDaemon(side.volumesPath, join(fs.mnt, 'snapshots'), side.socket, { SSH_PORT: '0', ...env });
+    children.push(side.daemon);
+    side.api = apiAt(side.socket);
+    await started(side.api, side.daemon);
+    twins.push(side);
+  }
+  results.push(...(await quotaSection({ kind: quotas, off: twins[0], on: twins[1], rounds, seconds: loadSeconds })));
+  for (const side of twins) {
+    side.daemon.kill('SIGTERM');
+    await once(side.daemon, 'exit');
+  }
 }
 
-if (quota) {
-  quota.daemon.kill('SIGTERM');
-  await once(quota.daemon, 'exit');
-}
 daemon.kill('SIGTERM');
 const [code] = await once(daemon, 'exit');
 agent.destroy();

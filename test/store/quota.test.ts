@@ -153,6 +153,25 @@ t.test('QUOTAS=simple: limits at create, Used, resize, clone, restore, from=, ep
   t.equal((await again.get('copy')).status.size, 64 * MiB);
 });
 
+t.test('a received snapshot has no limit; a restore from it gets the target\'s', async (t) => {
+  const { store, options, mnt } = await openStore(t, { quotas: 'simple' });
+  await store.quotas.prepare();
+  await store.create('v', sized('64M'));
+  writeRandom(join(options.volumesPath, 'v', 'f'), 4 * MiB);
+  const snap = await store.snapshot('v');
+  // Another store on the same filesystem: a peer's, receiving what this one sends.
+  const peerDirs = { volumesPath: join(mnt, 'peer-volumes'), snapshotsPath: join(mnt, 'peer-snapshots'), stateDir: join(mnt, 'peer-state') };
+  const peer = await VolumeStore.open({ ...options, ...peerDirs, testRemotePath: join(mnt, 'peer-received') }, { owner: true });
+  t.teardown(() => peer.close());
+  await peer.create('v', sized('8M'));
+  await peer.receiveSnapshot('v', snap, await store.snapshotStream('v', snap, null));
+  const received = join(peerDirs.snapshotsPath, snap);
+  t.equal((await btrfs.qgroupOf(received))?.maxReferenced, null, 'the received snapshot: no limit (it never grows)');
+  await peer.restore(snap);
+  t.equal((await peer.get('v')).status.size, 8 * MiB, "restored from it: the target's limit");
+  t.equal((await store.get('v')).status.size, 64 * MiB);
+});
+
 t.test('snapshotSizes: what deleting each snapshot frees, markers left out', async (t) => {
   for (const quotas of ['simple', 'qgroup', 'off'] as const) {
     await t.test(`QUOTAS=${quotas}`, async (t) => {
