@@ -56,6 +56,7 @@ t.test('defaults of the original, paths without trailing slash, frozen', async (
       nodeName: hostname(),
       handoverTimeoutSeconds: 25,
       failoverAfterSeconds: 60,
+      metricsAddress: null,
       configFile: { path: missing, found: false },
       warnings: [],
     },
@@ -71,9 +72,10 @@ t.test('CONFIG_VARIABLES documents the defaults loadConfig uses', async (t) => {
   const config = loadConfig({ env: {}, iniPath: missing });
   t.same(
     CONFIG_VARIABLES.map((v) => v.name),
-    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH', 'REPLICATION_IDLE_TIMEOUT', 'RECEIVE_RESERVE', 'QUOTAS', 'SYNC_CLOCK_SKEW', 'NODE_NAME', 'HANDOVER_TIMEOUT', 'FAILOVER_AFTER'],
+    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH', 'REPLICATION_IDLE_TIMEOUT', 'RECEIVE_RESERVE', 'QUOTAS', 'SYNC_CLOCK_SKEW', 'NODE_NAME', 'HANDOVER_TIMEOUT', 'FAILOVER_AFTER', 'METRICS_ADDRESS'],
   );
-  const shown = (value: unknown): string => (typeof value === 'object' && value !== null && 'percent' in value ? `${(value as { percent: number }).percent}%` : String(value));
+  const shown = (value: unknown): string =>
+    value === null ? '' : typeof value === 'object' && 'percent' in value ? `${(value as { percent: number }).percent}%` : String(value);
   for (const v of CONFIG_VARIABLES) {
     const expected = v.default.replace('$RUNPATH', '/run/docker').replace('$HOSTNAME', hostname()).replace(/(.)\/$/, '$1');
     t.equal(shown(config[v.field as keyof Config]), expected, `${v.name} default`);
@@ -282,6 +284,17 @@ t.test('accepted variants', async (t) => {
   t.equal(config.schedulePath, '/etc/bv/sched.csv');
   for (const [name, level] of [['warn', 'WARNING'], ['FATAL', 'CRITICAL'], ['error', 'ERROR']] as const) {
     t.equal(loadConfig({ env: { BUTTERVOLUME_LOGLEVEL: name }, iniPath: missing }).logLevel, level);
+  }
+});
+
+t.test('METRICS_ADDRESS: empty (not served), or an address and port', async (t) => {
+  t.equal(loadConfig({ env: {}, iniPath: missing }).metricsAddress, null);
+  t.same(loadConfig({ env: { BUTTERVOLUME_METRICS_ADDRESS: '127.0.0.1:9323' }, iniPath: missing }).metricsAddress, { host: '127.0.0.1', port: 9323 });
+  t.same(loadConfig({ env: { BUTTERVOLUME_METRICS_ADDRESS: '[::1]:9323' }, iniPath: missing }).metricsAddress, { host: '::1', port: 9323 });
+  t.same(loadConfig({ env: {}, iniPath: ini('[DEFAULT]\nmetrics_address = localhost:9100\n') }).metricsAddress, { host: 'localhost', port: 9100 });
+  for (const bad of ['9323', '0.0.0.0', ':9323', '127.0.0.1:0', '127.0.0.1:70000', 'a b:1', 'http://x:1']) {
+    const err = configError(t, { env: { BUTTERVOLUME_METRICS_ADDRESS: bad }, iniPath: missing });
+    t.equal(err.variable, 'METRICS_ADDRESS', `${bad}: refused`);
   }
 });
 
