@@ -24,7 +24,7 @@
 // each case through a counting TCP relay (both directions).
 // Before each row B is synced and its cleaner waited for. Ratios are
 // rsync/ours per round, median reported; >1 means ours is faster.
-// usage: node bench/sync.mjs [--rounds N]   (root; rsync and OpenSSH installed)
+// usage: node bench/sync.mjs [--rounds N] [--rows ours,rsync] [--skip-wire]   (root; rsync and OpenSSH installed)
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
@@ -38,12 +38,14 @@ import { makeSyncChange, makeSyncSet } from './dataset.mjs';
 import { cpu, freePort, hostEnv, shellQuote, startSshd, waitForPort } from './openssh.mjs';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, rows: { type: 'string', default: 'ours,rsync' }, 'skip-wire': { type: 'boolean', default: false } } });
 const rounds = Number(values.rounds);
 const started = Date.now();
 const BIN = new URL('../bin/buttervolume.cjs', import.meta.url).pathname;
 const secs = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
+// BENCH_PROF=<dir>: our daemon and CLI run with --cpu-prof into <dir> (profiling, not timing).
+const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
 if (!existsSync('/usr/bin/rsync')) throw new Error('bench/sync needs rsync (apt-get install rsync)');
 
 const A = scratchBtrfs(3);
@@ -83,7 +85,7 @@ async function setA(state) {
 }
 
 // ---- our daemon on A, B's key authorized; OpenSSH ------------------------------
-const daemon = spawn(process.execPath, [BIN, 'run'], { env: envA, stdio: ['ignore', 'ignore', 'pipe'] });
+const daemon = spawn(process.execPath, [...prof, BIN, 'run'], { env: envA, stdio: ['ignore', 'ignore', 'pipe'] });
 procs.push(daemon);
 let daemonLog = '';
 daemon.stderr.on('data', (d) => (daemonLog = (daemonLog + d).slice(-20_000)));
@@ -95,7 +97,7 @@ const { proc: sshd, port: sshPort, sshArgs, log: sshdLog } = await startSshd(joi
 const dest = { ours: join(B.mnt, 'volumes', 'sv'), rsync: join(B.mnt, 'volumes', 'rs') };
 
 async function ours(port = ourPort) {
-  const r = await run(process.execPath, [BIN, 'sync', '--json', 'sv', `127.0.0.1:${port}`], { env: envB, maxBuffer: 64 << 20 }).catch((err) => {
+  const r = await run(process.execPath, [...prof, BIN, 'sync', '--json', 'sv', `127.0.0.1:${port}`], { env: envB, maxBuffer: 64 << 20 }).catch((err) => {
     throw new Error(`buttervolume sync failed: ${err.stderr}\n--- daemon:\n${daemonLog.slice(-3000)}`);
   });
   const host = JSON.parse(r.stdout).hosts?.[0];
@@ -170,7 +172,7 @@ async function countingRelay(target) {
   return { port, counted, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
-const rows = ['ours', 'rsync'];
+const rows = values.rows.split(',').filter((r) => r === 'ours' || r === 'rsync');
 const caseNames = ['first', 'incremental', 'noop'];
 const results = Object.fromEntries(caseNames.map((c) => [c, { ours: [], rsync: [] }]));
 const wire = {};
@@ -198,7 +200,7 @@ try {
   }
 
   // Bytes on the wire: each row once more through the relay.
-  for (const row of rows) {
+  for (const row of values['skip-wire'] ? [] : rows) {
     const relay = await countingRelay(row === 'ours' ? ourPort : sshPort);
     wire[row] = {};
     await casesOf(row, async (rw) => {
@@ -223,16 +225,18 @@ const range = (l) => `(${Math.min(...l).toFixed(2)}..${Math.max(...l).toFixed(2)
 const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
 for (const c of caseNames) {
   const r = results[c];
-  const a = r.ours.map((x) => x.seconds);
-  const b = r.rsync.map((x) => x.seconds);
-  const ratios = b.map((v, i) => v / a[i]);
   const med = (l, k) => median(l.map((x) => x[k])).toFixed(2);
   console.log(`\n${c}:`);
-  console.log(`  ours   ${median(a).toFixed(3)} s ${range(a)}  (+ syncfs ${med(r.ours, 'syncfs')} s)  CPU s: client ${med(r.ours, 'client')}, server ${med(r.ours, 'server')}`);
-  console.log(`  rsync  ${median(b).toFixed(3)} s ${range(b)}  (+ syncfs ${med(r.rsync, 'syncfs')} s)  CPU s: client ${med(r.rsync, 'client')}, server ${med(r.rsync, 'server')}`);
-  console.log(`  ratio rsync/ours ${median(ratios).toFixed(2)}x ${range(ratios)}   per round: ${ratios.map((x) => x.toFixed(2)).join(' ')}`);
-  const d = r.ours[0].detail;
-  console.log(`  ours copied ${d.copied ?? 0} files (${mb(d.bytes ?? 0)}), kept ${d.kept ?? 0}, skipped ${d.skipped ?? 0}`);
-  if (wire.ours && wire.rsync) console.log(`  on the wire: ours ${mb(wire.ours[c].down)} down + ${mb(wire.ours[c].up)} up; rsync ${mb(wire.rsync[c].down)} down + ${mb(wire.rsync[c].up)} up`);
+  for (const row of rows) {
+    const t = r[row].map((x) => x.seconds);
+    console.log(`  ${row.padEnd(6)} ${median(t).toFixed(3)} s ${range(t)}  (+ syncfs ${med(r[row], 'syncfs')} s)  CPU s: client ${med(r[row], 'client')}, server ${med(r[row], 'server')}`);
+  }
+  if (r.ours.length && r.rsync.length) {
+    const ratios = r.rsync.map((x, i) => x.seconds / r.ours[i].seconds);
+    console.log(`  ratio rsync/ours ${median(ratios).toFixed(2)}x ${range(ratios)}   per round: ${ratios.map((x) => x.toFixed(2)).join(' ')}`);
+  }
+  const d = r.ours[0]?.detail;
+  if (d) console.log(`  ours copied ${d.copied ?? 0} files (${mb(d.bytes ?? 0)}), kept ${d.kept ?? 0}, skipped ${d.skipped ?? 0}`);
+  for (const row of rows) if (wire[row]) console.log(`  on the wire: ${row} ${mb(wire[row][c].down)} down + ${mb(wire[row][c].up)} up`);
 }
 console.log(`\ntotal ${elapsed()}`);

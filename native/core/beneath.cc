@@ -152,7 +152,7 @@ std::string random_suffix() {
 
 }  // namespace
 
-std::optional<ino_t> file_write_at(int dirfd, const std::string& name, const std::string& data, const FileMeta& meta,
+std::optional<ino_t> file_write_at(int dirfd, const std::string& name, std::string_view data, const FileMeta& meta,
                                    bool replace, const std::string& temp_prefix, const std::string& shown,
                                    const std::optional<Expected>& expect, bool durable) {
   if (!one_component(name) || temp_prefix.find('/') != std::string::npos) throw_error(EINVAL, "openat", shown);

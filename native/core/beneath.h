@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/types.h>
@@ -161,7 +162,7 @@ struct Expected {
  * Throws SysError (syscall "openat", "write", "fchown", "fchmod", "utimensat",
  * "fsync", "close", "fstatat" or "renameat2"; path @shown).
  */
-std::optional<ino_t> file_write_at(int dirfd, const std::string& name, const std::string& data, const FileMeta& meta,
+std::optional<ino_t> file_write_at(int dirfd, const std::string& name, std::string_view data, const FileMeta& meta,
                                    bool replace, const std::string& temp_prefix, const std::string& shown,
                                    const std::optional<Expected>& expect = std::nullopt, bool durable = false);
 

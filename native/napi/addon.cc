@@ -11,6 +11,7 @@
 #include "../core/lock.h"
 #include "../core/rename.h"
 #include "../core/subvolume.h"
+#include "beneath_batch_bindings.h"
 #include "beneath_bindings.h"
 #include "convert.h"
 #include "errors.h"
@@ -265,6 +266,10 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                fn("writeFileAt", WriteFileAt),
                fn("listBeneath", ListBeneath),
                fn("readFileBeneath", ReadFileBeneath),
+               fn("listBeneathPacked", ListBeneathPacked),
+               fn("readFilesBeneath", ReadFilesBeneath),
+               fn("writeFilesBeneath", WriteFilesBeneath),
+               fn("makeDirBeneath", MakeDirBeneath),
                fn("dumpSendStream", DumpSendStream),
                fn("send", Send),
                fn("receive", Receive),

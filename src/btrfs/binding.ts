@@ -62,6 +62,11 @@ export interface NativeBinding {
   setTimesAt(dirfd: number, name: string, atimeNs: bigint | null, mtimeNs: bigint | null): Promise<void>;
   listBeneath(dir: number | string, path: string): Promise<{ self: EntryStat; entries: Array<EntryStat & { name: Buffer; target?: Buffer }> }>;
   readFileBeneath(dir: number | string, path: string, max: number): Promise<{ stat: EntryStat; data: Buffer; eof: boolean; complete: boolean; fd: number | null }>;
+  listBeneathPacked(dir: number | string, path: string): Promise<{ self: Buffer; count: number; entries: Buffer }>;
+  readFilesBeneath(dirfd: number, paths: string[], maxBytes: number, maxFile: number): Promise<{ done: number; packed: Buffer; big: { stat: Buffer; ctimeNs: bigint; data: Buffer; fd: number } | null }>;
+  /** spec: 56 bytes per path (native/napi/beneath_batch_bindings.h). */
+  writeFilesBeneath(dirfd: number, paths: string[], spec: Buffer, data: Buffer, tempPrefix: string): Promise<Array<bigint | null | BtrfsError>>;
+  makeDirBeneath(dirfd: number, path: string, uid: number, gid: number, mode: number): Promise<void>;
   writeFileAt(
     dirfd: number,
     name: string,

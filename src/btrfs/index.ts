@@ -30,6 +30,8 @@ export { receive } from './receive.js';
 export { send, sendProtocolMax } from './send.js';
 export { isBtrfs, renameExchange, renameNoReplace } from './paths.js';
 export { listBeneath, openBeneath, readFileBeneath, setTimesAt, writeFileAt } from './beneath.js';
+export { listBeneathPacked, makeDirBeneath, readFilesBeneath, writeFilesBeneath, type FilesRead, type FileToWrite, type PackedListing } from './beneath-batch.js';
+export { PACKED_STAT_BYTES, PackedEntries, PackedEntryError, readPackedStat, type PackedStatFields } from './packed.js';
 export type { BeneathHow, BeneathRead, ExpectedEntry, FileMeta, WriteFileAtOptions } from './beneath.js';
 export { dumpSendStream } from './send-stream.js';
 export { enableQuotas, extentUsage, qgroupOf, qgroupsById, quotaStatus, setQgroupLimit } from './quota.js';

@@ -12,7 +12,7 @@ import { checkHostKey, clientKey, recordedHostKeys, recordHostKey, SshKeyError, 
 import type { Peer } from './peer.js';
 import { answerError } from './peer-answers.js';
 import { readLine, writeLine } from './frames.js';
-import { PROTOCOL_VERSION, ReplicationError, SUBSYSTEM, type RequestBody } from './protocol.js';
+import { BASE_PROTOCOL_VERSION, ReplicationError, SUBSYSTEM, type RequestBody } from './protocol.js';
 
 const { Client } = ssh2;
 
@@ -25,6 +25,8 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** A peer that answers nothing, or stalls a stream, for this long is given up (REPLICATION_IDLE_TIMEOUT; default 60 s). */
   idleMs?: number;
+  /** Refuse a peer whose host key known_hosts does not record, instead of recording it (first contact). Default false. */
+  knownHostsOnly?: boolean;
 }
 
 /** The last answer of a request comes once the peer has finished its side (a receive syncs its data first): waited for longer. */
@@ -105,6 +107,10 @@ export class PeerConnection {
           checkHostKey(options.sshPath, peer, hostKey)
             .then(async (v) => {
               verdict = v;
+              if (v.kind === 'new' && options.knownHostsOnly) {
+                verifyError = new SshKeyError('ERR_HOST_KEY_UNKNOWN', `${options.sshPath}/known_hosts records no host key of ${knownHostsName(peer)}: not contacted`);
+                return verify(false);
+              }
               if (v.kind === 'new') {
                 await recordHostKey(options.sshPath, peer, hostKey);
                 options.logger.info(`recorded the host key of ${knownHostsName(peer)} in ${options.sshPath}/known_hosts (first contact)`);
@@ -122,14 +128,16 @@ export class PeerConnection {
   }
 
   /**
-   * Opens a request channel, sends `request` and reads the first answer line.
+   * Opens a request channel, sends `request` at protocol `version` (the
+   * lowest that has what the caller needs: protocol.ts) and reads the first
+   * answer line.
    * @throws ReplicationError with the peer's code when it refuses.
    */
-  async open(request: RequestBody): Promise<Opened> {
+  async open(request: RequestBody, version = BASE_PROTOCOL_VERSION): Promise<Opened> {
     const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
       this.client.subsys(SUBSYSTEM, (err, ch) => (err ? reject(new ReplicationError('ERR_PEER_FAILED', `${this.peer.label}: cannot open a channel: ${err.message}`)) : resolve(ch)));
     });
-    writeLine(channel, { v: PROTOCOL_VERSION, ...request });
+    writeLine(channel, { v: version, ...request });
     const answer = (await readLine(channel, undefined, this.idleMs).catch((err: Error & { code?: string }) => {
       channel.destroy();
       throw new ReplicationError(err.code === 'ERR_PEER_TIMEOUT' ? err.code : 'ERR_PEER_FAILED', `${this.peer.label}: no answer to ${request.op}: ${err.message}`);

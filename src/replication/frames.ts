@@ -108,6 +108,12 @@ export class FrameReader {
     return out;
   }
 
+  /** The next byte, left to be read. */
+  async peek(): Promise<number> {
+    while (this.#length < 1) await this.#fill();
+    return this.#parts[0]![0]!;
+  }
+
   /** Exactly `n` bytes. */
   async bytes(n: number): Promise<Buffer> {
     while (this.#length < n) await this.#fill();

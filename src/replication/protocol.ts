@@ -2,7 +2,10 @@
 // subsystem "buttervolume" (never a shell, never a command). The client
 // writes one JSON line, the request; the server answers one JSON line, then
 // depending on the request raw bytes follow:
-//   list     -> {"ok":true,"snapshots":[...]}
+//   list     -> {"ok":true,"snapshots":[...],"now":<ms since the epoch>}
+//               (`now`: the server's clock as it answered, read by
+//               `buttervolume doctor`; servers before it leave it out, and
+//               clients ignore fields they do not know)
 //   receive  -> {"ok":true,"ready":true}, the client sends a btrfs send
 //               stream and closes its side, the server answers
 //               {"ok":true,"received":{...}} (or {"ok":false,...})
@@ -30,13 +33,24 @@
 // RESOLVE_NO_SYMLINKS, see sync-source.ts): a path through a symlink is
 // refused, never followed.
 // Versioned: a request names its version `v`; a server refuses a version it
-// does not speak, saying which it does.
+// does not speak, saying which it does. Version 2 changed only the answers
+// to tree and files (sync-frames.ts: directories and files packed in binary
+// items instead of a JSON line per entry and per file); a server speaks 1
+// and 2, and a client asks for each request at the lowest version that has
+// what it needs: list, receive, send, status and claim at 1 (a peer not yet
+// upgraded still replicates with us), tree and files at 2. A sync from a
+// peer that speaks only 1 fails, saying to upgrade it (no fallback).
 import type { SnapshotIdentity } from '../store/lineage.js';
 import { CodedError } from '../util/coded-error.js';
 import { nameErrorClass } from '../util/error-name.js';
 
 export const SUBSYSTEM = 'buttervolume';
-export const PROTOCOL_VERSION = 1;
+/** The newest version this build speaks (see the top of this file). */
+export const PROTOCOL_VERSION = 2;
+/** The oldest it still speaks: what requests whose format did not change since are sent at. */
+export const BASE_PROTOCOL_VERSION = 1;
+/** What tree and files are asked at: their answers framed as sync-frames.ts says. */
+export const SYNC_PROTOCOL_VERSION = 2;
 /** Longest JSON line accepted (a files request lists paths). */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 
@@ -209,7 +223,10 @@ export function parseRequest(value: unknown): Request {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('a request is a JSON object');
   const obj = value as Record<string, unknown>;
   const v = field<number>(obj, 'v', 'number');
-  if (v !== PROTOCOL_VERSION) throw new ReplicationError('ERR_PROTOCOL_VERSION', `protocol version ${String(v)} is not spoken here (this server speaks ${PROTOCOL_VERSION})`);
+  if (!Number.isInteger(v) || v < BASE_PROTOCOL_VERSION || v > PROTOCOL_VERSION) {
+    const also = `(and ${PROTOCOL_VERSION}: tree and files packed)`;
+    throw new ReplicationError('ERR_PROTOCOL_VERSION', `protocol version ${String(v)} is not spoken here (this server speaks ${BASE_PROTOCOL_VERSION}) ${also}`);
+  }
   const op = field<string>(obj, 'op', 'string');
   if (!OPS.has(op)) bad(`unknown request ${JSON.stringify(op)}`);
   const volume = field<string>(obj, 'volume', 'string');

@@ -21,7 +21,8 @@ import { LocalCluster } from './cluster-local.js';
 import { estimateSendSize } from './estimate.js';
 import { abortChannel, watchIdle } from './idle-watch.js';
 import { readLine, writeLine } from './frames.js';
-import { MAX_LINE_BYTES, PROTOCOL_VERSION, ReplicationError, parseRequest, type RemoteSnapshot, type Request } from './protocol.js';
+import { MAX_LINE_BYTES, PROTOCOL_VERSION, ReplicationError, SYNC_PROTOCOL_VERSION, parseRequest, type RemoteSnapshot, type Request } from './protocol.js';
+import { serveFilesPacked, serveTreePacked } from './sync-serve.js';
 import { serveFiles, serveTree } from './sync-source.js';
 
 /** A server channel: data both ways, and stderr for the last word of a send. */
@@ -140,7 +141,7 @@ export class ReplicationService {
         const snapshots: RemoteSnapshot[] = (await this.store.listSnapshots(request.volume, place))
           .filter((s) => s.readonly)
           .map(({ name, uuid, receivedUuid, parentUuid, ctransid, stransid, rtransid, readonly }) => ({ name, uuid, receivedUuid, parentUuid, ctransid, stransid, rtransid, readonly }));
-        writeLine(channel, { ok: true, snapshots });
+        writeLine(channel, { ok: true, snapshots, now: Date.now() });
         return;
       }
       case 'receive': {
@@ -184,12 +185,17 @@ export class ReplicationService {
         writeLine(channel, { ok: true });
         return;
       // Each writes {"ok":true} itself once the volume is open: a missing volume is a refusal.
-      case 'tree':
-        await serveTree(channel, await this.store.openLiveVolume(request.volume, { test: request.test }));
+      // Version 1 answers in JSON lines (sync-source.ts), 2 in packed items (sync-serve.ts).
+      case 'tree': {
+        const root = await this.store.openLiveVolume(request.volume, { test: request.test });
+        await (request.v >= SYNC_PROTOCOL_VERSION ? serveTreePacked(channel, root) : serveTree(channel, root));
         return;
-      case 'files':
-        await serveFiles(channel, await this.store.openLiveVolume(request.volume, { test: request.test }), request.paths);
+      }
+      case 'files': {
+        const root = await this.store.openLiveVolume(request.volume, { test: request.test });
+        await (request.v >= SYNC_PROTOCOL_VERSION ? serveFilesPacked(channel, root, request.paths) : serveFiles(channel, root, request.paths));
         return;
+      }
     }
   }
 

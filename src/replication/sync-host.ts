@@ -1,68 +1,73 @@
-// One host's sync: its live volume's tree is read (a "tree" request) and
-// compared with the local live volume as it arrives; what is missing here or
-// newer there is fetched in batches ("files" requests, big files streamed in
-// chunks) and written into place by sync-writes.ts; directories created get
-// the peer's mtime at the end. What the container changes under us meanwhile
-// makes that entry a skip (sync-local.ts: localChange), never a failure;
-// whatever the peer sends is checked first (peer-answers.ts).
-import { Limiter } from '../util/limiter.js';
+// One host's sync: its live volume's tree is read (a "tree" request at
+// protocol 2: packed directory records, sync-frames.ts) and compared with
+// the local live volume as it arrives, a directory at a time: each local
+// directory is found (listed packed, one native call) or made, and its
+// entries compared with the peer's (sync-tree.ts); what is missing here or
+// newer there is fetched in batches ("files" requests, sync-fetch.ts) and
+// written into place; directories created get the peer's mtime at the end.
+// What the container changes under us meanwhile makes that entry a skip
+// (sync-local.ts: localChange), never a failure; whatever the peer sends is
+// checked first (sync-frames.ts, sync-tree.ts, peer-answers.ts).
+import * as btrfs from '../btrfs/index.js';
+import { errCode } from '../util/err-code.js';
+import { forEachLimited, Limiter } from '../util/limiter.js';
 import type { PeerConnection } from './client.js';
 import type { ReplicationContext } from './context.js';
 import { fdCloseQuietly, kindOfMode } from './fd-ops.js';
 import { FrameReader } from './frames.js';
-import { answerError, checkFileHeader, checkTreeEntry, protocolError } from './peer-answers.js';
-import { MAX_CHUNK_BYTES, MAX_FILES_PER_REQUEST, type FileHeader, type FileStatus, type TreeEntry } from './protocol.js';
+import { answerError, protocolError } from './peer-answers.js';
+import { MAX_FILES_PER_REQUEST, type TreeEntry } from './protocol.js';
+import { fetchFiles, nextItem, openSync, WRITES_IN_FLIGHT, type FetchSide, type LinkGroup, type Wanted } from './sync-fetch.js';
+import { ItemError, TAG_TREE, treeRecords, type TreeRecord } from './sync-frames.js';
 import { Held, type HeldKind, type SyncLimits } from './sync-limits.js';
 import type { HostSyncResult } from './sync-result.js';
-import { DirCache, isType, localChange, lstatLocal, newer, Skip, split, type Local, type TempFile } from './sync-local.js';
-import { copySymlink, linkCopy, makeDir, openTempFile, placeTempFile, setDirTime, writeSmallFile } from './sync-writes.js';
+import { DirCache, isType, localChange, lstatLocal, Skip, split, type Local } from './sync-local.js';
+import { compareDirectory, countSkipped, LocalEntries, NameError, type TreeSide } from './sync-tree.js';
+import { copySymlink, linkCopy, setDirTime } from './sync-writes.js';
 
 /** Files per files request; also bounded by {@link BATCH_BYTES} of content and {@link BATCH_PATH_BYTES} of paths. */
-const BATCH_FILES = Math.min(1024, MAX_FILES_PER_REQUEST);
+const BATCH_FILES = MAX_FILES_PER_REQUEST;
 const BATCH_BYTES = 64 * 1024 * 1024;
 const BATCH_PATH_BYTES = 1024 * 1024;
 /** Batches requested and not yet written before the tree is read further. */
 const PENDING_BATCHES = 2;
-/** A file up to this size is held in memory and written by one of {@link WRITERS}; a bigger one is streamed to disk. */
-const SMALL_FILE_BYTES = 512 * 1024;
+/** Files requests at once (the next one is asked while one arrives). */
+const FETCHES = 2;
+/** Symlinks and hard links being made at once. */
 const WRITERS = 16;
-/** Tree entries compared with the local volume at once. */
-const VISITS = 64;
+/** Directory records waiting for their local directory (listed, or made) at once. */
+const DIRS_AHEAD = 16;
 const MAX_SKIPS_LISTED = 100;
-
-interface LinkGroup {
-  /** The first path of the group fetched in this run. */
-  path: string;
-  /** Its local inode once written. */
-  ino?: bigint;
-  /** Names of the remote inode still to come (its nlink minus those seen): remembered until none. */
-  left: number;
-}
-
-interface Wanted {
-  path: string;
-  /** What is here under that name as listed (null: nothing): replaced only if it still is that. */
-  local: Local | null;
-  group?: LinkGroup;
-}
+/** Directories whose mtime is set at once, at the end. */
+const DIR_TIMES = 8;
 
 type Counts = Required<Omit<HostSyncResult, 'host' | 'ok' | 'error'>>;
 
-/** A directory of the tree being walked: its visit says whether what it holds is skipped. */
+/** A directory here as a record of the peer finds it: its listing, or none (made empty); null: skipped with what it holds. */
+type LocalDir = { entries: LocalEntries | null } | null;
+
+/** A directory of the tree being walked: what is in it waits for it to be found here (or made, or skipped). */
 interface OpenDir {
   path: string;
-  skipped: Promise<boolean>;
+  local: Promise<LocalDir>;
 }
 
 /** Whether `path` is `dir` or below it. */
 const within = (path: string, dir: string): boolean => path === dir || (path.startsWith(dir) && path[dir.length] === '/');
 
+/** A malformed record of the peer as the host's failure (ERR_PROTOCOL); anything else as it is. */
+function peerError(label: string, err: unknown): unknown {
+  return err instanceof ItemError || err instanceof NameError || err instanceof btrfs.PackedEntryError ? protocolError(label, err.message) : err;
+}
+
 /** One host's pull into the local volume (see sync.ts). */
-export class HostSync {
+export class HostSync implements TreeSide, FetchSide {
   readonly counts: Counts = { copied: 0, linked: 0, unlinked: 0, symlinks: 0, dirs: 0, bytes: 0, kept: 0, skipped: 0, skips: [] };
-  private readonly label: string;
-  private dirs!: DirCache;
-  private rootFd = -1;
+  readonly label: string;
+  dirs!: DirCache;
+  rootFd = -1;
+  /** Writes of fetched files in flight (sync-fetch.ts). */
+  readonly writes = new Limiter(WRITES_IN_FLIGHT);
   private readonly held: Held;
   /** Kinds of limits hit and warned about. */
   private warned = 0;
@@ -75,19 +80,22 @@ export class HostSync {
   private batch: Wanted[] = [];
   private batchBytes = 0;
   private batchPathBytes = 0;
-  private last: Promise<void> = Promise.resolve();
+  private readonly fetches = new Limiter(FETCHES);
   private readonly queued: Array<Promise<void>> = [];
   private failure: unknown;
-  /** Writes of what was fetched: their data is in memory until they run. */
+  /** Symlinks and hard links being made. */
   private readonly writers = new Limiter(WRITERS);
-  /** Tree entries being looked at. */
-  private readonly visiting = new Set<Promise<void>>();
   /**
-   * The directories the tree is in, each an ancestor of the next (the tree
-   * comes depth first): what is in one waits for its visit, and learns from
-   * it whether it is skipped. A directory the tree has left is dropped.
+   * The directories the tree is in, each an ancestor of the next (records
+   * come depth first): one waits for its parent, and learns from it whether
+   * it is skipped. A directory the tree has left is dropped.
    */
   private readonly open: OpenDir[] = [];
+  private root?: OpenDir;
+  private last?: OpenDir;
+  /** The records compared, one after another in the tree's order; those not yet compared. */
+  private compared: Promise<void> = Promise.resolve();
+  private readonly comparing: Array<Promise<void>> = [];
 
   constructor(
     private readonly ctx: ReplicationContext,
@@ -118,24 +126,37 @@ export class HostSync {
       this.fail(err); // the batches and writers still running stop at their next step
       throw err;
     } finally {
-      await Promise.allSettled(this.queued);
+      await Promise.allSettled([...this.queued, ...this.comparing]);
       await this.writers.whenBelow(1);
+      await this.writes.whenBelow(1);
       await this.dirs.closeAll();
       await fdCloseQuietly(this.rootFd);
     }
   }
 
-  private skip(path: string, reason: string): void {
+  skip(path: string, reason: string): void {
     this.counts.skipped++;
     if (this.counts.skips.length < MAX_SKIPS_LISTED) this.counts.skips.push({ path, reason });
   }
 
-  /** Why remote time `mtime` (ns) is not to be trusted: ahead of our clock by more than SYNC_CLOCK_SKEW; null when it is not. */
-  private ahead(mtime: string): string | null {
-    const by = BigInt(mtime) - BigInt(Date.now()) * 1_000_000n;
+  kept(): void {
+    this.counts.kept++;
+  }
+
+  received(bytes: number): void {
+    this.counts.bytes += bytes;
+  }
+
+  /** Why remote time `ns` is not to be trusted: ahead of our clock by more than SYNC_CLOCK_SKEW; null when it is not. */
+  ahead(ns: bigint): string | null {
+    const by = ns - BigInt(Date.now()) * 1_000_000n;
     if (by <= this.skewNs) return null;
     const seconds = by / 1_000_000_000n;
     return `its mtime on ${this.label} is ${seconds} s ahead of this host's clock, more than SYNC_CLOCK_SKEW (${this.ctx.config.syncClockSkewSeconds} s)`;
+  }
+
+  aheadFrom(): number {
+    return (Date.now() - 1000) * 1e6 + Number(this.skewNs);
   }
 
   /** Room for one more `kind` of `path` within the limits; past them, a warning once. */
@@ -149,16 +170,16 @@ export class HostSync {
     return false;
   }
 
-  private fail(err: unknown): void {
+  fail(err: unknown): void {
     this.failure ??= err;
   }
 
-  private check(): void {
+  check(): void {
     if (this.failure !== undefined) throw this.failure;
   }
 
   /** A local change makes `path` a skip (prefixed with `what`); anything else is thrown again. */
-  private skipIfChangedHere(path: string, err: unknown, what = ''): void {
+  skipIfChangedHere(path: string, err: unknown, what = ''): void {
     const why = localChange(err);
     if (why === null) throw err;
     this.skip(path, what + why);
@@ -180,47 +201,36 @@ export class HostSync {
     });
   }
 
-  /** Waits while the writer pool has much work queued (what it holds is in memory). */
-  private async room(): Promise<void> {
-    await this.writers.whenBelow(2 * WRITERS);
-  }
-
   private async settle(): Promise<void> {
     await this.writers.whenBelow(1);
+    await this.writes.whenBelow(1);
     this.check();
   }
 
   private async readTree(): Promise<void> {
-    const { channel } = await this.conn.open({ op: 'tree', volume: this.volume, test: this.test });
+    const { channel } = await openSync(this.conn, { op: 'tree', volume: this.volume, test: this.test });
     const reader = new FrameReader(channel, `${this.label}: tree of ${this.volume}`, { idleMs: this.conn.idleMs });
     try {
       for (;;) {
-        const line = (await reader.line()) as Record<string, unknown> | null;
-        if (line && line.end === true) break;
-        if (line && line.ok === false) throw answerError(line, this.label)!;
-        const e = checkTreeEntry(line, this.label);
-        if (e.path === '') continue; // the volume's root: here already, its metadata left as it is
-        // Entries are looked at VISITS at a time; each waits for its directory's own visit
-        // (created, found, or skipped), which came before it in the tree.
-        while (this.visiting.size >= VISITS) await Promise.race(this.visiting);
-        const [parentPath] = split(e.path);
-        while (this.open.length > 0 && !within(parentPath, this.open.at(-1)!.path)) this.open.pop();
-        const top = this.open.at(-1);
-        // A directory not seen (or left already: a peer out of order) is looked up here as it is.
-        const parent = top?.path === parentPath ? top.skipped : Promise.resolve(false);
-        const visit = parent.then((skipped) => this.visit(e, skipped));
-        const p: Promise<void> = visit
-          .then(
-            () => undefined,
-            (err: unknown) => this.fail(err),
-          )
-          .finally(() => this.visiting.delete(p));
-        this.visiting.add(p);
-        if (e.type === 'dir') this.open.push({ path: e.path, skipped: visit.catch(() => true) });
+        const got = await nextItem(reader, this.label);
+        if (got.kind === 'line') {
+          const line = got.line as Record<string, unknown> | null;
+          if (line && line.end === true) break;
+          if (line && line.ok === false) throw answerError(line, this.label)!;
+          throw protocolError(this.label, 'a tree answer holding a line that is not its end');
+        }
+        if (got.tag !== TAG_TREE) throw protocolError(this.label, `an item out of place in a tree answer (tag ${got.tag})`);
+        let records: TreeRecord[];
+        try {
+          records = treeRecords(got.payload);
+        } catch (err) {
+          throw peerError(this.label, err);
+        }
+        for (const r of records) await this.record(r);
         if (this.queued.length >= PENDING_BATCHES) await this.drain(PENDING_BATCHES - 1);
         this.check();
       }
-      while (this.visiting.size > 0) await Promise.allSettled([...this.visiting]);
+      await this.compared;
       this.check();
     } finally {
       await reader.close();
@@ -228,77 +238,105 @@ export class HostSync {
     }
   }
 
-  /** Looks at remote entry `e` (in a directory skipped, or not); resolves whether what `e` holds is skipped. */
-  private async visit(e: TreeEntry, inSkipped: boolean): Promise<boolean> {
-    const [parent, name] = split(e.path);
-    if (inSkipped) {
-      this.counts.skipped++; // inside a directory skipped (and listed) already
-      return true;
-    }
-    if (e.type === 'other') {
-      this.skip(e.path, `a ${e.why ?? 'special file'} on ${this.label}: not copied`);
-      return true;
-    }
-    const ahead = e.type === 'dir' ? null : this.ahead(e.mtime);
-    if (ahead) {
-      this.skip(e.path, `${ahead}: not copied`);
-      return true;
-    }
-    let dirfd: number;
-    try {
-      dirfd = await this.dirs.acquire(parent);
-    } catch (err) {
-      // Gone or no longer a directory here (or the peer listed it before its directory).
-      this.skipIfChangedHere(e.path, err, 'its directory is not a directory here: ');
-      return true;
-    }
-    try {
-      // A directory's entry comes long after its siblings (its parent's listing may be gone): lstat.
-      const local = e.type === 'dir' ? await lstatLocal(dirfd, name) : await this.dirs.lookup(parent, dirfd, name);
-      if (e.type === 'dir') return await this.visitDir(e, dirfd, name, local);
-      if (local && !isType(local, e.type)) this.conflict(e, local);
-      else if (local && !newer(e, local)) this.counts.kept++;
-      else if (e.type === 'file') this.want(e, local);
-      else {
-        await this.room();
-        this.runWriter(e.path, async () => {
-          await copySymlink(this.dirs, e, local);
-          this.counts.symlinks++;
-        });
+  /** Record `r` of the peer's tree: its directory found here (or made, or skipped), then its entries compared, in the tree's order. */
+  private async record(r: TreeRecord): Promise<void> {
+    let dir = this.last;
+    if (dir?.path !== r.path) {
+      if (r.path === '') {
+        dir = { path: '', local: this.find('', r.self) };
+        this.root = dir;
+      } else {
+        const [parentPath] = split(r.path);
+        while (this.open.length > 0 && !within(parentPath, this.open.at(-1)!.path)) this.open.pop();
+        const top = this.open.at(-1);
+        // A directory not seen (or left already: a peer out of order) is looked up here as it is.
+        const parent = parentPath === '' && this.root ? this.root.local : top?.path === parentPath ? top.local : Promise.resolve({ entries: null });
+        const self = r.self;
+        dir = {
+          path: r.path,
+          local: parent.then((p) => {
+            if (p !== null) return this.find(r.path, self);
+            this.counts.skipped++; // inside a directory skipped already
+            return null;
+          }),
+        };
+        this.open.push(dir);
       }
-      return false;
+      dir.local.catch(() => undefined); // awaited by its comparisons
+      this.last = dir;
+    }
+    while (this.comparing.length >= DIRS_AHEAD) await this.comparing.shift();
+    const local = dir.local;
+    const p = this.compared.then(async () => {
+      this.check();
+      const here = await local;
+      try {
+        if (here === null) this.counts.skipped += countSkipped(r.path, r.entries);
+        else compareDirectory(this, r.path, r.entries, here.entries);
+      } catch (err) {
+        throw peerError(this.label, err);
+      }
+      await this.writers.whenBelow(2 * WRITERS); // the symlinks queued by this record hold memory
+    });
+    this.compared = p.catch((err: unknown) => this.fail(err));
+    this.comparing.push(this.compared);
+  }
+
+  /** Directory `path` here: listed, or made (its owner and mode those of the peer's `self`), or null when skipped. */
+  private async find(path: string, self: btrfs.PackedStatFields): Promise<LocalDir> {
+    try {
+      const listing = await btrfs.listBeneathPacked(this.rootFd, path);
+      return { entries: new LocalEntries(new btrfs.PackedEntries(listing.entries, listing.count)) };
+    } catch (err) {
+      const code = errCode(err);
+      if (code === 'ENOENT' && path !== '') return this.makeDir(path, self);
+      if (code === 'ENOTDIR' || code === 'ELOOP') {
+        const local = await this.lookup(path).catch(() => null);
+        if (local && !isType(local, 'dir')) {
+          this.skip(path, `a directory on ${this.label}, a ${kindOfMode(local.mode)} here: kept`);
+          return null;
+        }
+      }
+      this.skipIfChangedHere(path, err, 'its directory is not a directory here: ');
+      return null;
+    }
+  }
+
+  /** What is here under `path` (lstat in its directory, opened beneath the root). */
+  private async lookup(path: string): Promise<Local | null> {
+    const [parent, name] = split(path);
+    const fd = await this.dirs.acquire(parent);
+    try {
+      return await lstatLocal(fd, name);
     } finally {
       this.dirs.release(parent);
     }
   }
 
-  private conflict(e: TreeEntry, local: Local): void {
-    const theirs = e.type === 'dir' ? 'directory' : e.type;
-    this.skip(e.path, `a ${theirs} on ${this.label}, a ${kindOfMode(local.mode)} here: kept`);
-  }
-
-  /** Finds or creates directory `e`; resolves whether what it holds is skipped. */
-  private async visitDir(e: TreeEntry, dirfd: number, name: string, local: Local | null): Promise<boolean> {
-    if (local) {
-      if (isType(local, 'dir')) return false;
-      this.conflict(e, local);
-      return true;
-    }
+  /** Makes directory `path` with the peer's owner and mode (its time is set at the end: what is written into it changes it). */
+  private async makeDir(path: string, self: btrfs.PackedStatFields): Promise<LocalDir> {
     try {
-      await makeDir(dirfd, name, e);
+      await btrfs.makeDirBeneath(this.rootFd, path, self);
     } catch (err) {
-      this.skipIfChangedHere(e.path, err);
-      return true;
+      this.skipIfChangedHere(path, err);
+      return null;
     }
     this.counts.dirs++;
-    const ahead = this.ahead(e.mtime);
-    if (ahead) this.skip(e.path, `created, its mtime not set: ${ahead}`);
-    else if (this.take('createdDirs', e.path)) this.createdDirs.push({ path: e.path, mtime: BigInt(e.mtime) });
-    else this.skip(e.path, `created, its mtime not set: more directories created than the sync limits (${this.held.limits.createdDirs})`);
-    return false;
+    const ahead = this.ahead(self.mtimeNs);
+    if (ahead) this.skip(path, `created, its mtime not set: ${ahead}`);
+    else if (this.take('createdDirs', path)) this.createdDirs.push({ path, mtime: self.mtimeNs });
+    else this.skip(path, `created, its mtime not set: more directories created than the sync limits (${this.held.limits.createdDirs})`);
+    return { entries: null };
   }
 
-  private want(e: TreeEntry, local: Local | null): void {
+  symlink(e: TreeEntry, local: Local | null): void {
+    this.runWriter(e.path, async () => {
+      await copySymlink(this.dirs, e, local);
+      this.counts.symlinks++;
+    });
+  }
+
+  want(e: TreeEntry, local: Local | null): void {
     const item: Wanted = { path: e.path, local };
     if (e.nlink > 1) {
       const key = `${e.dev}:${e.ino}`;
@@ -323,16 +361,15 @@ export class HostSync {
     if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES || this.batchPathBytes >= BATCH_PATH_BYTES) this.flush();
   }
 
-  /** Requests the files wanted so far (one channel at a time, while the tree goes on). */
+  /** Requests the files wanted so far (FETCHES requests at once, while the tree goes on). */
   private flush(): void {
     if (this.batch.length === 0) return;
     const items = this.batch;
     this.batch = [];
     this.batchBytes = 0;
     this.batchPathBytes = 0;
-    const p = this.last.then(() => this.fetch(items));
+    const p = this.fetches.run(() => fetchFiles(this, this.conn, this.volume, this.test, items));
     p.catch((err: unknown) => this.fail(err));
-    this.last = p;
     this.queued.push(p);
   }
 
@@ -342,85 +379,8 @@ export class HostSync {
     this.check();
   }
 
-  private async fetch(items: Wanted[]): Promise<void> {
-    this.check();
-    const { channel } = await this.conn.open({ op: 'files', volume: this.volume, paths: items.map((i) => i.path), test: this.test });
-    const reader = new FrameReader(channel, `${this.label}: files of ${this.volume}`, { idleMs: this.conn.idleMs });
-    try {
-      for (const item of items) {
-        const header = checkFileHeader(await reader.line(), item.path, this.label);
-        if (!header.ok) {
-          this.skip(item.path, `cannot be read on ${this.label}: ${header.error}`);
-          continue;
-        }
-        // The file as read may not be the one listed: its time is checked again.
-        const ahead = this.ahead(header.mtime);
-        if (ahead) {
-          await this.dropContent(reader);
-          this.skip(item.path, `${ahead}: not copied`);
-          continue;
-        }
-        await this.receive(reader, item, header);
-        this.check();
-      }
-      const end = (await reader.line()) as Record<string, unknown> | null;
-      if (!end || end.end !== true) throw protocolError(this.label, 'a files answer without its end');
-    } finally {
-      await reader.close();
-      channel.close();
-    }
-  }
-
-  /** Reads and drops one file's content and status. */
-  private async dropContent(reader: FrameReader): Promise<void> {
-    while ((await reader.chunk(MAX_CHUNK_BYTES)) !== null);
-    await reader.line();
-  }
-
-  /** One file's content and status: small ones go to the writer pool, big ones are streamed to a temporary file. */
-  private async receive(reader: FrameReader, item: Wanted, header: FileHeader & { ok: true }): Promise<void> {
-    let parts: Buffer[] = [];
-    let size = 0;
-    let big: TempFile | undefined;
-    try {
-      for (let c = await reader.chunk(MAX_CHUNK_BYTES); c !== null; c = await reader.chunk(MAX_CHUNK_BYTES)) {
-        size += c.length;
-        if (big) {
-          await big.write(c);
-        } else {
-          parts.push(c);
-          if (size > SMALL_FILE_BYTES) {
-            big = await openTempFile(this.dirs, item.path);
-            for (const p of parts) await big.write(p);
-            parts = [];
-          }
-        }
-      }
-      const status = (await reader.line()) as FileStatus | null;
-      if (!status || status.complete !== true) {
-        this.skip(item.path, `changed on ${this.label} while it was read, not copied${status?.error ? ` (${status.error})` : ''}`);
-        return;
-      }
-      this.counts.bytes += size;
-      if (big) {
-        const file = big;
-        big = undefined;
-        await placeTempFile(file, item.path, item.local, header).then(
-          (ino) => this.copied(item, ino),
-          (err: unknown) => this.skipIfChangedHere(item.path, err),
-        );
-      } else {
-        const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-        await this.room();
-        this.runWriter(item.path, async () => this.copied(item, await writeSmallFile(this.dirs, item.path, item.local, header, data)));
-      }
-    } finally {
-      if (big) await big.discard();
-    }
-  }
-
   /** A file of the peer is here now, as inode `ino`. */
-  private copied(item: Wanted, ino: bigint): void {
+  copied(item: Wanted, ino: bigint): void {
     if (item.group) item.group.ino = ino;
     this.counts.copied++;
   }
@@ -435,9 +395,8 @@ export class HostSync {
 
   /** The mtimes of the directories created, now that nothing more is written into them. */
   private async setDirTimes(): Promise<void> {
-    for (let i = this.createdDirs.length - 1; i >= 0; i--) {
-      const { path, mtime } = this.createdDirs[i]!;
-      await setDirTime(this.rootFd, path, mtime).catch((err: unknown) => this.skipIfChangedHere(path, err, 'its mtime not set: '));
-    }
+    await forEachLimited(this.createdDirs, DIR_TIMES, ({ path, mtime }) =>
+      setDirTime(this.rootFd, path, mtime).catch((err: unknown) => this.skipIfChangedHere(path, err, 'its mtime not set: ')),
+    );
   }
 }

@@ -11,7 +11,6 @@ import { lstat, rename, unlink } from 'node:fs/promises';
 import * as btrfs from '../btrfs/index.js';
 import { errCode } from '../util/err-code.js';
 import { at, fdClose, fdCloseQuietly, fdWriteAll } from './fd-ops.js';
-import type { TreeEntry } from './protocol.js';
 
 /** Temporary names in the local volume: `.bv-sync.<hex>`. */
 export const SYNC_TEMP_PREFIX = '.bv-sync.';
@@ -41,19 +40,6 @@ export const split = (path: string): [string, string] => {
 
 /** What `local` must still be for a rename over it (writeFileAt's `expect`). */
 export const expected = (local: Local): btrfs.ExpectedEntry => ({ ino: local.ino, size: local.size, mtimeNs: local.mtimeNs });
-
-/**
- * Whether the remote entry is to replace the local one of the same type: it
- * is newer (mtime, to the ns), or as old but not the same by rsync's quick
- * check (another size; for a symlink, another target). File times have the
- * granularity of the kernel's tick: two files written within a few ms of
- * each other have the same mtime.
- */
-export function newer(e: TreeEntry, local: Local): boolean {
-  const theirs = BigInt(e.mtime);
-  if (theirs !== local.mtimeNs) return theirs > local.mtimeNs;
-  return e.type === 'file' ? e.size !== local.size : e.target !== local.target;
-}
 
 /** A local change that makes one entry a skip; its message is the reason. */
 export class Skip extends Error {}
@@ -112,14 +98,9 @@ export async function renameIntoPlace(dirfd: number, tmp: string, name: string, 
   }
 }
 
-/** A name of a local directory listing as a key: its bytes, whatever they are. */
-const key = (bytes: Buffer): string => bytes.toString('latin1');
-const keyOf = (name: string): string => key(Buffer.from(name, 'utf8'));
-
 interface CachedDir {
   fd: Promise<number>;
   users: number;
-  listing?: Promise<Map<string, Local>>;
 }
 
 /** Directory fds of the local volume by path, opened beneath its root, shared by the work in flight. */
@@ -150,25 +131,6 @@ export class DirCache {
       e.users--;
       throw err;
     }
-  }
-
-  /**
-   * What directory `path` (held, fd `dirfd`) holds under `name`, from one
-   * listing of it taken when first asked (one call for the whole directory,
-   * not an lstat per name). What changes here afterwards is caught right
-   * before the rename into place ({@link renameIntoPlace}, writeFileAt's
-   * `expect`): an entry is replaced only if it is still the one listed.
-   */
-  async lookup(path: string, dirfd: number, name: string): Promise<Local | null> {
-    const e = this.#entries.get(path);
-    if (e) {
-      e.listing ??= btrfs
-        .listBeneath(dirfd, '')
-        .then((l) => new Map(l.entries.map((x) => [key(x.name), { mode: x.mode, size: x.size, mtimeNs: x.mtimeNs, ino: BigInt(x.ino), ...(x.target ? { target: x.target.toString('utf8') } : {}) }])));
-      const listing = await e.listing.catch(() => null);
-      if (listing) return listing.get(keyOf(name)) ?? null;
-    }
-    return lstatLocal(dirfd, name);
   }
 
   release(path: string): void {

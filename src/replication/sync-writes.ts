@@ -1,42 +1,20 @@
-// What sync writes into the local volume, each entry under a temporary name
-// in its directory, its owner, mode and times set, then renamed into place
-// (sync-local.ts: renameIntoPlace, or writeFileAt's expect for a small
-// file): a reader sees the old entry or the new one, never half of one, and
-// an entry the container changed since it was listed is kept.
-import { lchown, link, lstat, mkdir, symlink, unlink } from 'node:fs/promises';
+// What sync writes into the local volume one entry at a time (small files
+// go many to a native call: sync-fetch.ts), each under a temporary name in
+// its directory, its owner, mode and times set, then renamed into place
+// (sync-local.ts: renameIntoPlace): a reader sees the old entry or the new
+// one, never half of one, and an entry the container changed since it was
+// listed is kept.
+import { lchown, link, lstat, symlink, unlink } from 'node:fs/promises';
 
 import * as btrfs from '../btrfs/index.js';
 import { errCode } from '../util/err-code.js';
 import { randomHex } from '../util/random-hex.js';
 import { at, fdChmod, fdChown, fdClose, fdStat } from './fd-ops.js';
 import type { FileHeader, TreeEntry } from './protocol.js';
-import { CHANGED_HERE, expected, renameIntoPlace, renameRefusal, Skip, split, SYNC_TEMP_PREFIX, TempFile, type DirCache, type Local } from './sync-local.js';
+import { renameIntoPlace, Skip, split, SYNC_TEMP_PREFIX, TempFile, type DirCache, type Local } from './sync-local.js';
 
 /** What a file fetched from the peer becomes here. */
 type FileMeta = FileHeader & { ok: true };
-
-/**
- * File `path` (what is there: `local`, null for nothing) as `data`, written,
- * its metadata set and renamed into place in one native call, which looks
- * again at what it replaces right before. Resolves to its inode.
- * @throws Skip when the local entry changed.
- */
-export async function writeSmallFile(dirs: DirCache, path: string, local: Local | null, header: FileMeta, data: Buffer): Promise<bigint> {
-  const [parent, name] = split(path);
-  const dirfd = await dirs.acquire(parent);
-  try {
-    const meta = { uid: header.uid, gid: header.gid, mode: header.mode, mtime: BigInt(header.mtime) };
-    const ino = await btrfs
-      .writeFileAt(dirfd, name, data, meta, { replace: local !== null, tempPrefix: SYNC_TEMP_PREFIX, expect: local && expected(local) })
-      .catch((err: unknown) => {
-        throw (err as { syscall?: string }).syscall === 'renameat2' ? renameRefusal(err) : err;
-      });
-    if (ino === null) throw new Skip(CHANGED_HERE);
-    return ino;
-  } finally {
-    dirs.release(parent);
-  }
-}
 
 /** Makes a temporary entry of `dirfd` with `make`, then `place`s it (renamed into place); the temporary is removed if that fails. */
 async function placeNew(dirfd: number, make: (tmp: string) => Promise<void>, place: (tmp: string) => Promise<void>): Promise<void> {
@@ -130,18 +108,6 @@ export async function linkCopy(dirs: DirCache, path: string, local: Local | null
     }
   } finally {
     dirs.release(parent);
-  }
-}
-
-/** Makes directory `name` of `dirfd` with the peer's owner and mode (its time is set at the end: what is written into it changes it). */
-export async function makeDir(dirfd: number, name: string, e: TreeEntry): Promise<void> {
-  await mkdir(at(dirfd, name), { mode: 0o700 });
-  const fd = await btrfs.openBeneath(dirfd, name, 'directory');
-  try {
-    await fdChown(fd, e.uid, e.gid);
-    await fdChmod(fd, e.mode & 0o7777);
-  } finally {
-    await fdClose(fd);
   }
 }
 
