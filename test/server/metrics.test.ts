@@ -220,3 +220,26 @@ t.test('METRICS_ADDRESS: not set, nothing listens; an invalid one is refused at 
   t.not(exit.code, 0, 'refused');
   t.match(proc.stderr(), /METRICS_ADDRESS="0\.0\.0\.0".*must be address:port/);
 });
+
+t.test('metrics with quotas on: a volume\'s used and limit bytes follow what is written and resized', async (t) => {
+  const { mnt } = mountBtrfs(t);
+  const mport = await freePort();
+  const env = daemonEnv(mnt, { BUTTERVOLUME_METRICS_ADDRESS: `127.0.0.1:${mport}`, BUTTERVOLUME_QUOTAS: 'simple' });
+  await startDaemonProcess(t, env);
+  const api = (path: string, body: unknown) => call(env.BUTTERVOLUME_SOCKET!, path, body);
+  t.equal((await api('/VolumeDriver.Create', { Name: 'q', Opts: { size: '64M' } })).status, 200);
+  let m = await scrape(mport);
+  t.equal(value(m, 'buttervolume_volume_limit_bytes', { volume: 'q' }), 64 << 20, 'its limit');
+  const empty = value(m, 'buttervolume_volume_used_bytes', { volume: 'q' }) ?? -1;
+  t.ok(empty >= 0 && empty < 1 << 20, `nearly nothing used (${empty})`);
+  writeFileSync(join(mnt, 'volumes', 'q', 'data'), Buffer.alloc(8 << 20, 5));
+  m = await scrape(mport);
+  const used = value(m, 'buttervolume_volume_used_bytes', { volume: 'q' }) ?? 0;
+  t.ok(Math.abs(used - (8 << 20)) < 0.01 * (8 << 20) + (64 << 10), `8 MiB written: ${used} bytes used`);
+  t.equal((await api('/VolumeDriver.Volume.Resize', { Name: 'q', Size: '128M' })).status, 200, 'resized');
+  m = await scrape(mport);
+  t.equal(value(m, 'buttervolume_volume_limit_bytes', { volume: 'q' }), 128 << 20, 'the new limit');
+  t.equal((await api('/VolumeDriver.Create', { Name: 'free' })).status, 200);
+  m = await scrape(mport);
+  t.equal(value(m, 'buttervolume_volume_limit_bytes', { volume: 'free' }), null, 'no limit: no series');
+});
