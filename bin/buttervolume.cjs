@@ -8,7 +8,7 @@ const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 // before the pool starts, which an ES module entry would be too late for.
 if (command === 'run') process.env.UV_THREADPOOL_SIZE ??= '8';
 // Kept out of the bundle: scripts/bundle-cli.mjs reads this line.
-const LONG_COMMANDS = new Set(['run', 'send', 'receive', 'sync', 'ssh-key', 'replicas', 'failover']);
+const LONG_COMMANDS = new Set(['run', 'send', 'receive', 'sync', 'ssh-key', 'replicas', 'failover', 'doctor']);
 const dist = require('node:path').join(__dirname, '..', 'dist', 'cli');
 if (LONG_COMMANDS.has(command)) {
   // The daemon and the commands that talk to peers (they run for seconds):

@@ -206,6 +206,22 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./commands/failover.js'),
   },
   {
+    name: 'doctor',
+    params: [],
+    options: [JSON_OPTION],
+    summary: 'check the setup: filesystems, kernel, socket, Docker, SSH keys, peers; say how to fix what is wrong',
+    details: [
+      'One line per check: OK, WARN or FAIL, then how to fix it. VOLUMES_PATH and SNAPSHOTS_PATH on one btrfs,',
+      'free space against RECEIVE_RESERVE, openat2 and QUOTAS against the kernel, the schedule, the plugin socket',
+      '(a stale one included), whether Docker knows the driver and has no local volume named as one here, the SSH',
+      "material and its permissions, and for every peer of the schedule and of replicated volumes its known_hosts",
+      "entry and its clock (one bounded request; a peer known_hosts does not record is not contacted).",
+      'Reads only. Exit status 0 when nothing FAILs, 1 otherwise.',
+    ],
+    examples: ['doctor', 'doctor --json'],
+    load: () => import('./commands/doctor.js'),
+  },
+  {
     name: 'ssh-key',
     params: [],
     options: [],

@@ -20,7 +20,7 @@ import { isMissing } from '../util/err-code.js';
 const sshUtils = (): typeof ssh2.utils => loadSsh2().utils;
 
 /** A refusal of the SSH material: a changed host key, an unreadable key file. */
-export class SshKeyError extends CodedError<'ERR_HOST_KEY_CHANGED' | 'ERR_SSH_KEY'> {}
+export class SshKeyError extends CodedError<'ERR_HOST_KEY_CHANGED' | 'ERR_HOST_KEY_UNKNOWN' | 'ERR_SSH_KEY'> {}
 
 nameErrorClass(SshKeyError, 'SshKeyError');
 
