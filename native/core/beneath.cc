@@ -67,6 +67,26 @@ Fd openat2_beneath(int dirfd, const std::string& path, uint64_t flags, mode_t mo
   }
 }
 
+namespace {
+
+// A regular file opened for reading beneath @dirfd, and its stat: looked at
+// through O_PATH first (opens nothing: no FIFO wait, no device side effect,
+// the symlink itself at the end of the path), then the same inode opened for
+// reading through the magic link of the fd we hold.
+Fd open_regular_beneath(int dirfd, const std::string& path, const std::string& shown, struct stat& st) {
+  Fd entry = openat2_beneath(dirfd, path, O_PATH | O_NOFOLLOW);
+  if (!entry) throw_errno("openat2", shown);
+  if (::fstat(entry.get(), &st) < 0) throw_errno("fstat", shown);
+  if (S_ISDIR(st.st_mode)) throw_error(EISDIR, "openat2", shown);
+  if (S_ISLNK(st.st_mode)) throw_error(ELOOP, "openat2", shown);
+  if (!S_ISREG(st.st_mode)) throw_error(EINVAL, "openat2", shown);
+  int fd = reopen_noatime(entry.get(), O_RDONLY);
+  if (fd < 0) throw_errno("open", shown);
+  return Fd(fd);
+}
+
+}  // namespace
+
 Fd entry_open_beneath_at(int dirfd, const std::string& path, BeneathOpen how, mode_t mode, const std::string& shown) {
   switch (how) {
     case BeneathOpen::directory: {
@@ -82,19 +102,8 @@ Fd entry_open_beneath_at(int dirfd, const std::string& path, BeneathOpen how, mo
     case BeneathOpen::read:
       break;
   }
-  // O_PATH opens nothing (no FIFO wait, no device side effect) and gives the
-  // symlink itself at the end of the path: look at what it is first.
-  Fd entry = openat2_beneath(dirfd, path, O_PATH | O_NOFOLLOW);
-  if (!entry) throw_errno("openat2", shown);
   struct stat st;
-  if (::fstat(entry.get(), &st) < 0) throw_errno("fstat", shown);
-  if (S_ISDIR(st.st_mode)) throw_error(EISDIR, "openat2", shown);
-  if (S_ISLNK(st.st_mode)) throw_error(ELOOP, "openat2", shown);
-  if (!S_ISREG(st.st_mode)) throw_error(EINVAL, "openat2", shown);
-  // The same inode, opened for reading (the magic link of an fd we hold).
-  int fd = reopen_noatime(entry.get(), O_RDONLY);
-  if (fd < 0) throw_errno("open", shown);
-  return Fd(fd);
+  return open_regular_beneath(dirfd, path, shown, st);
 }
 
 Fd entry_open_beneath(const std::string& dir, const std::string& path, BeneathOpen how, mode_t mode) {
@@ -134,13 +143,28 @@ bool one_component(const std::string& name) {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
 }
 
+// 8 random bytes, from a per-thread reserve refilled 64 names at a time (a
+// batch of small files asked the kernel for randomness once per file).
+void random_bytes(unsigned char (&bytes)[8]) {
+  thread_local unsigned char reserve[512];
+  thread_local size_t used = sizeof(reserve);
+  if (used == sizeof(reserve)) {
+    if (::getrandom(reserve, sizeof(reserve), GRND_NONBLOCK) == static_cast<ssize_t>(sizeof(reserve))) {
+      used = 0;
+    } else {
+      static unsigned long counter = 0;
+      unsigned long v = (static_cast<unsigned long>(::getpid()) << 32) ^ __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+      std::memcpy(bytes, &v, sizeof(bytes));
+      return;
+    }
+  }
+  std::memcpy(bytes, reserve + used, sizeof(bytes));
+  used += sizeof(bytes);
+}
+
 std::string random_suffix() {
   unsigned char bytes[8];
-  if (::getrandom(bytes, sizeof(bytes), GRND_NONBLOCK) != static_cast<ssize_t>(sizeof(bytes))) {
-    static unsigned long counter = 0;
-    unsigned long v = (static_cast<unsigned long>(::getpid()) << 32) ^ ++counter;
-    std::memcpy(bytes, &v, sizeof(bytes));
-  }
+  random_bytes(bytes);
   static const char hex[] = "0123456789abcdef";
   std::string out;
   for (unsigned char b : bytes) {
@@ -154,7 +178,7 @@ std::string random_suffix() {
 
 std::optional<ino_t> file_write_at(int dirfd, const std::string& name, std::string_view data, const FileMeta& meta,
                                    bool replace, const std::string& temp_prefix, const std::string& shown,
-                                   const std::optional<Expected>& expect, bool durable) {
+                                   const std::optional<Expected>& expect, bool durable, bool want_ino) {
   if (!one_component(name) || temp_prefix.find('/') != std::string::npos) throw_error(EINVAL, "openat", shown);
   std::string temp;
   int fd = -1;
@@ -180,8 +204,8 @@ std::optional<ino_t> file_write_at(int dirfd, const std::string& name, std::stri
   if (::fchmod(fd, meta.mode & 07777) < 0) fail("fchmod");
   struct timespec times[2] = {to_timespec(std::nullopt), to_timespec(meta.mtime)};
   if (::futimens(fd, times) < 0) fail("utimensat");
-  struct stat st;
-  if (::fstat(fd, &st) < 0) fail("fstat");
+  struct stat st{};
+  if (want_ino && ::fstat(fd, &st) < 0) fail("fstat");
   if (durable && ::fsync(fd) < 0) fail("fsync");
   if (::close(file.release()) < 0) {
     int err = errno;
@@ -286,13 +310,13 @@ DirListing dir_list_beneath_at(int dirfd, const std::string& path, const std::st
 }
 
 FileRead file_read_beneath_at(int dirfd, const std::string& path, size_t max, const std::string& shown) {
-  Fd file = entry_open_beneath_at(dirfd, path, BeneathOpen::read, 0, shown);
-  FileRead out;
   struct stat st;
-  if (::fstat(file.get(), &st) < 0) throw_errno("fstat", shown);
+  Fd file = open_regular_beneath(dirfd, path, shown, st);  // st: the inode opened, before reading
+  FileRead out;
   out.stat = stat_of(st);
   // One byte more than its size, so that a file read whole is seen to end.
-  size_t want = st.st_size >= 0 && static_cast<uint64_t>(st.st_size) < max ? static_cast<size_t>(st.st_size) + 1 : max;
+  const bool whole = st.st_size >= 0 && static_cast<uint64_t>(st.st_size) < max;
+  size_t want = whole ? static_cast<size_t>(st.st_size) + 1 : max;
   out.data.resize(want);
   size_t got = 0;
   bool end = false;
@@ -305,6 +329,12 @@ FileRead file_read_beneath_at(int dirfd, const std::string& path, size_t max, co
       break;
     }
     got += static_cast<size_t>(n);
+    // A regular file reads short only at its end: no second read to be told so (had it
+    // grown meanwhile, its size after differs from what was read: not complete).
+    if (whole && got < want) {
+      end = true;
+      break;
+    }
   }
   out.data.resize(got);
   if (!end) {

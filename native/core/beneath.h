@@ -158,12 +158,14 @@ struct Expected {
  * With @durable, the file is fsync'ed before the rename and @dirfd after it
  * (a crash then leaves the old content or the new, on disk; a directory
  * whose filesystem refuses fsync, EINVAL, is as durable as it gets).
- * On failure the temporary file is removed. Returns the new file's inode.
+ * On failure the temporary file is removed. Returns the new file's inode
+ * (0 without @want_ino: one fstat less).
  * Throws SysError (syscall "openat", "write", "fchown", "fchmod", "utimensat",
  * "fsync", "close", "fstatat" or "renameat2"; path @shown).
  */
 std::optional<ino_t> file_write_at(int dirfd, const std::string& name, std::string_view data, const FileMeta& meta,
                                    bool replace, const std::string& temp_prefix, const std::string& shown,
-                                   const std::optional<Expected>& expect = std::nullopt, bool durable = false);
+                                   const std::optional<Expected>& expect = std::nullopt, bool durable = false,
+                                   bool want_ino = true);
 
 }  // namespace bv::core

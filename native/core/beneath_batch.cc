@@ -139,7 +139,7 @@ std::vector<FileWritten> files_write_beneath(int rootfd, const std::vector<FileT
     }
     try {
       std::optional<ino_t> ino = file_write_at(dir.get(), name, data.substr(f.offset, f.length), f.meta, f.replace,
-                                               temp_prefix, shown, f.expect);
+                                               temp_prefix, shown, f.expect, false, f.want_ino);
       if (ino) out[i].ino = static_cast<uint64_t>(*ino);
     } catch (const SysError& e) {
       out[i].error = e;

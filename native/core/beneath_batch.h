@@ -77,6 +77,7 @@ struct FileToWrite {
   FileMeta meta;
   bool replace = false;
   std::optional<Expected> expect;
+  bool want_ino = true;  // else 0 is its inode in the result (one fstat less)
 };
 
 /** What became of one file: its inode, nothing (the entry it was to replace changed: nothing written), or why not. */

@@ -163,6 +163,7 @@ Napi::Value WriteFilesBeneath(const Napi::CallbackInfo& info) {
     uint32_t flags = get_u32(s + 20);
     f.meta.mtime = static_cast<core::TimeNs>(get_u64(s + 24));
     f.replace = (flags & 1) != 0;
+    f.want_ino = (flags & 4) != 0;
     if (flags & 2) f.expect = core::Expected{get_u64(s + 32), get_u64(s + 40), static_cast<core::TimeNs>(get_u64(s + 48))};
     if (f.offset > data.Length() || f.length > data.Length() - f.offset) throw Napi::RangeError::New(env, "spec names bytes outside data");
   }

@@ -20,7 +20,8 @@ Napi::Value ReadFilesBeneath(const Napi::CallbackInfo& info);
  * writeFilesBeneath(dirfd, paths: string[], spec: Buffer, data: Buffer,
  * tempPrefix) -> Promise<Array<bigint | null | BtrfsError>>: spec holds 56
  * bytes per path (little-endian): u32 offset, u32 length (in data), u32 uid,
- * u32 gid, u32 mode, u32 flags (1 replace, 2 expect), i64 mtime (ns),
+ * u32 gid, u32 mode, u32 flags (1 replace, 2 expect, 4 the inode wanted:
+ * else 0n for a file written), i64 mtime (ns),
  * u64 expected ino, u64 expected size, i64 expected mtime (ns).
  */
 Napi::Value WriteFilesBeneath(const Napi::CallbackInfo& info);

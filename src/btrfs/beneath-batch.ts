@@ -84,6 +84,8 @@ export interface FileToWrite {
   /** Over what is there (only if it is still `expect`, when given), or only where nothing is. */
   replace: boolean;
   expect: ExpectedEntry | null;
+  /** Resolve to its inode (else 0n for a file written: one fstat less). */
+  inode?: boolean;
 }
 
 const SPEC_BYTES = 56;
@@ -93,7 +95,8 @@ const SPEC_BYTES = 56;
  * name `<tempPrefix><random hex>` in its directory (opened beneath `dirfd`),
  * its owner, mode and mtime set, then renamed into place (see writeFileAt:
  * `replace`, `expect`). Resolves to one result per file, in order: its new
- * inode, null when `expect` no longer held (nothing replaced), or the
+ * inode (0n unless `inode` asked for it), null when `expect` no longer held
+ * (nothing replaced), or the
  * BtrfsError that stopped it (that file only).
  */
 export function writeFilesBeneath(dirfd: number, files: readonly FileToWrite[], data: Buffer, tempPrefix: string): Promise<Array<bigint | null | BtrfsError>> {
@@ -108,7 +111,7 @@ export function writeFilesBeneath(dirfd: number, files: readonly FileToWrite[], 
     spec.writeUInt32LE(f.uid, at + 8);
     spec.writeUInt32LE(f.gid, at + 12);
     spec.writeUInt32LE(f.mode & 0o7777, at + 16);
-    spec.writeUInt32LE((f.replace ? 1 : 0) | (f.replace && f.expect ? 2 : 0), at + 20);
+    spec.writeUInt32LE((f.replace ? 1 : 0) | (f.replace && f.expect ? 2 : 0) | (f.inode ? 4 : 0), at + 20);
     spec.writeBigInt64LE(f.mtime, at + 24);
     if (f.expect) {
       spec.writeBigUInt64LE(f.expect.ino, at + 32);

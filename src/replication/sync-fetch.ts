@@ -54,8 +54,14 @@ export interface FetchSide {
   copied(item: Wanted, ino: bigint): void;
 }
 
-/** Writes of fetched items in flight at most. */
-export const WRITES_IN_FLIGHT = 3;
+/**
+ * Writes of fetched items at once: one. btrfs makes files in one subvolume
+ * no faster from several threads (20,000 files of 1 KB: 0.74 s from one,
+ * 0.86 s from three, 0.93 s from four), and one keeps them in order.
+ */
+export const WRITES_IN_FLIGHT = 1;
+/** Items received and waiting for their write at most (each up to an item's bytes): what keeps the writer busy between requests. */
+export const WRITES_QUEUED = 8;
 
 /**
  * Opens a tree or files request at SYNC_PROTOCOL_VERSION; a peer that does
@@ -103,7 +109,7 @@ async function writeAll(side: FetchSide, payload: Buffer, files: btrfs.FileToWri
   });
 }
 
-/** A B item: its files written (in the background, WRITES_IN_FLIGHT at most); resolves to how many it held. */
+/** A B item: its files written in the background (in order, WRITES_QUEUED waiting at most); resolves to how many it held. */
 async function wholeFiles(side: FetchSide, payload: Buffer, items: readonly Wanted[], at: number): Promise<number> {
   const records = fileRecords(payload, items.length - at);
   const files: btrfs.FileToWrite[] = [];
@@ -117,11 +123,12 @@ async function wholeFiles(side: FetchSide, payload: Buffer, items: readonly Want
     if (ahead) return side.skip(item.path, `${ahead}: not copied`);
     side.received(r.length);
     const { uid, gid, mode } = r.stat;
-    files.push({ path: item.path, offset: r.offset, length: r.length, uid, gid, mode, mtime: r.stat.mtimeNs, replace: item.local !== null, expect: item.local && expected(item.local) });
+    const inode = item.group !== undefined; // a hard link's first name: its followers are linked to the inode
+    files.push({ path: item.path, offset: r.offset, length: r.length, uid, gid, mode, mtime: r.stat.mtimeNs, replace: item.local !== null, expect: item.local && expected(item.local), inode });
     targets.push(item);
   });
   if (files.length > 0) {
-    await side.writes.whenBelow(WRITES_IN_FLIGHT);
+    await side.writes.whenBelow(WRITES_QUEUED);
     void side.writes.run(() => writeAll(side, payload, files, targets).catch((err: unknown) => side.fail(err)));
   }
   return records.length;

@@ -25,14 +25,26 @@ import { DirCache, isType, localChange, lstatLocal, Skip, split, type Local } fr
 import { compareDirectory, countSkipped, LocalEntries, NameError, type TreeSide } from './sync-tree.js';
 import { copySymlink, linkCopy, setDirTime } from './sync-writes.js';
 
-/** Files per files request; also bounded by {@link BATCH_BYTES} of content and {@link BATCH_PATH_BYTES} of paths. */
-const BATCH_FILES = MAX_FILES_PER_REQUEST;
+/**
+ * Files per files request: the first batch this many (the writes start
+ * early), each next one twice as many up to MAX_FILES_PER_REQUEST; also
+ * bounded by {@link BATCH_BYTES} of content and {@link BATCH_PATH_BYTES} of
+ * paths.
+ */
+const FIRST_BATCH_FILES = 1024;
 const BATCH_BYTES = 64 * 1024 * 1024;
 const BATCH_PATH_BYTES = 1024 * 1024;
-/** Batches requested and not yet written before the tree is read further. */
-const PENDING_BATCHES = 2;
-/** Files requests at once (the next one is asked while one arrives). */
-const FETCHES = 2;
+/** A file bigger than this (as listed) is streamed, and asked for after the batch's smaller ones. */
+const BIG_FILE_BYTES = 256 * 1024;
+/** Batches waiting for their request before the tree is read further. */
+const PENDING_BATCHES = 4;
+/**
+ * Files requests at once: one, as in protocol 1 (a file is written after
+ * those listed before it in earlier batches; a batch's answer is read as it
+ * comes: the peer is never left waiting for us to read, which would count
+ * as a stall). The writes queued meanwhile cover the time of a request.
+ */
+const FETCHES = 1;
 /** Symlinks and hard links being made at once. */
 const WRITERS = 16;
 /** Directory records waiting for their local directory (listed, or made) at once. */
@@ -78,6 +90,9 @@ export class HostSync implements TreeSide, FetchSide {
   private readonly groups = new Map<string, LinkGroup>();
   private readonly followers: Wanted[] = [];
   private batch: Wanted[] = [];
+  /** The big files of the batch, asked for after its small ones. */
+  private bigs: Wanted[] = [];
+  private batchFiles = FIRST_BATCH_FILES;
   private batchBytes = 0;
   private batchPathBytes = 0;
   private readonly fetches = new Limiter(FETCHES);
@@ -355,17 +370,20 @@ export class HostSync implements TreeSide, FetchSide {
         this.groups.set(key, item.group);
       } else this.counts.unlinked++;
     }
-    this.batch.push(item);
+    if (e.size > BIG_FILE_BYTES) this.bigs.push(item);
+    else this.batch.push(item);
     this.batchBytes += e.size;
     this.batchPathBytes += Buffer.byteLength(e.path) + 8;
-    if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES || this.batchPathBytes >= BATCH_PATH_BYTES) this.flush();
+    if (this.batch.length + this.bigs.length >= this.batchFiles || this.batchBytes >= BATCH_BYTES || this.batchPathBytes >= BATCH_PATH_BYTES) this.flush();
   }
 
-  /** Requests the files wanted so far (FETCHES requests at once, while the tree goes on). */
+  /** Requests the files wanted so far (FETCHES requests at once, while the tree goes on): the small ones, then the big ones. */
   private flush(): void {
-    if (this.batch.length === 0) return;
-    const items = this.batch;
+    if (this.batch.length + this.bigs.length === 0) return;
+    const items = this.bigs.length > 0 ? [...this.batch, ...this.bigs] : this.batch;
     this.batch = [];
+    this.bigs = [];
+    this.batchFiles = Math.min(2 * this.batchFiles, MAX_FILES_PER_REQUEST);
     this.batchBytes = 0;
     this.batchPathBytes = 0;
     const p = this.fetches.run(() => fetchFiles(this, this.conn, this.volume, this.test, items));

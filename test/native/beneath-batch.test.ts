@@ -128,7 +128,7 @@ t.test('writeFilesBeneath: each renamed into place with its metadata, only over 
   const results = await btrfs.writeFilesBeneath(
     fd,
     [
-      file('new', 0, 3),
+      file('new', 0, 3, { inode: true }),
       file('d/deep', 3, 4),
       file('old', 7, 3, { replace: true, expect: { ino: old.ino, size: Number(old.size), mtimeNs: old.mtimeNs } }),
       file('moved', 0, 1, { replace: true, expect: { ino: moved.ino, size: Number(moved.size), mtimeNs: moved.mtimeNs } }),
@@ -141,6 +141,7 @@ t.test('writeFilesBeneath: each renamed into place with its metadata, only over 
   );
   t.equal(typeof results[0], 'bigint');
   t.equal(results[0], lstatSync(join(root, 'new'), { bigint: true }).ino, 'the new inode');
+  t.equal(results[1], 0n, 'written, its inode not asked for');
   t.equal(readFileSync(join(root, 'new'), 'utf8'), '012');
   t.equal(readFileSync(join(root, 'd', 'deep'), 'utf8'), '3456');
   t.equal(readFileSync(join(root, 'old'), 'utf8'), '789', 'replaced: it was as listed');
