@@ -123,6 +123,8 @@ export class PeerConnection {
             });
         },
       });
+      // No Nagle (see server.ts), from the handshake on: set on the socket connect() just made.
+      client.setNoDelay(true);
     });
     return new PeerConnection(peer, client, options.idleMs ?? 60_000);
   }

@@ -66,7 +66,10 @@ export async function startSshServer(options: SshServerOptions): Promise<SshServ
   let ssh: Promise<ssh2.Server> | undefined;
   const sshServer = () => (ssh ??= makeSshServer(options, gate));
   // ssh2 does not listen itself: our TCP server admits each connection through the gate first.
-  const server = createServer((socket) => {
+  // noDelay: SSH writes whole packets; with Nagle on, a request's small
+  // packets waited for the peer's delayed ACK (40 ms at each of sync's
+  // request/answer turns, and during the handshake).
+  const server = createServer({ noDelay: true }, (socket) => {
     if (!gate.admit(socket)) return;
     sshServer().then(
       (s) => {
