@@ -100,6 +100,17 @@ function sendSocketClass(): SendSocketClass {
         );
       });
     }
+
+    // net.Socket emits 'close' itself, once the pipe's handle is closed, not
+    // after _destroy's callback: held back until the ioctl has returned too,
+    // so that whoever waits for 'close' (pipeline, a caller about to delete
+    // the snapshot: EPERM while a send uses it) waits for the send.
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (event !== 'close') return super.emit(event, ...args);
+      const emitClose = () => super.emit('close', ...args);
+      this.#done.then(emitClose, emitClose);
+      return true;
+    }
   }
   return (SendSocket = SendStream);
 }

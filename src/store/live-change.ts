@@ -48,6 +48,10 @@ export async function liveChanged(c: StoreContext, volume: string, since: LiveMa
 /** Whether the stream from `parent` to `snapshot` changes nothing but times (UTIMES); stops at the first other command. */
 async function onlyTimesDiffer(parent: string, snapshot: string): Promise<boolean> {
   const stream = btrfs.send(snapshot, { parent });
+  // Its 'close' comes once the send ioctl has returned (btrfs/send.ts): only
+  // then may the probe be deleted (EPERM while a send uses it).
+  const closed = new Promise((resolve) => stream.once('close', resolve));
+  stream.on('error', () => undefined); // (a stream stopped early fails with EPIPE after the loop)
   let pending: Buffer = Buffer.alloc(0);
   let at = STREAM_HEADER; // the next command's offset in `pending`, once the header is there
   try {
@@ -69,5 +73,6 @@ async function onlyTimesDiffer(parent: string, snapshot: string): Promise<boolea
     return true;
   } finally {
     stream.destroy();
+    await closed;
   }
 }

@@ -72,9 +72,11 @@ t.test('Create options (the original test_enabled_cow, copyonwrite, compression)
 
   let r = await d.call('/VolumeDriver.Create', { Name: 'bad', Opts: { copyonwrite: 'maybe' } });
   t.same([r.status, r.body], [500, { Err: 'Invalid option for copyonwrite: maybe. Set to "true" or "false".' }]);
-  r = await d.call('/VolumeDriver.Create', { Name: 'bad', Opts: { size: '10G' } });
+  r = await d.call('/VolumeDriver.Create', { Name: 'bad', Opts: { sise: '10G' } });
   t.equal(r.status, 500);
-  t.match(r.body.Err, /^Unknown option: size/, 'an unknown option is named');
+  t.match(r.body.Err, /^Unknown option: sise/, 'an unknown option is named');
+  r = await d.call('/VolumeDriver.Create', { Name: 'bad', Opts: { size: '10G' } });
+  t.match(r.body.Err, /the option size= needs quotas, and QUOTAS is off/, 'size= with QUOTAS off names the setting');
   r = await d.call('/VolumeDriver.Create', { Name: 'bad', Opts: { compression: 'gzip' } });
   t.match(r.body.Err, /Invalid option for compression: gzip/);
   r = await d.call('/VolumeDriver.Create', { Name: 'bad', Opts: 'copyonwrite=false' });
