@@ -7,12 +7,13 @@ const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 // on the filesystem always find one while snapshots commit; this must be set
 // before the pool starts, which an ES module entry would be too late for.
 if (command === 'run') process.env.UV_THREADPOOL_SIZE ??= '8';
-// Kept out of the bundle: scripts/bundle-cli.mjs reads this line.
+// Kept out of the short commands' bundle (main.cjs), run from peer.cjs but
+// `run` (from dist/): scripts/bundle-cli.mjs reads this line.
 const LONG_COMMANDS = new Set(['run', 'send', 'receive', 'sync', 'ssh-key', 'replicas', 'failover', 'doctor']);
 const dist = require('node:path').join(__dirname, '..', 'dist', 'cli');
-if (LONG_COMMANDS.has(command)) {
-  // The daemon and the commands that talk to peers (they run for seconds):
-  // the ES modules of dist/, one copy of each; the bundle does not hold them.
+if (command === 'run') {
+  // The daemon: the ES modules of dist/, one copy of each (it imports the
+  // scheduler's and the server's at run time); no bundle holds them.
   import(require('node:url').pathToFileURL(require('node:path').join(dist, 'main.js')).href).then(
     ({ handleError, main }) => main(process.argv).catch(handleError),
     (err) => {
@@ -20,6 +21,16 @@ if (LONG_COMMANDS.has(command)) {
       process.exitCode = 1;
     },
   );
+} else if (LONG_COMMANDS.has(command)) {
+  // The commands that talk to peers: their own bundle, ssh2 inside (scripts/bundle-cli.mjs).
+  let loaded;
+  try {
+    loaded = loadBundle(require('node:path').join(dist, 'peer.cjs'));
+  } catch (err) {
+    process.stderr.write(`buttervolume: ${command}: cannot load: ${err && err.message.split('\n')[0]}\n`);
+    process.exitCode = 1;
+  }
+  if (loaded) loaded.main(process.argv).catch(loaded.handleError);
 } else {
   const bundle = require('node:path').join(dist, 'main.cjs');
   // `scheduled run` imports the scheduler's pass from dist/ (import() needs Node's own loader).

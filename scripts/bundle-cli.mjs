@@ -53,34 +53,90 @@ const keepOutside = {
   },
 };
 
-await build({
-  entryPoints: [resolve(root, 'dist/cli/main.js')],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  // ssh2 loads native crypto bindings (.node files) relative to itself: required from node_modules.
-  external: ['node-gyp-build', 'ssh2'],
-  // The modules find the package root and package.json from import.meta.url;
-  // the bundle sits at the same depth (dist/cli/) as dist/cli/main.js.
-  define: { 'import.meta.url': '__bvImportMetaUrl' },
-  banner: { js: "const __bvImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [keepOutside],
-  // Less text to parse at every start. Identifiers are not minified, and
-  // names are not re-attached (keepNames: a call per function at each start,
-  // ~0.7 ms): error classes name themselves (util/error-name.ts); a function
-  // renamed for a clash between modules shows as e.g. `show2` in a stack.
-  minifyWhitespace: true,
-  minifySyntax: true,
-  logLevel: 'warning',
-});
+/**
+ * esbuild's plugin for the peer bundle: ssh2 is bundled, but what it loads
+ * beside itself at run time (its native crypto binding, the Poly1305 module)
+ * stays a file of its package, required by package path from node_modules.
+ */
+const ssh2Files = {
+  name: 'ssh2-files-by-package-path',
+  setup(b) {
+    b.onResolve({ filter: /(\.node|poly1305\.js)$/ }, (args) => {
+      const target = resolve(args.resolveDir, args.path);
+      const at = target.lastIndexOf('/node_modules/ssh2/');
+      if (at < 0) return undefined;
+      return { path: target.slice(at + '/node_modules/'.length), external: true };
+    });
+  },
+};
 
-// The bundle's identity on its first line, then the code cache of exactly that text.
-const body = readFileSync(outfile, 'utf8');
-const bundle = `// bundle ${createHash('sha256').update(body).digest('hex')}\n${body}`;
-writeFileSync(outfile, bundle);
-setFlagsFromString('--no-lazy'); // compile every function now, not at its first call
-const script = new vm.Script(Module.wrap(bundle), { filename: outfile });
-setFlagsFromString('--lazy'); // back to the default before the cache is written: V8 stamps it with the flags in force
-writeFileSync(`${outfile}.cache`, Buffer.concat([Buffer.from(bundle.slice(0, bundle.indexOf('\n') + 1)), script.createCachedData()]));
+/** Bundles dist/cli/main.js into `file` (see the head of this file), then writes its code cache beside it. */
+async function bundle(file, { external, plugins }) {
+  await build({
+    entryPoints: [resolve(root, 'dist/cli/main.js')],
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external,
+    // The modules find the package root and package.json from import.meta.url;
+    // the bundle sits at the same depth (dist/cli/) as dist/cli/main.js.
+    define: { 'import.meta.url': '__bvImportMetaUrl' },
+    banner: { js: "const __bvImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    plugins,
+    // Less text to parse at every start. Identifiers are not minified, and
+    // names are not re-attached (keepNames: a call per function at each start,
+    // ~0.7 ms): error classes name themselves (util/error-name.ts); a function
+    // renamed for a clash between modules shows as e.g. `show2` in a stack.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    logLevel: 'warning',
+  });
+  // The bundle's identity on its first line, then the code cache of exactly that text.
+  const body = readFileSync(file, 'utf8');
+  const text = `// bundle ${createHash('sha256').update(body).digest('hex')}\n${body}`;
+  writeFileSync(file, text);
+  setFlagsFromString('--no-lazy'); // compile every function now, not at its first call
+  const script = new vm.Script(Module.wrap(text), { filename: file });
+  setFlagsFromString('--lazy'); // back to the default before the cache is written: V8 stamps it with the flags in force
+  writeFileSync(`${file}.cache`, Buffer.concat([Buffer.from(text.slice(0, text.indexOf('\n') + 1)), script.createCachedData()]));
+}
+
+// The short commands: ssh2 loads native crypto bindings (.node files) relative to itself: required from node_modules.
+await bundle(outfile, { external: ['node-gyp-build', 'ssh2'], plugins: [keepOutside] });
+
+// The commands that talk to peers (PEER_COMMANDS of bin/buttervolume.cjs):
+// everything they use, ssh2 too, in dist/cli/peer.cjs. Measured: the ES
+// modules of a sync and ssh2 took 90-120 ms to load, more than a no-op sync
+// of 20,000 files spends on either side's work. Only the daemon's own
+// modules stay outside (`run` runs from dist/), and the scheduler's, which
+// `scheduled run` imports at run time.
+const DAEMON_ONLY = /\/(scheduler\/scheduler|scheduler\/pass|cli\/commands\/run)\.js$/;
+await bundle(resolve(root, 'dist/cli/peer.cjs'), {
+  external: ['node-gyp-build', 'cpu-features'],
+  plugins: [
+    ssh2Files,
+    {
+      // ssh2-lazy.js requires ssh2 at run time (createRequire: nothing a
+      // bundler follows); here it is the bundle's own copy, the only one.
+      name: 'ssh2-from-the-bundle',
+      setup(b) {
+        b.onLoad({ filter: /\/dist\/replication\/ssh2-lazy\.js$/ }, () => ({
+          contents: "import ssh2 from 'ssh2';\nexport function loadSsh2() {\n  return ssh2;\n}\n",
+          loader: 'js',
+          resolveDir: resolve(root, 'dist/replication'),
+        }));
+      },
+    },
+    {
+      name: 'keep-daemon-modules-outside',
+      setup(b) {
+        b.onResolve({ filter: /\.js$/ }, (args) => {
+          const target = resolve(args.resolveDir, args.path);
+          return DAEMON_ONLY.test(target) ? { path: `./${relative(dirname(outfile), target)}`, external: true } : undefined;
+        });
+      },
+    },
+  ],
+});

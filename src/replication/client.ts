@@ -4,7 +4,7 @@
 // key, and channels opened on the "buttervolume" subsystem for requests.
 import type { Duplex } from 'node:stream';
 
-import ssh2 from 'ssh2';
+import type ssh2 from 'ssh2';
 
 import type { Logger } from '../log.js';
 import { clientAlgorithms } from './algorithms.js';
@@ -12,9 +12,9 @@ import { checkHostKey, clientKey, recordedHostKeys, recordHostKey, SshKeyError, 
 import type { Peer } from './peer.js';
 import { answerError } from './peer-answers.js';
 import { readLine, writeLine } from './frames.js';
+import { loadSsh2 } from './ssh2-lazy.js';
 import { BASE_PROTOCOL_VERSION, ReplicationError, SUBSYSTEM, type RequestBody } from './protocol.js';
 
-const { Client } = ssh2;
 
 export interface ConnectOptions {
   sshPath: string;
@@ -54,7 +54,7 @@ export class PeerConnection {
    */
   static async connect(peer: Peer, options: ConnectOptions): Promise<PeerConnection> {
     const [key, recorded] = await Promise.all([clientKey(options.sshPath), recordedHostKeys(options.sshPath, peer)]);
-    const client = new Client();
+    const client = new (loadSsh2().Client)();
     let verdict: HostKeyVerdict | undefined;
     let verifyError: Error | undefined;
     await new Promise<void>((resolve, reject) => {

@@ -100,13 +100,28 @@ t.test('scheduled run loads the scheduler runtime and the store from dist (one c
   t.same(heavy(mods), []);
 });
 
-t.test('the commands that talk to peers run from the ES modules of dist, without the bundle', async (t) => {
+t.test('the commands that talk to peers run from their own bundle (ssh2 inside), no ES module of ours', async (t) => {
   const f = await cliFixture(t);
   for (const command of ['sync', 'send', 'receive', 'ssh-key']) {
-    const mods = modulesOf([command, '--help'], f.env);
-    t.ok(mods.includes('dist/cli/main.js'), `${command}: dist/cli/main.js`);
-    t.notOk(mods.includes('dist/cli/main.cjs'), `${command}: not the bundle (one copy of each module)`);
+    const mods = modulesOf(command === 'ssh-key' ? [command] : [command, '--help'], f.env);
+    t.ok(mods.includes('dist/cli/peer.cjs'), `${command}: dist/cli/peer.cjs`);
+    t.notOk(mods.includes('dist/cli/main.cjs'), `${command}: not the short commands' bundle`);
+    t.same(mods.filter((m) => m.startsWith('dist/') && m !== 'dist/cli/peer.cjs'), [], `${command}: no ES module of ours`);
+    t.same(
+      mods.filter((m) => m.startsWith('node_modules/ssh2/') && !/\.node$|poly1305\.js$/.test(m)),
+      [],
+      `${command}: ssh2 from the bundle, not node_modules (one copy)`,
+    );
   }
+  const r = await runCli(['ssh-key'], f.env);
+  t.match(r.stdout, /^ssh-ed25519 \S+ buttervolume@\S+\n$/, 'ssh-key prints its line from the bundle');
+});
+
+t.test('the daemon runs from the ES modules of dist, without a bundle', async (t) => {
+  const f = await cliFixture(t);
+  const mods = modulesOf(['run', '--help'], f.env);
+  t.ok(mods.includes('dist/cli/main.js'));
+  t.same(mods.filter((m) => m.endsWith('.cjs') && m.startsWith('dist/')), []);
 });
 
 t.test('the bundle holds no replication and no daemon code (they are loaded only by the commands above)', async (t) => {
@@ -122,10 +137,15 @@ t.test('a long command whose ES modules cannot be loaded says so in one line and
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'bin'));
   copyFileSync(BIN, join(dir, 'bin', 'buttervolume.cjs'));
-  const r = spawnSync(process.execPath, [join(dir, 'bin', 'buttervolume.cjs'), 'sync', 'v', 'h'], { encoding: 'utf8' });
-  t.equal(r.status, 1);
-  t.match(r.stderr, /^buttervolume: sync: cannot load: .*dist\/cli\/main\.js/);
-  t.equal(r.stderr.trim().split('\n').length, 1, 'one line, no stack');
+  for (const [command, file] of [
+    ['sync', 'peer\\.cjs'],
+    ['run', 'main\\.js'],
+  ]) {
+    const r = spawnSync(process.execPath, [join(dir, 'bin', 'buttervolume.cjs'), command!, 'v', 'h'], { encoding: 'utf8' });
+    t.equal(r.status, 1);
+    t.match(r.stderr, new RegExp(`^buttervolume: ${command}: cannot load: .*dist/cli/${file}`));
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line, no stack');
+  }
 });
 
 t.test('--version and usage errors work with a broken configuration and no store', async (t) => {
