@@ -67,7 +67,7 @@ version=$(tar -xzOf "$tgz" package/package.json | node -p 'JSON.parse(require("f
 tar -tzvf "$tgz" >"$tmp/list.txt"
 entries=$(sed 's#.* package/#package/#' "$tmp/list.txt" | sed 's#^package/##')
 unpacked=$(awk '{ s += $3 } END { print s }' "$tmp/list.txt")
-for need in bin/buttervolume.cjs dist/cli/main.cjs dist/cli/main.js dist/server/daemon.js dist/btrfs/index.js dist/btrfs/index.d.ts \
+for need in bin/buttervolume.cjs dist/cli/main.cjs dist/cli/peer.cjs dist/cli/main.js dist/server/daemon.js dist/btrfs/index.js dist/btrfs/index.d.ts \
   prebuilds/linux-x64/buttervolume.node prebuilds/linux-arm64/buttervolume.node binding.gyp scripts/native-hash.cjs native/napi/addon.cc README.md package.json; do
   printf '%s\n' "$entries" | grep -qxF "$need" || die "the package lacks $need"
 done
@@ -153,11 +153,14 @@ if command -v btrfs >/dev/null; then
 fi
 listed=$(PATH=$nocc timeout 30 "$bin" snapshots pkgcheck) || die "buttervolume snapshots failed"
 [ "$listed" = "$snapshot" ] || die "buttervolume snapshots pkgcheck printed '$listed'"
+# A command of the peer bundle (dist/cli/peer.cjs, ssh2 inside, its binding not built here).
+keyline=$(PATH=$nocc timeout 30 "$bin" ssh-key) || die "buttervolume ssh-key failed: $keyline"
+case "$keyline" in "ssh-ed25519 "*) ;; *) die "buttervolume ssh-key printed '$keyline'" ;; esac
 kill -TERM "$daemon"
 code=0
 wait "$daemon" || code=$?
 daemon=
 [ "$code" -eq 0 ] || die "buttervolume run exited $code on SIGTERM: $(tail -n 20 "$tmp/run.log")"
 [ ! -e "$socket" ] || die "the socket is left after the stop"
-say "ok: $got; buttervolume run answered on its socket, VolumeDriver.Create made pkgcheck, buttervolume snapshot made $snapshot (read-only), SIGTERM stopped it (exit 0)"
+say "ok: $got; buttervolume run answered on its socket, VolumeDriver.Create made pkgcheck, buttervolume snapshot made $snapshot (read-only), ssh-key printed its key, SIGTERM stopped it (exit 0)"
 say "npm install -g -> snapshot done: $total_ms ms (install $install_ms ms); package $(stat -c %s "$tgz") bytes"
