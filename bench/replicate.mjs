@@ -32,12 +32,25 @@
 // Before each row B is synced and its cleaner waited for; at the start of a
 // round every copy on B (and A's send markers) is deleted. Ratios are
 // openssh/ours per round, median reported; >1 means ours is faster.
+// Floor rows (unless --skip-floor): what the two kernel stages every such
+// pipeline runs cost alone, timed in the same rounds:
+//   send-alone     `btrfs -q send [-p s1] <snap> -f /dev/null` on A (the
+//                  send ioctl making the stream, nothing carried)
+//   receive-alone  `btrfs -q receive -f <stream> <dir on B>`, the stream
+//                  made once before the rounds into a file on A (in the
+//                  page cache): applying it, nothing carried
+// No pipeline of the two can take less than the slower of them, nor less
+// than their CPU time shared by this machine's CPUs (both are CPU-bound in
+// the kernel here): floor = max(send, receive, (CPU send + CPU receive) /
+// CPUs), per round; "openssh/floor" is then the best ratio over openssh any
+// implementation can reach on this machine.
 // --alt <package dir>: one more row, "alt": the same CLI sending to a second
 // daemon on B run from <dir>/bin/buttervolume.cjs (another build: e.g. the
 // product without a change), receiving into B/alt-snapshots; ratio alt/ours.
-// usage: node bench/replicate.mjs [--rounds N] [--alt <package dir>]
+// usage: node bench/replicate.mjs [--rounds N] [--alt <package dir>] [--skip-floor]
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, promisify } from 'node:util';
@@ -48,7 +61,7 @@ import { fmt, median, scratchBtrfs } from './common.mjs';
 import { cpu, freePort, hostEnv, shellQuote, startSshd, waitForPort } from './openssh.mjs';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, alt: { type: 'string' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, alt: { type: 'string' }, 'skip-floor': { type: 'boolean', default: false } } });
 const rounds = Number(values.rounds);
 const started = Date.now();
 const hrs = () => process.hrtime.bigint();
@@ -109,6 +122,9 @@ const { proc: sshd, sshArgs, log: sshdLogOf } = await startSshd(join(work, 'open
 const q = shellQuote;
 const progsDir = join(B.mnt, 'progs');
 mkdirSync(progsDir);
+const floorDir = join(B.mnt, 'floor');
+mkdirSync(floorDir);
+const streamFile = (snapshot) => join(A.mnt, `${snapshot}.stream`);
 
 // ---- rows -------------------------------------------------------------------
 async function ours(snapshot, port = ourPort) {
@@ -133,6 +149,15 @@ async function openssh(snapshot, parent) {
   return { seconds: secs(t0) };
 }
 
+/** A floor row: one kernel stage alone (see the head of this file). */
+async function floorRow(row, snapshot, parent) {
+  const snap = join(A.mnt, 'snapshots', snapshot);
+  const args = row === 'send-alone' ? ['-q', 'send', ...(parent ? ['-p', join(A.mnt, 'snapshots', parent)] : []), snap, '-f', '/dev/null'] : ['-q', 'receive', '-f', streamFile(snapshot), floorDir];
+  const t0 = hrs();
+  await run('btrfs', args);
+  return { seconds: secs(t0) };
+}
+
 /** CPU of the sending side (what this process spawned and waited for) and of the receiving one. */
 function cpuSnapshot() {
   return { sender: cpu().children, daemon: cpu(daemon.pid).own, alt: altDaemon ? cpu(altDaemon.pid).own : 0, sshd: cpu(sshd.pid).children };
@@ -145,7 +170,7 @@ async function settle() {
 
 /** Every copy on B and every send marker on A deleted. */
 async function clearAll() {
-  for (const d of [join(B.mnt, 'snapshots'), progsDir, ...(values.alt ? [join(B.mnt, 'alt-snapshots')] : [])]) for (const name of readdirSync(d)) await btrfs.deleteSubvolume(join(d, name));
+  for (const d of [join(B.mnt, 'snapshots'), progsDir, floorDir, ...(values.alt ? [join(B.mnt, 'alt-snapshots')] : [])]) for (const name of readdirSync(d)) await btrfs.deleteSubvolume(join(d, name));
   for (const name of readdirSync(join(A.mnt, 'snapshots'))) if (name.split('@').length === 3) await btrfs.deleteSubvolume(join(A.mnt, 'snapshots', name));
   await btrfs.syncFilesystem(A.mnt);
   await settle();
@@ -154,7 +179,8 @@ async function clearAll() {
 async function measure(row, snapshot, parent) {
   await settle();
   const c0 = cpuSnapshot();
-  const r = row === 'ours' ? await ours(snapshot) : row === 'alt' ? await ours(snapshot, altPort) : await openssh(snapshot, parent);
+  const r =
+    row === 'ours' ? await ours(snapshot) : row === 'alt' ? await ours(snapshot, altPort) : row === 'openssh' ? await openssh(snapshot, parent) : await floorRow(row, snapshot, parent);
   const t0 = hrs();
   await btrfs.syncFilesystem(B.mnt);
   const sync = secs(t0);
@@ -162,7 +188,7 @@ async function measure(row, snapshot, parent) {
   if (row === 'openssh') await sleep(200);
   const c1 = cpuSnapshot();
   const sender = c1.sender - c0.sender;
-  const receiver = row === 'ours' ? c1.daemon - c0.daemon : row === 'alt' ? c1.alt - c0.alt : c1.sshd - c0.sshd;
+  const receiver = row === 'ours' ? c1.daemon - c0.daemon : row === 'alt' ? c1.alt - c0.alt : row === 'openssh' ? c1.sshd - c0.sshd : 0;
   return { ...r, sync, cpu: { sender, receiver } };
 }
 
@@ -170,7 +196,11 @@ const cases = [
   ['full', s1, null],
   ['incremental', s2, s1],
 ];
-const rowNames = ['ours', 'openssh', ...(values.alt ? ['alt'] : [])];
+const rowNames = ['ours', 'openssh', ...(values.alt ? ['alt'] : []), ...(!values['skip-floor'] ? ['send-alone', 'receive-alone'] : [])];
+if (!values['skip-floor']) {
+  for (const [, snapshot, parent] of cases) execFileSync('btrfs', ['-q', 'send', ...(parent ? ['-p', join(A.mnt, 'snapshots', parent)] : []), '-f', streamFile(snapshot), join(A.mnt, 'snapshots', snapshot)]);
+  await btrfs.syncFilesystem(A.mnt);
+}
 const results = { full: {}, incremental: {} };
 for (const r of Object.values(results)) for (const n of rowNames) r[n] = [];
 try {
@@ -181,6 +211,7 @@ try {
     if (r.parent !== parent) throw new Error(`${name}: ours sent with parent ${r.parent}, expected ${parent}`);
     await openssh(snapshot, parent);
     if (values.alt) await ours(snapshot, altPort);
+    if (!values['skip-floor']) await floorRow('receive-alone', snapshot, parent);
   }
   const diff = await run('diff', ['-r', '--no-dereference', join(B.mnt, 'snapshots', s2), join(progsDir, s2)]).then(
     () => 'same',
@@ -226,6 +257,20 @@ for (const [name, r] of Object.entries(results)) {
   console.log(`  CPU s (user+sys, medians): ours sender ${cpuOf(r.ours, 'sender')} + receiver ${cpuOf(r.ours, 'receiver')}; openssh sender ${cpuOf(r.openssh, 'sender')} + receiver ${cpuOf(r.openssh, 'receiver')}`);
   console.log(`  ratio openssh/ours        ${median(ratios).toFixed(2)}x ${range(ratios)}   per round: ${ratios.map((x) => x.toFixed(2)).join(' ')}`);
   console.log(`  ratio (openssh+sync)/ours ${median(durable).toFixed(2)}x ${range(durable)}`);
+  if (!values['skip-floor']) {
+    const cpus = availableParallelism();
+    const floors = r['send-alone'].map((x, i) => {
+      const y = r['receive-alone'][i];
+      return Math.max(x.seconds, y.seconds, (x.cpu.sender + y.cpu.sender) / cpus);
+    });
+    const best = b.map((v, i) => v / floors[i]);
+    const sa = r['send-alone'].map((x) => x.seconds);
+    const ra = r['receive-alone'].map((x) => x.seconds);
+    console.log(
+      `  floor: send alone ${median(sa).toFixed(3)} s ${range(sa)} (CPU ${cpuOf(r['send-alone'], 'sender')}), receive alone ${median(ra).toFixed(3)} s ${range(ra)} (CPU ${cpuOf(r['receive-alone'], 'sender')}), ${cpus} CPUs: floor ${median(floors).toFixed(3)} s`,
+    );
+    console.log(`  ratio openssh/floor       ${median(best).toFixed(2)}x ${range(best)}   (the best any pipeline of the two stages reaches here)   ours/floor ${(median(a) / median(floors)).toFixed(2)}x`);
+  }
   if (values.alt) {
     const c = r.alt.map((x) => x.seconds);
     const altRatios = c.map((v, i) => v / a[i]);
