@@ -39,17 +39,17 @@
 //   receive-alone  `btrfs -q receive -f <stream> <dir on B>`, the stream
 //                  made once before the rounds into a file on A (in the
 //                  page cache): applying it, nothing carried
-// No pipeline of the two can take less than the slower of them, nor less
-// than their CPU time shared by this machine's CPUs (both are CPU-bound in
-// the kernel here): floor = max(send, receive, (CPU send + CPU receive) /
-// CPUs), per round; "openssh/floor" is then the best ratio over openssh any
+// No pipeline of the two can take less than the slower of them (receive with
+// its syncfs), nor less than the CPU the machine spends on both (kernel
+// threads, writeback, included) shared by its CPUs: floor = max(send,
+// receive + syncfs, (machine CPU send + machine CPU receive) / CPUs), per round; "openssh/floor" is then the best ratio over openssh any
 // implementation can reach on this machine.
 // --alt <package dir>: one more row, "alt": the same CLI sending to a second
 // daemon on B run from <dir>/bin/buttervolume.cjs (another build: e.g. the
 // product without a change), receiving into B/alt-snapshots; ratio alt/ours.
-// usage: node bench/replicate.mjs [--rounds N] [--alt <package dir>] [--skip-floor]
+// usage: node bench/replicate.mjs [--rounds N] [--alt <package dir> [--alt-env KEY=VALUE]...] [--skip-floor]
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -61,7 +61,7 @@ import { fmt, median, scratchBtrfs } from './common.mjs';
 import { cpu, freePort, hostEnv, shellQuote, startSshd, waitForPort } from './openssh.mjs';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, alt: { type: 'string' }, 'skip-floor': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, alt: { type: 'string' }, 'alt-env': { type: 'string', multiple: true, default: [] }, 'skip-floor': { type: 'boolean', default: false } } });
 const rounds = Number(values.rounds);
 const started = Date.now();
 const hrs = () => process.hrtime.bigint();
@@ -86,7 +86,9 @@ const envA = envOf(A.mnt, join(work, 'a'), { BUTTERVOLUME_SSH_PORT: '0' });
 const envB = envOf(B.mnt, join(work, 'b'), { BUTTERVOLUME_SSH_PORT: String(ourPort) });
 for (const m of [A.mnt, B.mnt]) for (const d of ['volumes', 'snapshots']) mkdirSync(join(m, d));
 const altPort = values.alt ? await freePort() : 0;
-const envAlt = { ...envOf(B.mnt, join(work, 'b-alt'), { BUTTERVOLUME_SSH_PORT: String(altPort) }), BUTTERVOLUME_VOLUMES_PATH: join(B.mnt, 'alt-volumes'), BUTTERVOLUME_SNAPSHOTS_PATH: join(B.mnt, 'alt-snapshots') };
+// --alt-env KEY=VALUE (repeatable): more environment for the alt row's daemon and CLI (an experiment toggled by a variable, A/B in one run).
+const altExtra = Object.fromEntries(values['alt-env'].map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+const envAlt = { ...altExtra, ...envOf(B.mnt, join(work, 'b-alt'), { BUTTERVOLUME_SSH_PORT: String(altPort) }), BUTTERVOLUME_VOLUMES_PATH: join(B.mnt, 'alt-volumes'), BUTTERVOLUME_SNAPSHOTS_PATH: join(B.mnt, 'alt-snapshots') };
 if (values.alt) for (const d of ['alt-volumes', 'alt-snapshots']) mkdirSync(join(B.mnt, d));
 
 // ---- the data set on A ------------------------------------------------------
@@ -129,7 +131,7 @@ const streamFile = (snapshot) => join(A.mnt, `${snapshot}.stream`);
 // ---- rows -------------------------------------------------------------------
 async function ours(snapshot, port = ourPort) {
   const t0 = hrs();
-  const r = await run(process.execPath, [...prof, BIN, 'send', '--json', `127.0.0.1:${port}`, snapshot], { env: envA }).catch((err) => {
+  const r = await run(process.execPath, [...prof, BIN, 'send', '--json', `127.0.0.1:${port}`, snapshot], { env: port === altPort ? { ...envA, ...altExtra } : envA }).catch((err) => {
     throw new Error(`buttervolume send failed: ${err.stderr}\n--- daemon:\n${daemonLog.slice(-3000)}`);
   });
   const seconds = secs(t0);
@@ -158,9 +160,15 @@ async function floorRow(row, snapshot, parent) {
   return { seconds: secs(t0) };
 }
 
+/** Seconds of CPU the whole machine spent busy (every process and kernel thread: writeback too; not idle, iowait or steal), from /proc/stat. */
+function machineBusy() {
+  const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + softirq) / 100;
+}
+
 /** CPU of the sending side (what this process spawned and waited for) and of the receiving one. */
 function cpuSnapshot() {
-  return { sender: cpu().children, daemon: cpu(daemon.pid).own, alt: altDaemon ? cpu(altDaemon.pid).own : 0, sshd: cpu(sshd.pid).children };
+  return { machine: machineBusy(), sender: cpu().children, daemon: cpu(daemon.pid).own, alt: altDaemon ? cpu(altDaemon.pid).own : 0, sshd: cpu(sshd.pid).children };
 }
 
 async function settle() {
@@ -189,7 +197,7 @@ async function measure(row, snapshot, parent) {
   const c1 = cpuSnapshot();
   const sender = c1.sender - c0.sender;
   const receiver = row === 'ours' ? c1.daemon - c0.daemon : row === 'alt' ? c1.alt - c0.alt : row === 'openssh' ? c1.sshd - c0.sshd : 0;
-  return { ...r, sync, cpu: { sender, receiver } };
+  return { ...r, sync, cpu: { sender, receiver, machine: c1.machine - c0.machine } };
 }
 
 const cases = [
@@ -255,19 +263,20 @@ for (const [name, r] of Object.entries(results)) {
   console.log(`  openssh+sync  ${fmt(median(bs), 3)} s ${range(bs)}`);
   const cpuOf = (l, side) => median(l.map((x) => x.cpu[side])).toFixed(2);
   console.log(`  CPU s (user+sys, medians): ours sender ${cpuOf(r.ours, 'sender')} + receiver ${cpuOf(r.ours, 'receiver')}; openssh sender ${cpuOf(r.openssh, 'sender')} + receiver ${cpuOf(r.openssh, 'receiver')}`);
+  console.log(`  machine CPU s (every process and kernel thread, through the syncfs after the row): ours ${cpuOf(r.ours, 'machine')}, openssh ${cpuOf(r.openssh, 'machine')}`);
   console.log(`  ratio openssh/ours        ${median(ratios).toFixed(2)}x ${range(ratios)}   per round: ${ratios.map((x) => x.toFixed(2)).join(' ')}`);
   console.log(`  ratio (openssh+sync)/ours ${median(durable).toFixed(2)}x ${range(durable)}`);
   if (!values['skip-floor']) {
     const cpus = availableParallelism();
     const floors = r['send-alone'].map((x, i) => {
       const y = r['receive-alone'][i];
-      return Math.max(x.seconds, y.seconds, (x.cpu.sender + y.cpu.sender) / cpus);
+      return Math.max(x.seconds, y.seconds + y.sync, (x.cpu.machine + y.cpu.machine) / cpus);
     });
     const best = b.map((v, i) => v / floors[i]);
     const sa = r['send-alone'].map((x) => x.seconds);
     const ra = r['receive-alone'].map((x) => x.seconds);
     console.log(
-      `  floor: send alone ${median(sa).toFixed(3)} s ${range(sa)} (CPU ${cpuOf(r['send-alone'], 'sender')}), receive alone ${median(ra).toFixed(3)} s ${range(ra)} (CPU ${cpuOf(r['receive-alone'], 'sender')}), ${cpus} CPUs: floor ${median(floors).toFixed(3)} s`,
+      `  floor: send alone ${median(sa).toFixed(3)} s ${range(sa)} (machine CPU ${cpuOf(r['send-alone'], 'machine')} s), receive alone ${median(ra).toFixed(3)} s ${range(ra)} + its syncfs ${median(r['receive-alone'].map((x) => x.sync)).toFixed(3)} s (machine CPU ${cpuOf(r['receive-alone'], 'machine')} s, writeback included), ${cpus} CPUs: floor ${median(floors).toFixed(3)} s`,
     );
     console.log(`  ratio openssh/floor       ${median(best).toFixed(2)}x ${range(best)}   (the best any pipeline of the two stages reaches here)   ours/floor ${(median(a) / median(floors)).toFixed(2)}x`);
   }
