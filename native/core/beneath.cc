@@ -176,6 +176,57 @@ std::string random_suffix() {
 
 }  // namespace
 
+namespace {
+
+// @data written into @fd, then its owner, mode (after the owner: chown
+// clears setuid) and mtime; nullptr, or the syscall that failed (errno set).
+const char* write_file(int fd, std::string_view data, const FileMeta& meta) {
+  for (size_t at = 0; at < data.size();) {
+    ssize_t n = ::write(fd, data.data() + at, data.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return "write";
+    at += static_cast<size_t>(n);
+  }
+  if (::fchown(fd, meta.uid, meta.gid) < 0) return "fchown";
+  if (::fchmod(fd, meta.mode & 07777) < 0) return "fchmod";
+  struct timespec times[2] = {to_timespec(std::nullopt), to_timespec(meta.mtime)};
+  if (::futimens(fd, times) < 0) return "utimensat";
+  return nullptr;
+}
+
+// An O_TMPFILE is given its name through its /proc/self/fd link (linkat
+// with AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH): without /proc, the
+// temporary name and rename of file_write_at().
+bool proc_fd_available() {
+  static const bool available = ::access("/proc/self/fd", X_OK) == 0;
+  return available;
+}
+
+}  // namespace
+
+std::optional<ino_t> file_create_at(int dirfd, const std::string& name, std::string_view data, const FileMeta& meta,
+                                    const std::string& temp_prefix, const std::string& shown, bool want_ino) {
+  if (!one_component(name) || temp_prefix.find('/') != std::string::npos) throw_error(EINVAL, "openat", shown);
+  int fd = proc_fd_available() ? ::openat(dirfd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, 0600) : -1;
+  if (fd < 0) {
+    // A filesystem or kernel without O_TMPFILE (or no /proc): the named way.
+    if (!proc_fd_available() || errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+      return file_write_at(dirfd, name, data, meta, false, temp_prefix, shown, std::nullopt, false, want_ino);
+    }
+    throw_errno("openat", shown);
+  }
+  Fd file(fd);  // until linked, the inode has no name: closing it (on any failure) frees it
+  if (const char* failed = write_file(fd, data, meta)) throw_errno(failed, shown);
+  struct stat st{};
+  if (want_ino && ::fstat(fd, &st) < 0) throw_errno("fstat", shown);
+  char proc[64];
+  std::snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+  // Only where nothing is (EEXIST otherwise), as renameat2(RENAME_NOREPLACE).
+  if (::linkat(AT_FDCWD, proc, dirfd, name.c_str(), AT_SYMLINK_FOLLOW) < 0) throw_errno("linkat", shown);
+  if (::close(file.release()) < 0) throw_errno("close", shown);
+  return st.st_ino;
+}
+
 std::optional<ino_t> file_write_at(int dirfd, const std::string& name, std::string_view data, const FileMeta& meta,
                                    bool replace, const std::string& temp_prefix, const std::string& shown,
                                    const std::optional<Expected>& expect, bool durable, bool want_ino) {
@@ -194,16 +245,7 @@ std::optional<ino_t> file_write_at(int dirfd, const std::string& name, std::stri
     ::unlinkat(dirfd, temp.c_str(), 0);
     throw_error(err, syscall, shown);
   };
-  for (size_t at = 0; at < data.size();) {
-    ssize_t n = ::write(fd, data.data() + at, data.size() - at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("write");
-    at += static_cast<size_t>(n);
-  }
-  if (::fchown(fd, meta.uid, meta.gid) < 0) fail("fchown");
-  if (::fchmod(fd, meta.mode & 07777) < 0) fail("fchmod");
-  struct timespec times[2] = {to_timespec(std::nullopt), to_timespec(meta.mtime)};
-  if (::futimens(fd, times) < 0) fail("utimensat");
+  if (const char* failed = write_file(fd, data, meta)) fail(failed);
   struct stat st{};
   if (want_ino && ::fstat(fd, &st) < 0) fail("fstat");
   if (durable && ::fsync(fd) < 0) fail("fsync");

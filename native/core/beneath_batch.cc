@@ -138,8 +138,9 @@ std::vector<FileWritten> files_write_beneath(int rootfd, const std::vector<FileT
       continue;
     }
     try {
-      std::optional<ino_t> ino = file_write_at(dir.get(), name, data.substr(f.offset, f.length), f.meta, f.replace,
-                                               temp_prefix, shown, f.expect, false, f.want_ino);
+      const std::string_view content = data.substr(f.offset, f.length);
+      std::optional<ino_t> ino = f.replace ? file_write_at(dir.get(), name, content, f.meta, true, temp_prefix, shown, f.expect, false, f.want_ino)
+                                           : file_create_at(dir.get(), name, content, f.meta, temp_prefix, shown, f.want_ino);
       if (ino) out[i].ino = static_cast<uint64_t>(*ino);
     } catch (const SysError& e) {
       out[i].error = e;

@@ -3,8 +3,9 @@
 // packed, read many small files, write many small files, make a directory
 // with its owner and mode. Every path is resolved beneath @rootfd as in
 // beneath.h (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
-// the last component never followed); a file is written under a temporary
-// name and renamed into place (file_write_at), never through a symlink.
+// the last component never followed); a file replacing another is written
+// under a temporary name and renamed into place (file_write_at), a new one
+// as an unnamed inode then linked (file_create_at), never through a symlink.
 //
 // The packed entry (little-endian; src/btrfs/packed.ts reads it):
 //   u32 mode, u32 uid, u32 gid, u32 nlink, u64 size, i64 mtime (ns),
@@ -87,12 +88,12 @@ struct FileWritten {
 };
 
 /**
- * files_write_beneath() - file_write_at() for each of @files: its directory
- * opened beneath @rootfd (once for a run of files in the same directory),
- * the file written under @temp_prefix<random>, its owner, mode and mtime
- * set, renamed into place over what @expect says is there (or only where
- * nothing is). One result per file, in order; errors name the path relative
- * to @shown_root.
+ * files_write_beneath() - for each of @files: its directory opened beneath
+ * @rootfd (once for a run of files in the same directory); with @replace,
+ * file_write_at() (written under @temp_prefix<random>, its owner, mode and
+ * mtime set, renamed into place over what @expect says is there), else
+ * file_create_at() (only where nothing is: EEXIST from "linkat"). One result
+ * per file, in order; errors name the path relative to @shown_root.
  */
 std::vector<FileWritten> files_write_beneath(int rootfd, const std::vector<FileToWrite>& files, std::string_view data,
                                              const std::string& temp_prefix, const std::string& shown_root);

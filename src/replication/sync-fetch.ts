@@ -99,7 +99,8 @@ async function writeAll(side: FetchSide, payload: Buffer, files: btrfs.FileToWri
     if (r === null) side.skip(item.path, CHANGED_HERE);
     else if (typeof r === 'bigint') side.copied(item, r);
     else {
-      const err = r.syscall === 'renameat2' ? renameRefusal(r) : r;
+      // Its name taken meanwhile (renameat2 over a listed file, linkat of a new one).
+      const err = r.syscall === 'renameat2' || r.syscall === 'linkat' ? renameRefusal(r) : r;
       try {
         side.skipIfChangedHere(item.path, err);
       } catch {
