@@ -27,6 +27,6 @@ t.test('npm pack, npm install -g without a compiler, buttervolume run and snapsh
   t.equal(check.code, 0, 'scripts/check-package.sh passes');
   t.match(check.stderr, /no tests, benches, fixtures, docs/, 'the package holds only what runs');
   t.match(check.stderr, /addon from prebuilds\/ \(no build\/\)/, 'installed without compiling the addon');
-  t.match(check.stderr, new RegExp(`ok: buttervolume ${version.replaceAll('.', '\\.')}; buttervolume run answered on its socket, VolumeDriver\\.Create made pkgcheck, buttervolume snapshot made pkgcheck@\\S+ \\(read-only\\), SIGTERM stopped it \\(exit 0\\)`), 'the installed command runs the daemon and makes a snapshot');
+  t.match(check.stderr, new RegExp(`ok: buttervolume ${version.replaceAll('.', '\\.')}; buttervolume run answered on its socket, VolumeDriver\\.Create made pkgcheck, buttervolume snapshot made pkgcheck@\\S+ \\(read-only\\), ssh-key printed its key, SIGTERM stopped it \\(exit 0\\)`), 'the installed command runs the daemon, makes a snapshot, and runs a peer command (ssh-key, from the peer bundle)');
   t.match(check.stderr, /npm install -g -> snapshot done: \d+ ms/, 'timed');
 });
