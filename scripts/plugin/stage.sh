@@ -43,7 +43,7 @@ else
 fi
 platform=linux-$arch
 
-for f in dist/cli/main.cjs dist/cli/main.js dist/server/daemon.js bin/buttervolume.cjs; do
+for f in dist/cli/main.cjs dist/cli/peer.cjs dist/cli/main.js dist/server/daemon.js bin/buttervolume.cjs; do
   [ -f "$f" ] || die "$f is missing: run npm run build (npm run plugin:build does)"
 done
 if [ "$arch" = "$host" ] && [ -f build/Release/buttervolume.node ]; then

@@ -210,6 +210,9 @@ t.test('the managed plugin: build, enable, volumes, snapshot/restore/clone, dock
   const inside = await runcExec(runcRoot, id, ['/usr/local/bin/node', '/opt/buttervolume/bin/buttervolume.cjs', 'clone', 'vol', 'vol-clone']);
   t.equal(inside.code, 0, inside.stderr);
   t.equal(inside.stdout, 'vol-clone\n', 'runc exec runs the CLI inside the plugin');
+  const key = await runcExec(runcRoot, id, ['/usr/local/bin/node', '/opt/buttervolume/bin/buttervolume.cjs', 'ssh-key']);
+  t.equal(key.code, 0, key.stderr);
+  t.match(key.stdout, /^ssh-ed25519 \S+ buttervolume@/, 'a command that talks to peers runs inside the plugin too (its own bundle, ssh2 inside)');
   t.equal((await run('-v', 'vol-clone:/data', e.image, 'sh', '-c', 'cat /data/f && echo clone > /data/f && cat /data/f')).stdout, 'original\nclone\n', 'another container uses the clone');
   t.equal((await run('-v', 'vol:/data', e.image, 'cat', '/data/f')).stdout, 'original\n', 'the source is untouched');
   t.same(
