@@ -10,8 +10,7 @@
 import { join } from 'node:path';
 
 import { writeFileAtomic } from '../btrfs/atomic-file.js';
-import { isMissing } from '../util/err-code.js';
-import { readFile, rm } from '../util/fs-async.js';
+import { readTextIfAny, rm } from '../util/fs-async.js';
 import type { StoreContext } from './context.js';
 import type { ClusterOptions } from './create-options.js';
 import { StoreError } from './errors.js';
@@ -83,13 +82,8 @@ function checkRecord(value: unknown, file: string): ClusterRecord {
 /** The record of `volume`, or null when it follows no service (no replicas, no rpo). */
 export async function readRecord(c: StoreContext, volume: string): Promise<ClusterRecord | null> {
   const file = recordFile(c, volume);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (isMissing(err)) return null;
-    throw err;
-  }
+  const text = await readTextIfAny(file);
+  if (text === null) return null;
   let value: unknown;
   try {
     value = JSON.parse(text);

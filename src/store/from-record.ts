@@ -11,7 +11,7 @@ import { join } from 'node:path';
 
 import { writeFileAtomic } from '../btrfs/atomic-file.js';
 import { isMissing } from '../util/err-code.js';
-import { readdir, readFile, rm } from '../util/fs-async.js';
+import { readdir, readTextIfAny, rm } from '../util/fs-async.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { lockFileName } from './file-lock.js';
@@ -82,13 +82,8 @@ function parseRecord(text: string, file: string): FromRecord {
 /** The record of `volume`, or null for a volume not made with from=. */
 export async function readFromRecord(c: StoreContext, volume: string): Promise<FromRecord | null> {
   const file = recordFile(c, volume);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (isMissing(err)) return null;
-    throw err;
-  }
+  const text = await readTextIfAny(file);
+  if (text === null) return null;
   const record = parseRecord(text, file);
   // A shortened file name shared by two long names: only its own volume's counts.
   return record.volume === volume ? record : null;
@@ -116,13 +111,8 @@ export async function listFromRecords(c: StoreContext): Promise<FromRecord[]> {
     // Dot names: what an atomic write cut short left.
     if (!name.endsWith('.json') || name.startsWith('.')) continue;
     const file = join(dir(c), name);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if (isMissing(err)) continue; // removed meanwhile
-      throw err;
-    }
+    const text = await readTextIfAny(file);
+    if (text === null) continue; // removed meanwhile
     records.push(parseRecord(text, file));
   }
   return records;

@@ -18,6 +18,8 @@ import {
 } from 'node:fs';
 import { promisify } from 'node:util';
 
+import { isMissing } from './err-code.js';
+
 export const close = promisify(closeCallback);
 export const fsync = promisify(fsyncCallback);
 export const mkdir = promisify(mkdirCallback);
@@ -28,3 +30,13 @@ export const realpath = promisify(realpathCallback);
 export const rm = promisify(rmCallback);
 export const stat = promisify(statCallback);
 export const statfs = promisify(statfsCallback);
+
+/** The text of `file`, or null when there is none (ENOENT, ENOTDIR); other errors are thrown. */
+export async function readTextIfAny(file: string): Promise<string | null> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
+}
