@@ -16,23 +16,6 @@ namespace bv::napi {
 
 namespace {
 
-int fd_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an fd");
-  double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!(v >= 0 && v <= 2147483647.0) || v != static_cast<double>(static_cast<int>(v))) {
-    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an fd (an integer >= 0)");
-  }
-  return static_cast<int>(v);
-}
-
-// A relative path or a name: may be empty (the directory itself), never holds NUL.
-std::string rel_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
-  std::string s = info[i].As<Napi::String>().Utf8Value();
-  if (s.find('\0') != std::string::npos) throw Napi::TypeError::New(info.Env(), std::string(what) + " must not contain NUL bytes");
-  return s;
-}
-
 std::optional<core::TimeNs> time_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (info.Length() > i && info[i].IsNull()) return std::nullopt;
   if (info.Length() <= i || !info[i].IsBigInt()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a bigint (ns) or null");

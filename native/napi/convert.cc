@@ -33,6 +33,25 @@ Napi::Value uuid_to_js(Napi::Env env, const uint8_t* uuid) {
   return Napi::String::New(env, text, sizeof(text));
 }
 
+int fd_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an fd");
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= 0 && v <= 2147483647.0) || v != static_cast<double>(static_cast<int>(v))) {
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an fd (an integer >= 0)");
+  }
+  return static_cast<int>(v);
+}
+
+std::string no_nul(Napi::Env env, std::string s, const char* what) {
+  if (s.find('\0') != std::string::npos) throw Napi::TypeError::New(env, std::string(what) + " must not contain NUL bytes");
+  return s;
+}
+
+std::string rel_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  return no_nul(info.Env(), info[i].As<Napi::String>().Utf8Value(), what);
+}
+
 std::string path_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (info.Length() <= i || !info[i].IsString()) {
     throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");

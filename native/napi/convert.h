@@ -13,6 +13,15 @@ namespace bv::napi {
 /** Argument @i as a path string: a TypeError unless it is a non-empty string without NUL. */
 std::string path_arg(const Napi::CallbackInfo& info, size_t i, const char* what);
 
+/** Argument @i as an fd: a TypeError unless it is an integer from 0 to INT_MAX. */
+int fd_arg(const Napi::CallbackInfo& info, size_t i, const char* what);
+
+/** @s, a TypeError if it holds a NUL byte (a path the kernel would cut short). */
+std::string no_nul(Napi::Env env, std::string s, const char* what);
+
+/** Argument @i as a relative path or a name: may be empty (the directory itself), never holds NUL. */
+std::string rel_arg(const Napi::CallbackInfo& info, size_t i, const char* what);
+
 /** Argument @i as a boolean: a TypeError otherwise. */
 bool bool_arg(const Napi::CallbackInfo& info, size_t i, const char* what);
 
