@@ -7,15 +7,14 @@
 // protocol with a clock an hour or ten seconds ahead, or without a clock (an
 // older buttervolume).
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import t from 'tap';
 
-import { SUBSYSTEM } from '../../src/replication/protocol.js';
 import { mountBtrfs } from '../fixtures/btrfs.js';
 import { daemonEnv, startDaemonProcess } from '../fixtures/daemon.js';
 import { freePort } from '../fixtures/managed-plugin.js';
+import { scriptedPeer } from '../fixtures/scripted-peer.js';
 import { cliFixture, type CliFixture } from './fixtures/cli.js';
 
 interface Finding {
@@ -46,27 +45,9 @@ async function peerDaemon(t: TeardownHost): Promise<{ port: number; sshPath: str
   return { port, sshPath, hostLine: `[127.0.0.1]:${port} ${type} ${key}` };
 }
 
-/** An ssh2 server speaking our protocol for `list` only, whose answers carry `now()` (undefined: no clock). */
-async function fakePeer(t: TeardownHost, now: () => number | undefined): Promise<{ port: number; hostLine: (port: number) => string }> {
-  let hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
-  while (ssh2.utils.parseKey(hostKey) instanceof Error) hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
-  const parsed = ssh2.utils.parseKey(hostKey) as ssh2.ParsedKey;
-  const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
-    client.on('authentication', (ctx) => ctx.accept());
-    client.on('error', () => undefined);
-    client.on('ready', () =>
-      client.on('session', (accept) =>
-        accept().on('subsystem', (acceptSub, reject, info) => {
-          if (info.name !== SUBSYSTEM) return reject();
-          const channel = acceptSub();
-          channel.once('data', () => channel.end(`${JSON.stringify({ ok: true, snapshots: [], ...(now() === undefined ? {} : { now: now() }) })}\n`));
-        }),
-      ),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { port: (server.address() as AddressInfo).port, hostLine: (port) => `[127.0.0.1]:${port} ${parsed.type} ${parsed.getPublicSSH().toString('base64')}` };
+/** A peer answering `list` only, its answers carrying `now()` (undefined: no clock). */
+function fakePeer(t: TeardownHost, now: () => number | undefined): Promise<{ port: number; hostLine: string }> {
+  return scriptedPeer(t, (_request, channel) => channel.end(`${JSON.stringify({ ok: true, snapshots: [], ...(now() === undefined ? {} : { now: now() }) })}\n`));
 }
 
 t.test('a scheduled peer: known_hosts, our key, the clock, a changed key, a closed port', async (t) => {
@@ -125,7 +106,7 @@ t.test('clocks apart: an hour (FAIL), ten seconds (WARN), no clock (an older pee
   const ten = await fakePeer(t, () => Date.now() - 10_000);
   const old = await fakePeer(t, () => undefined);
   writeFileSync(f.config.schedulePath, [hour, ten, old].map((p) => `db,replicate:127.0.0.1:${p.port},60,True`).join('\n'));
-  writeFileSync(join(f.env.BUTTERVOLUME_SSH_PATH!, 'known_hosts'), [hour, ten, old].map((p) => p.hostLine(p.port)).join('\n'));
+  writeFileSync(join(f.env.BUTTERVOLUME_SSH_PATH!, 'known_hosts'), [hour, ten, old].map((p) => p.hostLine).join('\n'));
   const d = await doctor(f);
   const c = (p: { port: number }) => d.of('clock', `127.0.0.1:${p.port}`)!;
   t.equal(c(hour).status, 'FAIL');

@@ -5,58 +5,23 @@
 // protocol; the client is the real one, on a real store.
 import { readdirSync, writeFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import ssh2 from 'ssh2';
 import t from 'tap';
 
 import * as btrfs from '../../src/btrfs/index.js';
 import { createLogger } from '../../src/log.js';
-import { SUBSYSTEM } from '../../src/replication/protocol.js';
 import { SshReplicator } from '../../src/replication/replicator.js';
 import { requireRoot } from '../fixtures/btrfs.js';
 import { daemonConfig } from '../fixtures/daemon.js';
+import { scriptedPeer } from '../fixtures/scripted-peer.js';
 import { openStore } from '../fixtures/store.js';
 
 requireRoot();
 
 interface TeardownHost {
   teardown(fn: () => void | Promise<void>): void;
-}
-
-type Behaviour = (request: Record<string, unknown>, channel: ssh2.ServerChannel) => void;
-
-/** An ssh2 server that accepts anyone and answers each request line with `behaviour`. */
-async function stallingServer(t: TeardownHost, behaviour: Behaviour): Promise<number> {
-  let hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
-  while (ssh2.utils.parseKey(hostKey) instanceof Error) hostKey = ssh2.utils.generateKeyPairSync('ed25519').private;
-  const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
-    client.on('authentication', (ctx) => ctx.accept());
-    client.on('error', () => undefined);
-    client.on('ready', () =>
-      client.on('session', (accept) =>
-        accept().on('subsystem', (acceptSub, reject, info) => {
-          if (info.name !== SUBSYSTEM) return reject();
-          const channel = acceptSub();
-          let text = '';
-          const onData = (c: Buffer) => {
-            text += c.toString('latin1');
-            const nl = text.indexOf('\n');
-            if (nl < 0) return;
-            channel.off('data', onData);
-            channel.pause();
-            behaviour(JSON.parse(text.slice(0, nl)) as Record<string, unknown>, channel);
-          };
-          channel.on('data', onData);
-        }),
-      ),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return (server.address() as AddressInfo).port;
 }
 
 /** A replicator on a fresh store whose REPLICATION_IDLE_TIMEOUT is 1 s. */
@@ -89,7 +54,7 @@ async function lockFree(store: Awaited<ReturnType<typeof client>>['store'], volu
 
 t.test('a pull whose stream stops half-way is given up; nothing partial stays, the lock is released', async (t) => {
   const snap = await snapshotStream(t, 6 << 20);
-  const port = await stallingServer(t, (request, channel) => {
+  const { port } = await scriptedPeer(t, (request, channel) => {
     if (request.op === 'list') return channel.end(`${JSON.stringify({ ok: true, snapshots: [snap.listed] })}\n`);
     if (request.op === 'send') channel.write(Buffer.concat([Buffer.from('{"ok":true}\n'), snap.stream.subarray(0, snap.stream.length >> 1)]));
     // ...and nothing more, ever.
@@ -109,7 +74,7 @@ t.test('a pull whose stream stops half-way is given up; nothing partial stays, t
 });
 
 t.test('a send the server stops reading is given up', async (t) => {
-  const port = await stallingServer(t, (request, channel) => {
+  const { port } = await scriptedPeer(t, (request, channel) => {
     if (request.op === 'list') return channel.end(`${JSON.stringify({ ok: true, snapshots: [] })}\n`);
     if (request.op === 'receive') channel.write(`${JSON.stringify({ ok: true, ready: true })}\n`); // then never reads
   });
@@ -128,7 +93,7 @@ t.test('a send the server stops reading is given up', async (t) => {
 });
 
 t.test('a sync whose tree never comes is given up, the local volume untouched', async (t) => {
-  const port = await stallingServer(t, (request, channel) => {
+  const { port } = await scriptedPeer(t, (request, channel) => {
     if (request.op === 'tree') channel.write(`${JSON.stringify({ ok: true })}\n`); // then nothing
   });
   const { store, replicator } = await client(t);
