@@ -23,6 +23,7 @@
         "native/core/receive.cc",
         "native/core/queue_source.cc",
         "native/core/send.cc",
+        "native/core/send_prefetch.cc",
         "native/core/quota.cc",
         "native/core/extent_usage.cc",
         "native/napi/addon.cc",

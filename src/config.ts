@@ -54,6 +54,8 @@ export interface Config {
   readonly quotas: QuotaSetting;
   /** SYNC_CLOCK_SKEW: seconds a peer's mtime may lie in our future before sync skips the file. */
   readonly syncClockSkewSeconds: number;
+  /** SEND_READ_AHEAD: a send reads the snapshot's file data ahead of the kernel (btrfs send()'s readAhead). */
+  readonly sendReadAhead: boolean;
   /** NODE_NAME: this node's name as its peers name it in `replicas` (default: the hostname). */
   readonly nodeName: string;
   /** HANDOVER_TIMEOUT: seconds a first Mount waits for the old holder of a replicated volume to let it go. */
@@ -117,6 +119,7 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.freeze([
   variable('RECEIVE_RESERVE', '5%', 'receiveReserve', 'free space a received snapshot must leave on its filesystem: a size (1G, 512M) or a percentage of the filesystem (5%)'),
   variable('QUOTAS', 'off', 'quotas', 'btrfs quotas for -o size= limits and usage: off, simple (simple quotas, Linux 6.7+) or qgroup (full qgroups, costly with many snapshots); the daemon turns them on'),
   variable('SYNC_CLOCK_SKEW', '300', 'syncClockSkewSeconds', "seconds a peer's file times may be ahead of this host's clock before sync skips those files"),
+  variable('SEND_READ_AHEAD', 'true', 'sendReadAhead', "true: a send reads the snapshot's file data ahead of the kernel's send (faster from a cold page cache; Linux 6.5+, else ignored); false: the kernel reads alone"),
   variable('NODE_NAME', '$HOSTNAME', 'nodeName', "this node's name as its peers write it in a volume's replicas (default: the hostname)"),
   variable('HANDOVER_TIMEOUT', '25', 'handoverTimeoutSeconds', 'seconds the first Mount of a replicated volume waits for its old holder to let it go'),
   variable('FAILOVER_AFTER', '60', 'failoverAfterSeconds', 'seconds a holder must have been unreachable before a failover=auto volume is taken over without it'),
@@ -230,6 +233,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     receiveReserve: spaceReserve(lookup('RECEIVE_RESERVE')),
     quotas: quotaSetting(lookup('QUOTAS')),
     syncClockSkewSeconds: seconds(lookup('SYNC_CLOCK_SKEW'), 0, 366 * 86_400),
+    sendReadAhead: flag(lookup('SEND_READ_AHEAD')),
     nodeName: nodeName(lookup('NODE_NAME', hostname())),
     handoverTimeoutSeconds: seconds(lookup('HANDOVER_TIMEOUT'), 1, 3600),
     failoverAfterSeconds: seconds(lookup('FAILOVER_AFTER'), 1, 86_400),
@@ -326,6 +330,14 @@ function quotaSetting(raw: Raw): QuotaSetting {
 }
 
 // A whole number of seconds within [min, max].
+// true/false (also yes/no, on/off, 1/0; any case).
+function flag(raw: Raw): boolean {
+  const value = singleLine(raw).toLowerCase();
+  if (['true', 'yes', 'on', '1'].includes(value)) return true;
+  if (['false', 'no', 'off', '0'].includes(value)) return false;
+  return fail(raw, 'must be true or false');
+}
+
 function seconds(raw: Raw, min: number, max: number): number {
   const value = singleLine(raw);
   const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;

@@ -105,7 +105,7 @@ void tree_search(int fd, const TreeKeyRange& range, const std::string& path,
   key.max_type = range.max_type;
   key.min_offset = range.min_offset;
   key.max_offset = range.max_offset;
-  key.min_transid = 0;
+  key.min_transid = range.min_transid;
   key.max_transid = UINT64_MAX;
   // The items as bytes: older kernel headers (Debian 12's arm64 cross
   // headers, 6.1.4) declare buf as __u64[], where `buf + pos` would step by 8.

@@ -38,6 +38,8 @@ struct TreeKeyRange {
   uint64_t min_objectid, max_objectid;
   uint32_t min_type, max_type;
   uint64_t min_offset, max_offset;
+  /** Only leaves written in this transaction or later (BTRFS_IOC_TREE_SEARCH's filter). */
+  uint64_t min_transid = 0;
 };
 
 /**

@@ -13,6 +13,9 @@
 #include "../core/queue_source.h"
 #include "../core/receive.h"
 #include "../core/send.h"
+#include "../core/send_prefetch.h"
+#include "../core/subvolume.h"
+#include "../core/tree_search.h"
 #include "convert.h"
 #include "errors.h"
 
@@ -147,17 +150,31 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   uint32_t protocol = info[3].As<Napi::Number>().Uint32Value();
   bool compressed = bool_arg(info, 4, "compressed");
   bool no_data = bool_arg(info, 5, "noData");
+  // Not for compressed extents: send reads those from the disk, not through the page cache.
+  bool read_ahead = bool_arg(info, 6, "readAhead") && !no_data && !compressed;
   Pipe pipe = make_pipe(env);
+  auto prefetch = std::make_shared<core::SendPrefetch>();
   Napi::Promise done = run(
       new Job<bool>(env, "buttervolume:send", no_op(env)),
       [=]() {
+        // Stopped (its last pages dropped) after the pipe is closed, before the job settles.
+        struct Stopper {
+          core::SendPrefetch& p;
+          ~Stopper() { p.stop(); }
+        } stopper{*prefetch};
         core::Fd out(pipe.write);  // closed when the ioctl returns: the reader then sees the end
         core::SendOptions options;
         options.snapshot = core::dir_open_entry(snapshot);
         options.snapshot_path = snapshot;
+        uint64_t newer_than = 0;
         if (parent) {
           options.parent = core::dir_open_entry(*parent);
           options.parent_path = *parent;
+          if (read_ahead) {
+            uint64_t id = core::subvolume_id_fd(options.parent.get(), *parent);
+            std::optional<core::RootItemInfo> item = core::root_item_of(options.parent.get(), id, *parent);
+            newer_than = item ? std::max<uint64_t>(item->otransid, 1) : UINT64_MAX;  // unknown: read nothing ahead
+          }
         }
         for (const std::string& c : clones) {
           options.clone_sources.push_back(core::dir_open_entry(c));
@@ -166,6 +183,7 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
         options.protocol = protocol;
         options.compressed = compressed;
         options.no_data = no_data;
+        if (read_ahead && newer_than != UINT64_MAX) prefetch->start(core::Fd(::fcntl(options.snapshot.get(), F_DUPFD_CLOEXEC, 0)), newer_than);
         core::send_stream(options, out.get());
         return true;
       },
@@ -173,6 +191,15 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("fd", Napi::Number::New(env, pipe.read));
   out.Set("done", done);
+  // The reader has taken this many bytes: the read-ahead may go that much further.
+  out.Set("advance", Napi::Function::New(env, [prefetch](const Napi::CallbackInfo& i) {
+    if (i.Length() > 0 && i[0].IsNumber()) prefetch->advance(static_cast<uint64_t>(std::max(0.0, i[0].As<Napi::Number>().DoubleValue())));
+    return i.Env().Undefined();
+  }));
+  // Bytes asked for ahead of send so far (tests, benches).
+  out.Set("prefetched", Napi::Function::New(env, [prefetch](const Napi::CallbackInfo& i) {
+    return Napi::Number::New(i.Env(), static_cast<double>(prefetch->prefetched()));
+  }));
   return out;
 }
 

@@ -80,7 +80,15 @@ export interface NativeBinding {
     expect: { ino: bigint; size: number; mtimeNs: bigint } | null,
     durable: boolean,
   ): Promise<bigint | null>;
-  send(snapshot: string, parent: string | null, cloneSources: string[], protocol: number, compressed: boolean, noData: boolean): { fd: number; done: Promise<void> };
+  send(
+    snapshot: string,
+    parent: string | null,
+    cloneSources: string[],
+    protocol: number,
+    compressed: boolean,
+    noData: boolean,
+    readAhead: boolean,
+  ): { fd: number; done: Promise<void>; advance(streamed: number): void; prefetched(): number };
   receive(destDir: string, allowedDirs: string[], tempPrefix: string, forceDecompress: boolean, expectName: string | null, reserveBytes: number, onDrain: () => void): {
     push(chunk: Uint8Array): boolean;
     end(): void;

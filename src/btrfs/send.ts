@@ -32,14 +32,14 @@ export function sendProtocolMax(): number {
  */
 export function send(snapshotPath: string, options?: SendOptions): Readable {
   const snapshot = checkPath(snapshotPath, 'snapshotPath');
-  const opts = checkOptions<SendOptions>(options, { parent: 'string', cloneSources: 'array', protocol: 'number', compressed: 'boolean', noData: 'boolean' }, 'send');
+  const opts = checkOptions<SendOptions>(options, { parent: 'string', cloneSources: 'array', protocol: 'number', compressed: 'boolean', noData: 'boolean', readAhead: 'boolean' }, 'send');
   const parent = opts.parent === undefined ? null : checkPath(opts.parent, 'parent');
   const clones = (opts.cloneSources ?? []).map((c, i) => checkPath(c, `cloneSources[${i}]`));
   const protocol = opts.protocol ?? 0;
   if (![0, 1, 2].includes(protocol)) throw typeError(`protocol must be 1 or 2 (or 0 for the highest), got ${protocol}`, 'ERR_INVALID_ARG_VALUE');
   if (opts.compressed && protocol === 1) throw typeError('compressed needs protocol 2', 'ERR_INVALID_ARG_VALUE');
-  const job = native.send(snapshot, parent, clones, protocol, opts.compressed ?? false, opts.noData ?? false);
-  return streamOf(job.fd, job.done);
+  const job = native.send(snapshot, parent, clones, protocol, opts.compressed ?? false, opts.noData ?? false, opts.readAhead ?? true);
+  return streamOf(job);
 }
 
 /**
@@ -50,11 +50,15 @@ export function send(snapshotPath: string, options?: SendOptions): Readable {
  * second layer for each of them made an incremental send 1.13x slower
  * (docs/benchmarks.md, 2026-12-02).
  */
-function streamOf(fd: number, done: Promise<void>): Readable {
-  return new (sendSocketClass())(fd, done);
+function streamOf(job: SendJob): Readable {
+  return new (sendSocketClass())(job);
 }
 
-type SendSocketClass = new (fd: number, done: Promise<void>) => Readable;
+type SendJob = ReturnType<typeof native.send>;
+type SendSocketClass = new (job: SendJob) => Readable;
+
+// How often the read-ahead hears how far the reader is (bytes).
+const ADVANCE_EVERY = 1 << 20;
 let SendSocket: SendSocketClass | undefined;
 
 /** The Socket subclass, made at the first send (node:net is loaded only then). */
@@ -63,23 +67,40 @@ function sendSocketClass(): SendSocketClass {
   const { Socket } = process.getBuiltinModule('node:net');
   class SendStream extends Socket {
     readonly #done: Promise<void>;
+    readonly #job: SendJob;
+    #taken = 0;
+    #told = 0;
 
-    constructor(fd: number, done: Promise<void>) {
+    constructor(job: SendJob) {
       // (readableHighWaterMark reaches the Duplex underneath; @types/node omits it)
-      const options: ConstructorParameters<typeof Socket>[0] & { readableHighWaterMark: number } = { fd, readable: true, writable: false, readableHighWaterMark: 1 << 20 };
+      const options: ConstructorParameters<typeof Socket>[0] & { readableHighWaterMark: number } = { fd: job.fd, readable: true, writable: false, readableHighWaterMark: 1 << 20 };
       super(options);
-      this.#done = done;
+      this.#job = job;
+      this.#done = job.done;
       // A failure, before the pipe ends (the snapshot cannot be opened...) or after, is the stream's error.
-      done.catch((err: Error) => {
+      job.done.catch((err: Error) => {
         if (!this.destroyed) this.destroy(err);
       });
     }
 
+    /** Bytes asked for ahead of the kernel's send so far (tests, benches). */
+    get prefetched(): number {
+      return this.#job.prefetched();
+    }
+
     // The pipe's end (null) is passed on only once the ioctl has returned
     // successfully: a send that failed half-way never looks complete (its
-    // failure destroys the stream, above).
+    // failure destroys the stream, above). Each chunk moves the read-ahead's
+    // bound (told every MiB).
     override push(chunk: unknown, encoding?: BufferEncoding): boolean {
-      if (chunk !== null) return super.push(chunk, encoding);
+      if (chunk !== null) {
+        this.#taken += (chunk as Uint8Array).byteLength;
+        if (this.#taken - this.#told >= ADVANCE_EVERY) {
+          this.#told = this.#taken;
+          this.#job.advance(this.#taken);
+        }
+        return super.push(chunk, encoding);
+      }
       this.#done.then(
         () => {
           if (!this.destroyed) super.push(null);

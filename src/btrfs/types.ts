@@ -116,6 +116,15 @@ export interface SendOptions {
   compressed?: boolean;
   /** Metadata only, for a size estimate (not receivable). Default false. */
   noData?: boolean;
+  /**
+   * Read the snapshot's file data ahead of the kernel's send, on a thread
+   * of its own (native/core/send_prefetch.h): a snapshot whose data is not
+   * in the page cache is sent without waiting for one small file's read
+   * after another. Pages read ahead of files that had none cached are
+   * dropped again. Needs cachestat(2) (Linux 6.5), else ignored; not with
+   * `compressed` (send reads those extents from the disk). Default true.
+   */
+  readAhead?: boolean;
 }
 
 export interface ReceiveOptions {

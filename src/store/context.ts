@@ -19,6 +19,8 @@ export interface StoreContext {
   readonly receiveReserve: SpaceReserve;
   /** QUOTAS: the kind of quotas limits and usage rely on ('off': none; see quota.ts). */
   readonly quotas: QuotaSetting;
+  /** SEND_READ_AHEAD: btrfs send()'s readAhead for the snapshot streams made here. */
+  readonly sendReadAhead: boolean;
   /** Where damaged state and what recovery could not clean are reported. */
   readonly logger: Pick<Logger, 'warning' | 'error'> | undefined;
 }

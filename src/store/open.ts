@@ -32,6 +32,7 @@ export function openStore(config: Config, options: OpenOptions & { now?: () => D
       dtFormat: config.dtFormat,
       receiveReserve: config.receiveReserve,
       quotas: config.quotas,
+      sendReadAhead: config.sendReadAhead,
       ...(now ? { now } : {}),
     },
     open,

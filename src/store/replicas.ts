@@ -109,7 +109,11 @@ export async function snapshotStream(
   for (const path of paths) {
     if (!(await btrfs.isSubvolume(path))) throw new StoreError('ERR_SNAPSHOT_NOT_FOUND', `no snapshot ${path}`);
   }
-  return btrfs.send(paths[0]!, { ...(paths[1] === undefined ? {} : { parent: paths[1] }), ...(options.metadataOnly ? { noData: true, protocol: 2 } : {}) });
+  return btrfs.send(paths[0]!, {
+    ...(paths[1] === undefined ? {} : { parent: paths[1] }),
+    ...(options.metadataOnly ? { noData: true, protocol: 2 } : {}),
+    readAhead: c.sendReadAhead,
+  });
 }
 
 /**

@@ -50,12 +50,12 @@ export type { LiveMark } from './live-change.js';
 export interface StoreOptions extends StorePaths {
   /** strftime format of the date in snapshot names (the original's DTFORMAT). */
   dtFormat: string;
-  /** The clock (tests inject one). */
-  now?: () => Date;
+  now?: () => Date; // the clock (tests inject one)
   /** Free space a received snapshot must leave on its filesystem (RECEIVE_RESERVE). Default: none. */
   receiveReserve?: SpaceReserve;
   /** QUOTAS: what `-o size=`, resize and Used rely on (quota.ts). Default 'off'. */
   quotas?: QuotaSetting;
+  sendReadAhead?: boolean; // SEND_READ_AHEAD (default true): btrfs send()'s readAhead for the streams made here
 }
 
 export interface VolumeSummary {
@@ -145,6 +145,7 @@ export class VolumeStore {
         now: options.now ?? (() => new Date()),
         receiveReserve: options.receiveReserve ?? { bytes: 0 },
         quotas: options.quotas ?? 'off',
+        sendReadAhead: options.sendReadAhead ?? true,
         logger,
       });
       store.ownerLock = ownerLock;

@@ -53,6 +53,7 @@ t.test('defaults of the original, paths without trailing slash, frozen', async (
       receiveReserve: { percent: 5 },
       quotas: 'off',
       syncClockSkewSeconds: 300,
+      sendReadAhead: true,
       nodeName: hostname(),
       handoverTimeoutSeconds: 25,
       failoverAfterSeconds: 60,
@@ -72,7 +73,7 @@ t.test('CONFIG_VARIABLES documents the defaults loadConfig uses', async (t) => {
   const config = loadConfig({ env: {}, iniPath: missing });
   t.same(
     CONFIG_VARIABLES.map((v) => v.name),
-    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH', 'REPLICATION_IDLE_TIMEOUT', 'RECEIVE_RESERVE', 'QUOTAS', 'SYNC_CLOCK_SKEW', 'NODE_NAME', 'HANDOVER_TIMEOUT', 'FAILOVER_AFTER', 'METRICS_ADDRESS'],
+    ['VOLUMES_PATH', 'SNAPSHOTS_PATH', 'TEST_REMOTE_PATH', 'SCHEDULE', 'DRIVERNAME', 'RUNPATH', 'SOCKET', 'TIMER', 'DTFORMAT', 'LOGLEVEL', 'SSH_PORT', 'SSH_PATH', 'REPLICATION_IDLE_TIMEOUT', 'RECEIVE_RESERVE', 'QUOTAS', 'SYNC_CLOCK_SKEW', 'SEND_READ_AHEAD', 'NODE_NAME', 'HANDOVER_TIMEOUT', 'FAILOVER_AFTER', 'METRICS_ADDRESS'],
   );
   const shown = (value: unknown): string =>
     value === null ? '' : typeof value === 'object' && 'percent' in value ? `${(value as { percent: number }).percent}%` : String(value);
@@ -233,6 +234,7 @@ t.test('invalid values: one line naming the variable, its source and the problem
     [...env('BUTTERVOLUME_REPLICATION_IDLE_TIMEOUT', '0'), 'must be a whole number of seconds from 1 to 86400'],
     [...env('BUTTERVOLUME_REPLICATION_IDLE_TIMEOUT', '1m'), 'must be a whole number of seconds from 1 to 86400'],
     [...env('BUTTERVOLUME_SYNC_CLOCK_SKEW', '-1'), 'must be a whole number of seconds from 0 to 31622400'],
+    [...env('BUTTERVOLUME_SEND_READ_AHEAD', 'maybe'), 'must be true or false'],
     [...env('BUTTERVOLUME_RECEIVE_RESERVE', '60%'), 'a percentage must be from 0% to 50%'],
     [...env('BUTTERVOLUME_RECEIVE_RESERVE', 'lots'), 'must be a size such as 1G or 512M (binary units K, M, G, T) or a percentage such as 5%'],
     [...env('BUTTERVOLUME_RECEIVE_RESERVE', '1.5G'), 'must be a size such as 1G or 512M (binary units K, M, G, T) or a percentage such as 5%'],
@@ -275,6 +277,10 @@ t.test('accepted variants', async (t) => {
   t.same(config.receiveReserve, { bytes: 512 * 1024 * 1024 });
   t.equal(config.replicationIdleSeconds, 5);
   t.equal(config.syncClockSkewSeconds, 0);
+  t.equal(config.sendReadAhead, true);
+  for (const [value, on] of [['false', false], ['OFF', false], ['0', false], ['Yes', true], [' on ', true]] as const) {
+    t.equal(loadConfig({ env: { BUTTERVOLUME_SEND_READ_AHEAD: value }, iniPath: missing }).sendReadAhead, on, `SEND_READ_AHEAD=${value}`);
+  }
   t.same(loadConfig({ env: { BUTTERVOLUME_RECEIVE_RESERVE: '1GiB' }, iniPath: missing }).receiveReserve, { bytes: 1024 ** 3 });
   t.same(loadConfig({ env: { BUTTERVOLUME_RECEIVE_RESERVE: '2.5%' }, iniPath: missing }).receiveReserve, { percent: 2.5 });
   t.equal(config.logLevel, 'CRITICAL');
