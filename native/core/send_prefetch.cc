@@ -76,7 +76,13 @@ void SendPrefetch::start(Fd snapshot, uint64_t newer_than) {
   if (!snapshot || !available() || thread_.joinable()) return;
   snapshot_ = std::move(snapshot);
   newer_than_ = newer_than;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    try {
+      run();
+    } catch (...) {
+      // Best effort (an allocation failed): never the process's end.
+    }
+  });
 }
 
 void SendPrefetch::advance(uint64_t streamed) {
@@ -120,10 +126,11 @@ void SendPrefetch::run() {
   // Dropping continues as the stream goes on, until the send is over.
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopped_ && !ahead_.empty()) {
+    const uint64_t seen = streamed_;
     lock.unlock();
     drop_passed(false);
     lock.lock();
-    if (!ahead_.empty()) moved_.wait(lock);
+    if (!ahead_.empty()) wait_moved(lock, seen);
   }
   lock.unlock();
   drop_passed(true);
@@ -173,10 +180,11 @@ bool SendPrefetch::open_file(uint64_t ino) {
     std::unique_lock<std::mutex> lock(mutex_);
     // Bounded memory: wait for the stream to pass the oldest ones.
     while (!stopped_ && ahead_.size() >= kMaxAhead) {
+      const uint64_t seen = streamed_;
       lock.unlock();
       drop_passed(false);
       lock.lock();
-      if (ahead_.size() >= kMaxAhead) moved_.wait(lock);
+      if (ahead_.size() >= kMaxAhead) wait_moved(lock, seen);
     }
     if (stopped_) return false;
     ahead_.push_back({prefetched_, path});
@@ -190,11 +198,18 @@ bool SendPrefetch::wait_for_room(uint64_t bytes) {
   for (;;) {
     if (stopped_) return false;
     if (prefetched_ + bytes <= streamed_ + kLead) return true;
+    const uint64_t seen = streamed_;
     lock.unlock();
     drop_passed(false);
     lock.lock();
-    if (!stopped_ && prefetched_ + bytes > streamed_ + kLead) moved_.wait(lock);
+    if (prefetched_ + bytes > streamed_ + kLead) wait_moved(lock, seen);
   }
+}
+
+void SendPrefetch::wait_moved(std::unique_lock<std::mutex>& lock, uint64_t seen) {
+  // A predicate, not a bare wait: a stop() or an advance() that came while
+  // the lock was let go (dropping pages) has notified nobody.
+  moved_.wait(lock, [&] { return stopped_ || streamed_ != seen; });
 }
 
 void SendPrefetch::drop_passed(bool all) {

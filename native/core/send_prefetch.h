@@ -63,6 +63,8 @@ class SendPrefetch {
   bool open_file(uint64_t ino);
   /** Waits until @bytes more may be read ahead; false once stopped. */
   bool wait_for_room(uint64_t bytes);
+  /** Waits (@lock held) until the reader has gone past @seen bytes or the send is over. */
+  void wait_moved(std::unique_lock<std::mutex>& lock, uint64_t seen);
   /** Drops the pages of read-ahead files the stream is past (@all: every one). */
   void drop_passed(bool all);
 
