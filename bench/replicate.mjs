@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// bench/replicate: the product's replication path between two btrfs
+// bench/replicate: the product's replication path between btrfs
 // filesystems (issue 13) against btrfs-progs over OpenSSH, on localhost:
-// filesystem A holds the volume and its snapshots, filesystem B receives.
+// filesystem A holds the volume and its snapshots; each receiving row has a
+// filesystem of its own (B for ours), emptied at each round's start.
 //   full         20,000 small files (100 B - 8 KB, 200 dirs) + one 300 MiB
 //                file (bench/dataset.mjs): snapshot s1, B holds nothing
 //   incremental  the 10% change: snapshot s2, B holds s1 (received just
@@ -49,7 +50,7 @@
 // product without a change), receiving into B/alt-snapshots; ratio alt/ours.
 // usage: node bench/replicate.mjs [--rounds N] [--alt <package dir> [--alt-env KEY=VALUE]...] [--skip-floor]
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -71,7 +72,15 @@ const BIN = new URL('../bin/buttervolume.cjs', import.meta.url).pathname;
 const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
 
 const A = scratchBtrfs(6);
+// Each receiving row has a filesystem of its own (B: ours; P: OpenSSH's;
+// F: the floor's receive-alone; Balt: --alt's), emptied at each round's
+// start: on one shared filesystem a row received after the others' copies
+// of the round were 10-20% slower than one received first.
 const B = scratchBtrfs(6);
+const P = scratchBtrfs(6);
+const F = scratchBtrfs(6);
+const Balt = values.alt ? scratchBtrfs(6) : null;
+const receiving = [B, P, F, ...(Balt ? [Balt] : [])];
 const work = mkdtempSync('/tmp/bv-bench-repl-');
 const procs = [];
 process.once('exit', () => {
@@ -88,8 +97,8 @@ for (const m of [A.mnt, B.mnt]) for (const d of ['volumes', 'snapshots']) mkdirS
 const altPort = values.alt ? await freePort() : 0;
 // --alt-env KEY=VALUE (repeatable): more environment for the alt row's daemon and CLI (an experiment toggled by a variable, A/B in one run).
 const altExtra = Object.fromEntries(values['alt-env'].map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-const envAlt = { ...altExtra, ...envOf(B.mnt, join(work, 'b-alt'), { BUTTERVOLUME_SSH_PORT: String(altPort) }), BUTTERVOLUME_VOLUMES_PATH: join(B.mnt, 'alt-volumes'), BUTTERVOLUME_SNAPSHOTS_PATH: join(B.mnt, 'alt-snapshots') };
-if (values.alt) for (const d of ['alt-volumes', 'alt-snapshots']) mkdirSync(join(B.mnt, d));
+const envAlt = Balt ? { ...altExtra, ...envOf(Balt.mnt, join(work, 'b-alt'), { BUTTERVOLUME_SSH_PORT: String(altPort) }) } : null;
+if (Balt) for (const d of ['volumes', 'snapshots']) mkdirSync(join(Balt.mnt, d));
 
 // ---- the data set on A ------------------------------------------------------
 const volume = join(A.mnt, 'volumes', 'db');
@@ -122,9 +131,9 @@ if (values.alt) {
 // ---- OpenSSH: an sshd of our own, with its own configuration -----------------
 const { proc: sshd, sshArgs, log: sshdLogOf } = await startSshd(join(work, 'openssh'), procs);
 const q = shellQuote;
-const progsDir = join(B.mnt, 'progs');
+const progsDir = join(P.mnt, 'progs');
 mkdirSync(progsDir);
-const floorDir = join(B.mnt, 'floor');
+const floorDir = join(F.mnt, 'floor');
 mkdirSync(floorDir);
 const streamFile = (snapshot) => join(A.mnt, `${snapshot}.stream`);
 
@@ -172,13 +181,19 @@ function cpuSnapshot() {
 }
 
 async function settle() {
-  await btrfs.syncFilesystem(B.mnt);
-  await btrfs.waitForCleaner(B.mnt);
+  for (const fs of receiving) {
+    await btrfs.syncFilesystem(fs.mnt);
+    await btrfs.waitForCleaner(fs.mnt);
+  }
+  // The loop images' own dirty pages (on the host's filesystem) too: else
+  // the host writes back the rows before during the next one, which then
+  // pays for it (rows late in a round were up to 1.6x slower).
+  execFileSync('sync');
 }
 
-/** Every copy on B and every send marker on A deleted. */
+/** Every copy on the receiving filesystems and every send marker on A deleted. */
 async function clearAll() {
-  for (const d of [join(B.mnt, 'snapshots'), progsDir, floorDir, ...(values.alt ? [join(B.mnt, 'alt-snapshots')] : [])]) for (const name of readdirSync(d)) await btrfs.deleteSubvolume(join(d, name));
+  for (const d of [join(B.mnt, 'snapshots'), progsDir, floorDir, ...(Balt ? [join(Balt.mnt, 'snapshots')] : [])]) for (const name of readdirSync(d)) await btrfs.deleteSubvolume(join(d, name));
   for (const name of readdirSync(join(A.mnt, 'snapshots'))) if (name.split('@').length === 3) await btrfs.deleteSubvolume(join(A.mnt, 'snapshots', name));
   await btrfs.syncFilesystem(A.mnt);
   await settle();
@@ -190,7 +205,7 @@ async function measure(row, snapshot, parent) {
   const r =
     row === 'ours' ? await ours(snapshot) : row === 'alt' ? await ours(snapshot, altPort) : row === 'openssh' ? await openssh(snapshot, parent) : await floorRow(row, snapshot, parent);
   const t0 = hrs();
-  await btrfs.syncFilesystem(B.mnt);
+  await btrfs.syncFilesystem(({ ours: B, alt: Balt, openssh: P, 'receive-alone': F, 'send-alone': F })[row].mnt);
   const sync = secs(t0);
   // sshd reaps its session process right after the client's exit: give it a moment.
   if (row === 'openssh') await sleep(200);
@@ -244,9 +259,11 @@ try {
   sshd.kill('SIGTERM');
   await Promise.all([daemon, sshd, ...(altDaemon ? [altDaemon] : [])].map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((resolve) => p.once('exit', resolve)) : null)));
   A.cleanup();
-  B.cleanup();
+  for (const fs of receiving) fs.cleanup();
 }
 
+// BENCH_DUMP=<file>: every row's per-round results as JSON (the report shows medians).
+if (process.env.BENCH_DUMP) writeFileSync(process.env.BENCH_DUMP, JSON.stringify(results));
 // ---- report -----------------------------------------------------------------
 console.log(`replicate over localhost, ${rounds} rounds; seconds are medians (min..max); ratio = openssh/ours per round, median (min..max); >1 means ours is faster`);
 const range = (l) => `(${Math.min(...l).toFixed(2)}..${Math.max(...l).toFixed(2)})`;
