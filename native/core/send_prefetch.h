@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "fd.h"
 
@@ -67,6 +68,8 @@ class SendPrefetch {
   void wait_moved(std::unique_lock<std::mutex>& lock, uint64_t seen);
   /** Drops the pages of read-ahead files the stream is past (@all: every one). */
   void drop_passed(bool all);
+  /** Drops again, for a while, the files whose pages were still being read at the last drop. */
+  void drop_in_flight();
 
   Fd snapshot_;
   uint64_t newer_than_ = 0;
@@ -81,6 +84,7 @@ class SendPrefetch {
   Fd current_;
   bool current_cold_ = false;
   std::deque<Ahead> ahead_;
+  std::vector<std::string> in_flight_;
 };
 
 }  // namespace bv::core
