@@ -33,8 +33,10 @@ constexpr uint64_t kLag = 32ull << 20;
 // One readahead(2) call at most (a big extent is asked for in steps, each
 // waiting for room).
 constexpr uint64_t kStep = 1ull << 20;
-// Read-ahead files remembered for their drop at most (paths, not fds).
+// Read-ahead files remembered for their drop at most (paths, not fds), and
+// the bytes of those paths at most (a hostile tree's paths are 4 KiB deep).
 constexpr size_t kMaxAhead = 16384;
+constexpr size_t kMaxAheadBytes = 4u << 20;
 
 // cachestat(2), Linux 6.5; older headers lack it (its number is the same on
 // every architecture).
@@ -182,14 +184,16 @@ bool SendPrefetch::open_file(uint64_t ino) {
   if (current_cold_) {
     std::unique_lock<std::mutex> lock(mutex_);
     // Bounded memory: wait for the stream to pass the oldest ones.
-    while (!stopped_ && ahead_.size() >= kMaxAhead) {
+    auto full = [this] { return ahead_.size() >= kMaxAhead || ahead_bytes_ >= kMaxAheadBytes; };
+    while (!stopped_ && full()) {
       const uint64_t seen = streamed_;
       lock.unlock();
       drop_passed(false);
       lock.lock();
-      if (ahead_.size() >= kMaxAhead) wait_moved(lock, seen);
+      if (full()) wait_moved(lock, seen);
     }
     if (stopped_) return false;
+    ahead_bytes_ += path.size();
     ahead_.push_back({prefetched_, path});
   }
   current_ = std::move(fd);
@@ -227,6 +231,7 @@ void SendPrefetch::drop_passed(bool all) {
       if (!all && ahead_.size() == 1 && current_cold_ && current_) return;
       path = std::move(ahead_.front().path);
       ahead_.pop_front();
+      ahead_bytes_ -= path.size();
     }
     Fd fd = openat2_beneath(snapshot_.get(), path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOATIME);
     if (!fd) continue;

@@ -84,6 +84,7 @@ class SendPrefetch {
   Fd current_;
   bool current_cold_ = false;
   std::deque<Ahead> ahead_;
+  size_t ahead_bytes_ = 0;  // of the paths in ahead_
   std::vector<std::string> in_flight_;
 };
 
