@@ -178,10 +178,12 @@ bool SendPrefetch::open_file(uint64_t ino) {
   Fd fd = openat2_beneath(snapshot_.get(), path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOATIME);
   struct stat st {};
   if (!fd || ::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != ino) return true;
-  int64_t cached = cached_pages(fd.get());
-  if (cached < 0) return true;
-  current_cold_ = cached == 0;
-  if (current_cold_) {
+  // Only a file with nothing cached is read ahead (and its pages dropped
+  // after): one with pages either is the user's, or send is reading it now
+  // (and will drop what it read: pages added behind it would be left).
+  if (cached_pages(fd.get()) != 0) return true;
+  current_cold_ = true;
+  {
     std::unique_lock<std::mutex> lock(mutex_);
     // Bounded memory: wait for the stream to pass the oldest ones.
     auto full = [this] { return ahead_.size() >= kMaxAhead || ahead_bytes_ >= kMaxAheadBytes; };

@@ -90,7 +90,8 @@ t.test('the same stream with and without read-ahead; the extents send reads are 
   // The two snapshots differ only by their UUIDs in the stream's first command: compare each against its own plain send.
   const again = await digest(btrfs.send(snap2, { readAhead: false }));
   t.equal(withIt.hash, again.hash, 'the bytes of the stream are the same with read-ahead');
-  t.ok(ahead.prefetched >= dataBytes && ahead.prefetched < dataBytes + 1500 * 4096 + MiB, `every file's data read ahead: ${ahead.prefetched} bytes for ${dataBytes} of data`);
+  // Every file's extents but those send was already reading (left to it).
+  t.ok(ahead.prefetched >= dataBytes / 2 && ahead.prefetched < dataBytes + 1500 * 4096 + MiB, `the files' data read ahead: ${ahead.prefetched} bytes for ${dataBytes} of data`);
   t.equal(resident(filesOf(snap2)), 0, 'and dropped again: nothing left cached');
 });
 
@@ -100,7 +101,8 @@ t.test('an incremental stream: only the extents written after the parent are rea
   const ahead = await digest(stream);
   t.equal(ahead.hash, plain.hash, 'the same bytes');
   const changed = 100 * 8192 + 2 * MiB;
-  t.ok(stream.prefetched >= changed && stream.prefetched <= changed + 64 * 1024, `${stream.prefetched} bytes read ahead for ${changed} bytes changed`);
+  // At most the changed extents; most of them (a file send is already reading is left to it).
+  t.ok(stream.prefetched >= changed / 2 && stream.prefetched <= changed + 64 * 1024, `${stream.prefetched} bytes read ahead for ${changed} bytes changed`);
   t.equal(resident(filesOf(join(mnt, 's2'))), 0, 'nothing left cached');
 });
 
