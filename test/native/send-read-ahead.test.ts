@@ -135,8 +135,9 @@ t.test('bounded: a reader that stops holds the read-ahead too; a stream destroye
   stream.destroy();
   await new Promise<void>((resolve) => stream.once('close', () => resolve()));
   for (let i = 0; i < 100 && (threads() > threads0 || fds() > fds0); i++) await sleep(50);
-  t.equal(threads(), threads0, 'no thread left');
-  t.equal(fds(), fds0, 'no fd left');
+  // At most as many as before (a V8 or libuv helper thread may have ended meanwhile: a CI run saw one fewer).
+  t.ok(threads() <= threads0, `no thread left (${threads()}, ${threads0} before)`);
+  t.ok(fds() <= fds0, `no fd left (${fds()}, ${fds0} before)`);
   t.equal(resident(filesOf(snap)), 0, 'nothing read ahead is left cached');
   await btrfs.deleteSubvolume(snap);
 });
